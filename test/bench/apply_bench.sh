@@ -1,0 +1,192 @@
+#!/bin/bash
+# test/bench/apply_bench.sh - how much does migrate_apply() cost over plain psql?
+#
+# A benchmark script, not a timed test: it prints numbers, it does not fail on
+# them.  It starts its own throwaway PostgreSQL 15 cluster (as the postgres OS
+# user, under /tmp, migrate preloaded), then for each round:
+#   db A: registers N generated migrations (not timed), then times
+#         SELECT count(*) FROM migrate_apply();  (+ SELECT migrate_wait();)
+#   db B: times plain psql running the same SQL as one file, every migration
+#         wrapped in BEGIN; ... COMMIT;
+# Each round uses fresh databases; the order of the two sides alternates.  It
+# prints per-round times, the medians and the ratio migrate/psql (the target
+# is <= 1.2), stops the cluster and ends with a block to paste into a README.
+#
+# Run as root (it runs the server as postgres).  Knobs:
+#   BENCH_MIGRATIONS (500)  BENCH_ROUNDS (3)  BENCH_PORT (first port tried, 5599)
+#   BENCH_NO_BUILD=1        skip `make && make install` (use what is installed)
+#   BENCH_KEEP=1            keep the cluster directory afterwards
+set -euo pipefail
+
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+N=${BENCH_MIGRATIONS:-500}
+ROUNDS=${BENCH_ROUNDS:-3}
+FIRST_PORT=${BENCH_PORT:-5599}
+TARGET=1.2
+
+die() { echo "apply_bench: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "run as root (the cluster runs as the postgres OS user)"
+[ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found; run test/setup.sh first"
+BINDIR=$("$PG_CONFIG" --bindir)
+as_pg() { runuser -u postgres -- "$@"; }
+
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+	echo "== make && make install"
+	(cd "$REPO" && make -s PG_CONFIG="$PG_CONFIG" -j"$(nproc)" && make -s PG_CONFIG="$PG_CONFIG" install) >/dev/null
+fi
+[ -f "$("$PG_CONFIG" --sharedir)/extension/migrate.control" ] || die "migrate is not installed (make install)"
+
+DIR=$(mktemp -d /tmp/migrate-bench.XXXXXX)
+chown postgres:postgres "$DIR"
+chmod 700 "$DIR"
+
+port_in_use() {
+	local p=$1
+	[ -e "/var/run/postgresql/.s.PGSQL.$p" ] || [ -e "/tmp/.s.PGSQL.$p" ] ||
+		timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null
+}
+PORT=$FIRST_PORT
+while port_in_use "$PORT"; do PORT=$((PORT + 1)); done
+
+STARTED=0
+cleanup() {
+	local rc=$?
+	if [ "$STARTED" = 1 ]; then
+		as_pg "$BINDIR/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+	fi
+	if [ "$rc" -ne 0 ] && [ -f "$DIR/server.log" ]; then
+		echo "--- tail of $DIR/server.log" >&2
+		tail -n 40 "$DIR/server.log" >&2 || true
+	fi
+	if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
+		echo "cluster directory kept: $DIR" >&2
+	else
+		rm -rf "$DIR"
+	fi
+}
+trap cleanup EXIT
+
+echo "== cluster in $DIR (port $PORT, unix socket only)"
+as_pg "$BINDIR/initdb" -D "$DIR/data" -U postgres -A trust -E UTF8 --no-sync >/dev/null
+cat >>"$DIR/data/postgresql.conf" <<EOF
+
+# --- migrate apply benchmark ---
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$DIR'
+shared_preload_libraries = 'migrate'
+max_worker_processes = 16
+EOF
+as_pg "$BINDIR/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >/dev/null
+STARTED=1
+
+PSQL=("$BINDIR/psql" -X -q -h "$DIR" -p "$PORT" -U postgres -v ON_ERROR_STOP=1)
+
+# ------------------------------------------------------ the workload ----
+# Migration i: a table with a primary key and a secondary index.
+up_sql() {
+	printf 'CREATE TABLE bench_%d (id bigint PRIMARY KEY, v text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());\n' "$1"
+	printf 'CREATE INDEX bench_%d_v_idx ON bench_%d (v);' "$1" "$1"
+}
+REGISTER=$DIR/register.sql
+PLAIN=$DIR/plain.sql
+{
+	for i in $(seq 1 "$N"); do
+		printf "SELECT migrate_register('%04d', 'bench_%d', \$up\$%s\$up\$, \$dn\$DROP TABLE bench_%d;\$dn\$);\n" \
+			"$i" "$i" "$(up_sql "$i")" "$i"
+	done
+} >"$REGISTER"
+{
+	for i in $(seq 1 "$N"); do
+		echo "BEGIN;"
+		up_sql "$i"
+		echo
+		echo "COMMIT;"
+	done
+} >"$PLAIN"
+chmod 644 "$REGISTER" "$PLAIN"
+
+now_ns() { date +%s%N; }
+ms_since() { echo $((($(now_ns) - $1) / 1000000)); }
+
+# run_migrate ROUND -> prints elapsed ms
+run_migrate() {
+	local db=bench_migrate_$1 t0 ms applied tables
+	"${PSQL[@]}" -d postgres -c "CREATE DATABASE $db"
+	"${PSQL[@]}" -d "$db" -c "CREATE EXTENSION migrate"
+	"${PSQL[@]}" -d "$db" -1 -f "$REGISTER" >/dev/null
+	t0=$(now_ns)
+	applied=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM migrate_apply()" -c "SELECT migrate_wait()" | head -n 1)
+	ms=$(ms_since "$t0")
+	tables=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM pg_class WHERE relname LIKE 'bench\_%\_v\_idx'")
+	local done_n
+	done_n=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM migrate_status() WHERE state = 'applied'")
+	if [ "$applied" != "$N" ] || [ "$tables" != "$N" ] || [ "$done_n" != "$N" ]; then
+		echo "round $1: migrate_apply returned $applied rows, $done_n applied, $tables indexes exist (expected $N)" >&2
+		"${PSQL[@]}" -d "$db" -c "SELECT state, count(*), min(error) FROM migrate_status() GROUP BY state" >&2 || true
+		exit 1
+	fi
+	echo "$ms"
+}
+
+# run_psql ROUND -> prints elapsed ms
+run_psql() {
+	local db=bench_psql_$1 t0 ms tables
+	"${PSQL[@]}" -d postgres -c "CREATE DATABASE $db"
+	t0=$(now_ns)
+	"${PSQL[@]}" -d "$db" -f "$PLAIN" >/dev/null
+	ms=$(ms_since "$t0")
+	tables=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM pg_class WHERE relname LIKE 'bench\_%\_v\_idx'")
+	[ "$tables" = "$N" ] || { echo "round $1: psql created $tables indexes, expected $N" >&2; exit 1; }
+	echo "$ms"
+}
+
+MIG=()
+PLN=()
+echo "== $ROUNDS rounds of $N migrations (2 statements each)"
+for r in $(seq 1 "$ROUNDS"); do
+	if [ $((r % 2)) -eq 1 ]; then
+		m=$(run_migrate "$r")
+		p=$(run_psql "$r")
+	else
+		p=$(run_psql "$r")
+		m=$(run_migrate "$r")
+	fi
+	MIG+=("$m")
+	PLN+=("$p")
+	printf 'round %d: migrate_apply %6d ms   psql %6d ms   ratio %s\n' "$r" "$m" "$p" \
+		"$(awk -v a="$m" -v b="$p" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+done
+
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%d\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+MED_M=$(median "${MIG[@]}")
+MED_P=$(median "${PLN[@]}")
+RATIO=$(awk -v a="$MED_M" -v b="$MED_P" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+VERDICT=$(awk -v r="$RATIO" -v t="$TARGET" 'BEGIN { print (r <= t ? "within target" : "ABOVE TARGET") }')
+
+PGVER=$("$BINDIR/postgres" --version | sed 's/^postgres (PostgreSQL) //')
+COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
+
+as_pg "$BINDIR/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null
+STARTED=0
+
+join() { local IFS=' / '; echo "$*"; }
+cat <<EOF
+
+----- paste into README -----
+### Apply overhead benchmark (\`test/bench/apply_bench.sh\`)
+
+$N migrations, each \`CREATE TABLE bench_i (id bigint PRIMARY KEY, ...)\` + \`CREATE INDEX bench_i_v_idx ...\`,
+applied to an empty database; $ROUNDS rounds, fresh databases each round.
+
+| runner | per round (ms) | median (ms) |
+|---|---|---|
+| \`SELECT count(*) FROM migrate_apply()\` + \`migrate_wait()\` | $(join "${MIG[@]}") | $MED_M |
+| \`psql -f\`, each migration in \`BEGIN; ... COMMIT;\` | $(join "${PLN[@]}") | $MED_P |
+
+Ratio migrate/psql (medians): **$RATIO** (target <= $TARGET: $VERDICT).
+PostgreSQL $PGVER, $(nproc) CPUs ($CPU), default settings + \`shared_preload_libraries = 'migrate'\`, commit $COMMIT, $(date -u +%Y-%m-%d).
+----- end -----
+EOF

@@ -1,0 +1,323 @@
+#!/bin/bash
+# test/run_tests.sh - build, install and run every test stage of `migrate`.
+#
+# This is what `make test` and CI run (after test/setup.sh).  It must run as
+# root: it installs the extension into the PostgreSQL 15 tree, then runs the
+# tests as the `postgres` OS user, because initdb/pg_regress --temp-instance
+# and the TAP framework refuse to run as root.
+#
+#   1. make && make install (as root, in the checkout)
+#   2. copy the source tree (without .git) to a fresh /tmp/migrate-test.XXXXXX
+#      owned by postgres, so the checkout itself may live where postgres
+#      cannot read or write
+#   3. run the three pgxs installcheck stages there, separately, so that one
+#      failing stage does not hide the others:
+#        regress   make installcheck ISOLATION= TAP_TESTS=
+#        isolation make installcheck REGRESS= TAP_TESTS=
+#        TAP       make installcheck REGRESS= ISOLATION= PROVE_FLAGS=-v
+#   4. count results; on failure print the diffs and log tails.
+#
+# The last line printed is always exactly "N passed, N failed"; the exit status
+# is non-zero when anything failed or when no test ran at all.
+#
+# Environment knobs (all optional):
+#   MIGRATE_TEST_BUDGET  seconds for the whole run (default 840, i.e. 14 min)
+#   MIGRATE_KEEP_WORKDIR keep the /tmp copy even when everything passed (1)
+set -uo pipefail
+
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUDGET=${MIGRATE_TEST_BUDGET:-840}
+START=$(date +%s)
+DEADLINE=$((START + BUDGET))
+
+# Per-stage ceilings (seconds); each stage also stops at the global deadline.
+REGRESS_CAP=300
+ISOLATION_CAP=300
+TAP_CAP=480
+
+PASSED=0
+FAILED=0
+WORK=
+SUMMARY=()
+
+say() { printf '\n=== %s\n' "$*"; }
+
+finish() {
+	# Print the one-line summary last, and nothing after it.
+	local rc=0
+	if [ "$FAILED" -gt 0 ] || [ $((PASSED + FAILED)) -eq 0 ]; then
+		rc=1
+	fi
+	if [ $((PASSED + FAILED)) -eq 0 ]; then
+		SUMMARY+=("no test ran at all: exit status 1")
+	fi
+	echo
+	echo "=== summary (workdir: ${WORK:-none}, $(($(date +%s) - START))s)"
+	local line
+	for line in "${SUMMARY[@]}"; do
+		echo "  $line"
+	done
+	echo "$PASSED passed, $FAILED failed"
+	exit "$rc"
+}
+
+# Stop any server left running under the work directory (a stage killed by
+# its timeout, or a TAP test that died without stopping its nodes).  Only the
+# postmasters whose data directory lies inside $WORK are touched.
+stop_leftover_servers() {
+	[ -n "$WORK" ] && [ -d "$WORK" ] || return 0
+	local pidfile datadir pid
+	while IFS= read -r pidfile; do
+		datadir=$(dirname "$pidfile")
+		pid=$(head -n 1 "$pidfile" 2>/dev/null || true)
+		echo "stopping leftover server in $datadir (pid ${pid:-?})"
+		runuser -u postgres -- "$($PG_CONFIG --bindir)/pg_ctl" -D "$datadir" \
+			-m immediate -w -t 30 stop >/dev/null 2>&1 ||
+			{ [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; } || true
+	done < <(find "$WORK" -name postmaster.pid -type f 2>/dev/null)
+}
+
+cleanup_workdir() {
+	stop_leftover_servers
+	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+		if [ "$FAILED" -eq 0 ] && [ $((PASSED + FAILED)) -gt 0 ] &&
+			[ "${MIGRATE_KEEP_WORKDIR:-0}" != 1 ]; then
+			rm -rf "$WORK"
+			WORK="$WORK (removed)"
+		else
+			echo "test work directory kept for inspection: $WORK (remove with: rm -rf $WORK)"
+		fi
+	fi
+}
+
+on_signal() {
+	trap - INT TERM
+	echo
+	echo "interrupted"
+	FAILED=$((FAILED + 1))
+	SUMMARY+=("interrupted by a signal")
+	cleanup_workdir
+	finish
+}
+trap on_signal INT TERM
+
+# Print a file with a header, truncated to $2 lines from the start ("head")
+# or from the end ("tail").
+show_file() {
+	local file=$1 lines=$2 mode=${3:-head}
+	[ -s "$file" ] || return 0
+	echo "----- ${file#"$WORK"/} ($(wc -l <"$file") lines; $mode $lines) -----"
+	if [ "$mode" = tail ]; then
+		tail -n "$lines" "$file"
+	else
+		head -n "$lines" "$file"
+	fi
+	echo "----- end of ${file#"$WORK"/} -----"
+}
+
+# Count pg_regress / pg_isolation_regress results in a log.  PG15 prints
+#   test NAME   ... ok  12 ms        (serial test)
+#        NAME   ... FAILED  12 ms    (member of a parallel group)
+# "failed (ignored)" does not fail the run, so it counts as passed.
+count_regress() {
+	local log=$1
+	local ok bad
+	ok=$(grep -cE '^(test +| +)[^ ]+ +\.\.\. +(ok|failed \(ignored\))' "$log")
+	bad=$(grep -cE '^(test +| +)[^ ]+ +\.\.\. +FAILED' "$log")
+	echo "$ok $bad"
+}
+
+# Count TAP results in `prove -v` output: top-level "ok N" / "not ok N" lines
+# (a "not ok ... # TODO" is an expected failure and counts as passed), plus one
+# failure for every test file that prove's summary reports as broken (non-zero
+# exit, bad plan, parse errors: "Dubious" in the running output) without any
+# failing assertion of its own.
+count_tap() {
+	local log=$1
+	awk -v badfiles="$WORK/tap.bad_files" '
+		/^ok [0-9]+/ { ok++; next }
+		/^not ok [0-9]+/ {
+			if ($0 ~ /# *TODO/) ok++; else bad++
+			next
+		}
+		/^Test Summary Report/ { insum = 1; next }
+		insum && /^[^ ].*\(Wstat: [0-9]+.*Tests: [0-9]+ Failed: [0-9]+\)/ {
+			file = $1
+			match($0, /Failed: [0-9]+/)
+			nfail[file] = substr($0, RSTART + 8, RLENGTH - 8) + 0
+			order[++n] = file
+			next
+		}
+		insum && /^ +(Non-zero exit status|Non-zero wait status|Parse errors|No subtests run|Bad plan)/ {
+			broken[file] = 1
+			next
+		}
+		insum && /^Files=/ { insum = 0 }
+		END {
+			extra = 0
+			printf "" > badfiles
+			for (i = 1; i <= n; i++) {
+				f = order[i]
+				if (nfail[f] > 0 || broken[f])
+					print f > badfiles
+				if (broken[f] && nfail[f] == 0) {
+					extra++
+					print "TAP file broken without a failing assertion (counted as 1 failure): " f > "/dev/stderr"
+				}
+			}
+			printf "%d %d\n", ok + 0, bad + extra
+		}
+	' "$log"
+}
+
+# run_stage NAME CAP COUNTER MAKE-ARGS...
+# Runs `make installcheck MAKE-ARGS` as postgres in $WORK with a timeout,
+# tees the output to $WORK/NAME.stage.log, and adds to PASSED/FAILED.
+# Sets STAGE_FAILED_COUNT for the caller.
+run_stage() {
+	local name=$1 cap=$2 counter=$3
+	shift 3
+	local log="$WORK/$name.stage.log"
+	local now remaining limit rc ok bad
+	now=$(date +%s)
+	remaining=$((DEADLINE - now))
+	limit=$cap
+	[ "$remaining" -lt "$limit" ] && limit=$remaining
+	say "stage $name: make installcheck $* (timeout ${limit}s)"
+	if [ "$limit" -lt 20 ]; then
+		echo "no time left in the ${BUDGET}s budget; stage $name not run"
+		FAILED=$((FAILED + 1))
+		STAGE_FAILED_COUNT=1
+		SUMMARY+=("$name: not run (time budget exhausted)")
+		return
+	fi
+	(cd "$WORK" && runuser -u postgres -- \
+		timeout -k 20 "$limit" make PG_CONFIG="$PG_CONFIG" installcheck "$@") 2>&1 |
+		tee "$log"
+	rc=${PIPESTATUS[0]}
+	read -r ok bad < <("$counter" "$log")
+	local note=""
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		note=" (timed out after ${limit}s)"
+	fi
+	if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+		# The stage broke without a test reporting failure: it did not run,
+		# crashed, timed out, or a server did not start/stop cleanly.
+		bad=1
+		note="$note (make exited with status $rc, no failing test reported)"
+	elif [ "$rc" -eq 0 ] && [ $((ok + bad)) -eq 0 ]; then
+		bad=1
+		note="$note (stage exited 0 but no test result was recognised in its output)"
+	fi
+	PASSED=$((PASSED + ok))
+	FAILED=$((FAILED + bad))
+	STAGE_FAILED_COUNT=$bad
+	SUMMARY+=("$name: $ok passed, $bad failed$note")
+	echo "stage $name: $ok passed, $bad failed$note"
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "run_tests.sh must run as root (it installs the extension and uses runuser)" >&2
+	SUMMARY+=("not run as root")
+	FAILED=1
+	finish
+fi
+if [ ! -x "$PG_CONFIG" ]; then
+	echo "$PG_CONFIG not found; run test/setup.sh (make deps) first" >&2
+	SUMMARY+=("missing $PG_CONFIG")
+	FAILED=1
+	finish
+fi
+
+cd "$REPO"
+
+# ---------------------------------------------------------------- build ----
+say "build: make PG_CONFIG=$PG_CONFIG (in $REPO)"
+if ! make PG_CONFIG="$PG_CONFIG" -j"$(nproc)"; then
+	echo "BUILD FAILED"
+	SUMMARY+=("build: make failed")
+	FAILED=$((FAILED + 1))
+	finish
+fi
+say "install: make PG_CONFIG=$PG_CONFIG install"
+if ! make PG_CONFIG="$PG_CONFIG" install; then
+	echo "INSTALL FAILED"
+	SUMMARY+=("install: make install failed")
+	FAILED=$((FAILED + 1))
+	finish
+fi
+
+# ------------------------------------------------------- private copy ----
+WORK=$(mktemp -d /tmp/migrate-test.XXXXXX)
+say "copying the source tree to $WORK"
+tar -C "$REPO" -cf - \
+	--exclude=./.git --exclude=./.demo \
+	--exclude=./tmp_check --exclude=./tmp_check_regress --exclude=./tmp_check_iso \
+	--exclude=./results --exclude=./output_iso --exclude=./log \
+	--exclude=./regression.diffs --exclude=./regression.out \
+	. | tar -C "$WORK" -xf -
+chown -R postgres:postgres "$WORK"
+
+# -------------------------------------------------------------- stages ----
+shopt -s nullglob
+regress_tests=()
+for f in "$WORK"/sql/*.sql; do
+	case $(basename "$f") in *--*.sql) ;; *) regress_tests+=("$f") ;; esac
+done
+iso_tests=("$WORK"/test/specs/*.spec)
+tap_tests=("$WORK"/test/t/*.pl)
+shopt -u nullglob
+
+if [ ${#regress_tests[@]} -gt 0 ]; then
+	run_stage regress "$REGRESS_CAP" count_regress ISOLATION= TAP_TESTS=
+	if [ "$STAGE_FAILED_COUNT" -gt 0 ]; then
+		say "regress failures: diffs and server log"
+		show_file "$WORK/regression.diffs" 600
+		show_file "$WORK/log/postmaster.log" 100 tail
+	fi
+else
+	say "stage regress: skipped (no sql/*.sql tests)"
+	SUMMARY+=("regress: skipped (no tests)")
+fi
+
+if [ ${#iso_tests[@]} -gt 0 ]; then
+	run_stage isolation "$ISOLATION_CAP" count_regress REGRESS= TAP_TESTS=
+	if [ "$STAGE_FAILED_COUNT" -gt 0 ]; then
+		say "isolation failures: diffs and server log"
+		show_file "$WORK/output_iso/regression.diffs" 600
+		show_file "$WORK/output_iso/log/postmaster.log" 100 tail
+	fi
+else
+	say "stage isolation: skipped (no test/specs/*.spec)"
+	SUMMARY+=("isolation: skipped (no tests)")
+fi
+
+if [ ${#tap_tests[@]} -gt 0 ]; then
+	run_stage tap "$TAP_CAP" count_tap REGRESS= ISOLATION= PROVE_FLAGS=-v
+	if [ "$STAGE_FAILED_COUNT" -gt 0 ]; then
+		say "TAP failures: log tails (tmp_check/log)"
+		# Logs of the failing files only (regress_log_NAME, NAME_<node>.log);
+		# all logs when prove did not get as far as its summary.
+		shopt -s nullglob
+		tap_logs=()
+		if [ -s "$WORK/tap.bad_files" ]; then
+			while IFS= read -r t; do
+				b=$(basename "$t" .pl)
+				tap_logs+=("$WORK/tmp_check/log/regress_log_$b" "$WORK"/tmp_check/log/"$b"_*.log)
+			done <"$WORK/tap.bad_files"
+		else
+			tap_logs=("$WORK"/tmp_check/log/*)
+		fi
+		for f in "${tap_logs[@]}"; do
+			[ -f "$f" ] && show_file "$f" 80 tail
+		done
+		shopt -u nullglob
+	fi
+else
+	say "stage tap: skipped (no test/t/*.pl)"
+	SUMMARY+=("tap: skipped (no tests)")
+fi
+
+cleanup_workdir
+finish
