@@ -1,0 +1,53 @@
+# migrate: PGXS build, plus the two project commands `make demo` and `make test`
+# (both install what they need on a fresh Debian bookworm machine, as root).
+
+EXTENSION = migrate
+EXTVERSION = 1.0
+MODULE_big = migrate
+PGFILEDESC = "migrate - versioned schema migrations run safely inside the server"
+
+OBJS = \
+	src/migrate.o \
+	src/guc.o \
+	src/shmem.o \
+	src/launcher.o \
+	src/worker.o \
+	src/script.o \
+	src/catalog.o \
+	src/api.o \
+	src/executor.o
+
+DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+
+REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/$(EXTENSION)--%,$(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=./test/migrate.conf
+
+ISOLATION = $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec))
+ISOLATION_OPTS = --inputdir=test --temp-instance=./tmp_check_iso --temp-config=./test/migrate.conf
+
+TAP_TESTS = 1
+PROVE_TESTS = $(wildcard test/t/*.pl)
+
+PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror
+# JIT bitcode buys nothing for this module and doubles the build.
+with_llvm = no
+
+EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs regression.out .demo
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+endif
+
+.PHONY: deps demo test bench
+
+# Installs the Debian packages the build, the demo and the tests need.
+deps:
+	bash test/setup.sh
+
+demo: deps
+	bash test/demo.sh
+
+test: deps
+	bash test/run_tests.sh

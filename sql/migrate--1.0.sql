@@ -1,0 +1,241 @@
+/* migrate--1.0.sql */
+
+\echo Use "CREATE EXTENSION migrate" to load this file. \quit
+
+CREATE SCHEMA migrate;
+REVOKE ALL ON SCHEMA migrate FROM PUBLIC;
+
+-- Registered migrations: the scripts, immutable once applied.
+CREATE TABLE migrate.migrations (
+    version          text PRIMARY KEY,
+    version_key      numeric[] NOT NULL UNIQUE,
+    name             text NOT NULL,
+    up_sql           text NOT NULL,
+    down_sql         text,
+    checksum         text NOT NULL,
+    down_checksum    text,
+    statements       int NOT NULL,
+    nontransactional int NOT NULL,
+    registered_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    registered_by    name NOT NULL
+);
+
+-- One row per apply or rollback run, written by the worker; what the
+-- launcher reads after a crash to finish interrupted work.
+CREATE TABLE migrate.runs (
+    id           bigserial PRIMARY KEY,
+    kind         text NOT NULL CHECK (kind IN ('apply', 'rollback')),
+    target       text,
+    steps        int,
+    versions     text[] NOT NULL,
+    session_role name NOT NULL,
+    run_as       name NOT NULL,
+    search_path  text NOT NULL,
+    lock_timeout int NOT NULL,
+    lock_retries int NOT NULL,
+    state        text NOT NULL CHECK (state IN ('running', 'done', 'failed', 'interrupted')),
+    started_at   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    finished_at  timestamptz
+);
+
+-- Append-only history: one row per attempt to apply, roll back or resolve a
+-- migration.  The latest row of a version is its state.
+CREATE TABLE migrate.history (
+    id              bigserial PRIMARY KEY,
+    run_id          bigint REFERENCES migrate.runs (id),
+    version         text NOT NULL,
+    name            text NOT NULL,
+    action          text NOT NULL CHECK (action IN ('apply', 'rollback', 'resolve')),
+    state           text NOT NULL CHECK (state IN ('running', 'applied', 'failed', 'rolled_back')),
+    checksum        text,
+    steps_done      int NOT NULL DEFAULT 0,
+    steps_total     int NOT NULL DEFAULT 1,
+    retries         int NOT NULL DEFAULT 0,
+    role            name NOT NULL,
+    started_at      timestamptz NOT NULL,
+    finished_at     timestamptz,
+    duration_ms     double precision,
+    error_code      text,
+    error_message   text,
+    error_detail    text,
+    error_hint      text,
+    error_statement int,
+    error_position  int,
+    error_sql       text,
+    note            text
+);
+CREATE INDEX history_version_idx ON migrate.history (version, id);
+CREATE INDEX history_run_idx ON migrate.history (run_id);
+
+SELECT pg_catalog.pg_extension_config_dump('migrate.migrations', '');
+SELECT pg_catalog.pg_extension_config_dump('migrate.runs', '');
+SELECT pg_catalog.pg_extension_config_dump('migrate.runs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('migrate.history', '');
+SELECT pg_catalog.pg_extension_config_dump('migrate.history_id_seq', '');
+
+-- What the workers are doing right now (shared memory).
+CREATE FUNCTION migrate.live(
+    OUT pid int, OUT kind text, OUT job_id bigint, OUT version text,
+    OUT step int, OUT steps_total int, OUT retries int, OUT waits_for_snapshots boolean)
+RETURNS SETOF record
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'migrate_live';
+
+CREATE FUNCTION pg_catalog.migrate_register(
+    version text, name text, up_sql text, down_sql text DEFAULT NULL)
+RETURNS text
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'migrate_register';
+
+-- The run functions capture the caller's search_path for the scripts, then
+-- switch to pg_catalog themselves (a SET clause would hide the caller's).
+CREATE FUNCTION pg_catalog.migrate_apply(target text DEFAULT NULL, wait boolean DEFAULT true)
+RETURNS TABLE (version text, name text, status text, duration_ms double precision, detail text)
+LANGUAGE C VOLATILE SECURITY DEFINER
+AS 'MODULE_PATHNAME', 'migrate_apply';
+
+CREATE FUNCTION pg_catalog.migrate_rollback(steps int DEFAULT 1, wait boolean DEFAULT true)
+RETURNS TABLE (version text, name text, status text, duration_ms double precision, detail text)
+LANGUAGE C VOLATILE SECURITY DEFINER
+AS 'MODULE_PATHNAME', 'migrate_rollback';
+
+CREATE FUNCTION pg_catalog.migrate_rollback_to(target text, wait boolean DEFAULT true)
+RETURNS TABLE (version text, name text, status text, duration_ms double precision, detail text)
+LANGUAGE C VOLATILE SECURITY DEFINER
+AS 'MODULE_PATHNAME', 'migrate_rollback_to';
+
+-- A procedure: called on its own it commits while it waits, so it holds no
+-- snapshot that a worker's CREATE INDEX CONCURRENTLY would wait for.
+CREATE PROCEDURE pg_catalog.migrate_wait(timeout interval DEFAULT NULL)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'migrate_wait';
+
+CREATE FUNCTION pg_catalog.migrate_plan(target text DEFAULT NULL)
+RETURNS TABLE (version text, name text, step int, kind text, statements int, sql text)
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'migrate_plan';
+
+CREATE FUNCTION pg_catalog.migrate_status()
+RETURNS TABLE (version text, name text, state text, applied_at timestamptz, applied_by name,
+               duration_ms double precision, checksum text, error text, retries int, steps text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH latest AS (
+        SELECT DISTINCT ON (h.version) h.*
+        FROM migrate.history h
+        ORDER BY h.version, h.id DESC
+    ), live AS (
+        SELECT l.version, l.step, l.steps_total, l.retries
+        FROM migrate.live() l
+        WHERE l.kind = 'run' AND l.version IS NOT NULL
+    ), everything AS (
+        SELECT m.version, m.version_key, m.name, m.checksum AS registered_checksum
+        FROM migrate.migrations m
+        UNION ALL
+        SELECT l.version, NULL, l.name, NULL
+        FROM latest l
+        WHERE NOT EXISTS (SELECT 1 FROM migrate.migrations m WHERE m.version = l.version)
+    )
+    SELECT e.version,
+           e.name,
+           CASE WHEN v.version IS NOT NULL THEN 'running'
+                WHEN l.state IS NULL THEN 'pending'
+                ELSE l.state END,
+           CASE WHEN l.state = 'applied' THEN l.finished_at END,
+           CASE WHEN l.state IS NOT NULL THEN l.role END,
+           l.duration_ms,
+           coalesce(l.checksum, e.registered_checksum),
+           CASE WHEN l.error_message IS NOT NULL THEN
+               l.error_code || ': ' || l.error_message
+               || coalesce(' (statement ' || l.error_statement
+                           || coalesce(', position ' || l.error_position, '') || ')', '')
+           END,
+           coalesce(v.retries, l.retries, 0),
+           CASE WHEN v.version IS NOT NULL THEN v.step || '/' || v.steps_total
+                WHEN l.state IS NOT NULL THEN l.steps_done || '/' || l.steps_total END
+    FROM everything e
+    LEFT JOIN latest l ON l.version = e.version
+    LEFT JOIN live v ON v.version = e.version
+    ORDER BY e.version_key NULLS LAST, e.version
+$$;
+
+CREATE FUNCTION pg_catalog.migrate_validate()
+RETURNS TABLE (version text, name text, problem text, detail text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH latest AS (
+        SELECT DISTINCT ON (h.version) h.*
+        FROM migrate.history h
+        WHERE h.state = 'applied' OR h.action <> 'resolve'
+        ORDER BY h.version, h.id DESC
+    ), applied AS (
+        SELECT l.*, m.version_key, m.checksum AS registered_checksum
+        FROM latest l LEFT JOIN migrate.migrations m USING (version)
+        WHERE l.state = 'applied'
+    ), top AS (
+        SELECT max(version_key) AS key FROM applied
+    )
+    SELECT a.version, a.name, 'checksum_mismatch',
+           'applied with checksum ' || a.checksum || ', registered script has ' || a.registered_checksum
+    FROM applied a
+    WHERE a.registered_checksum IS NOT NULL AND a.checksum IS DISTINCT FROM a.registered_checksum
+    UNION ALL
+    SELECT a.version, a.name, 'not_registered',
+           'applied ' || a.finished_at || ' but no longer registered'
+    FROM applied a
+    WHERE a.version_key IS NULL
+    UNION ALL
+    SELECT m.version, m.name, 'out_of_order',
+           'pending, but below the highest applied version'
+    FROM migrate.migrations m, top
+    WHERE m.version_key < top.key
+      AND NOT EXISTS (SELECT 1 FROM applied a WHERE a.version = m.version)
+    ORDER BY 1
+$$;
+
+CREATE FUNCTION pg_catalog.migrate_resolve(version text, state text)
+RETURNS text
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'migrate_resolve';
+
+-- Lets a role use migrate: the functions above run with the extension
+-- owner's rights on the migrate schema, and migrations run as the caller.
+CREATE FUNCTION pg_catalog.migrate_grant(role regrole)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure
+        FROM pg_proc p
+        JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+        JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'migrate'
+        WHERE p.proname LIKE 'migrate\_%' AND p.proname <> 'migrate_grant'
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON ROUTINE %s TO %s', f, role);
+    END LOOP;
+END
+$$;
+
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure
+        FROM pg_proc p
+        JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+        JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'migrate'
+    LOOP
+        EXECUTE format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', f);
+    END LOOP;
+END
+$$;

@@ -1,0 +1,740 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.c
+ *	  The SQL-callable functions of the migration runner.
+ *
+ * migrate_apply() and the rollbacks hand the run to a background worker
+ * through a job slot and wait for it on their latch.  They never wait for
+ * the worker inside a transaction the worker waits for: when the worker is
+ * blocked by the caller (a CONCURRENTLY build waits for the caller's
+ * snapshot) the call returns at once, reporting the migrations still
+ * running; when the caller holds a lock a transactional step needs, the
+ * step is cancelled and the call fails with advice.
+ *
+ * src/api.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "guc.h"
+#include "migrate.h"
+#include "script.h"
+#include "shmem.h"
+
+PG_FUNCTION_INFO_V1(migrate_register);
+PG_FUNCTION_INFO_V1(migrate_apply);
+PG_FUNCTION_INFO_V1(migrate_rollback);
+PG_FUNCTION_INFO_V1(migrate_rollback_to);
+PG_FUNCTION_INFO_V1(migrate_wait);
+PG_FUNCTION_INFO_V1(migrate_plan);
+PG_FUNCTION_INFO_V1(migrate_resolve);
+PG_FUNCTION_INFO_V1(migrate_live);
+
+static char *text_arg(FunctionCallInfo fcinfo, int n, const char *name);
+static void check_script_size(const char *sql, const char *name);
+static void start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
+					  const char *target, int steps, bool wait);
+static int	claim_run_slot(const char *fname, uint32 *generation);
+static bool wait_for_run(int index, uint32 generation, const char *fname);
+static bool blocked_by_me(pid_t pid);
+static int	active_run_slot(Oid dboid);
+static void report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running);
+static void report_plan(FunctionCallInfo fcinfo, List *plan);
+
+static char *
+text_arg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static void
+check_script_size(const char *sql, const char *name)
+{
+	if (strlen(sql) > (Size) migrate_max_script_size * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s is too large (%zu bytes)", name, strlen(sql)),
+				 errdetail("migrate.max_script_size is %d kB.", migrate_max_script_size),
+				 errhint("Load bulk data with COPY from a file, split the migration, or raise migrate.max_script_size.")));
+}
+
+/*
+ * migrate_register(version, name, up_sql, down_sql): parses both scripts
+ * now, so syntax errors surface at registration, and stores them.
+ */
+Datum
+migrate_register(PG_FUNCTION_ARGS)
+{
+	char	   *version = text_arg(fcinfo, 0, "version");
+	char	   *name = text_arg(fcinfo, 1, "name");
+	char	   *up = text_arg(fcinfo, 2, "up_sql");
+	char	   *down = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	Datum		key;
+	List	   *stmts;
+	ListCell   *lc;
+	int			nontx = 0;
+
+	key = script_version_key(version);
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("migration name must not be empty"),
+				 errhint("Name the migration after what it does, e.g. 'add_users_email_index'.")));
+	check_script_size(up, "up_sql");
+	if (down)
+		check_script_size(down, "down_sql");
+
+	stmts = script_parse(up, psprintf("up script of migration %s", version));
+	foreach(lc, stmts)
+		if (((ScriptStmt *) lfirst(lc))->toplevel)
+			nontx++;
+	if (down)
+		(void) script_parse(down, psprintf("down script of migration %s", version));
+
+	PG_RETURN_TEXT_P(cstring_to_text(catalog_register(version, key, name, up, down,
+													  list_length(stmts), nontx)));
+}
+
+Datum
+migrate_apply(PG_FUNCTION_ARGS)
+{
+	char	   *target = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	bool		wait = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
+
+	if (target)
+		script_check_version(target, "target");
+	start_run(fcinfo, "migrate_apply()", false, target, 0, wait);
+	return (Datum) 0;
+}
+
+Datum
+migrate_rollback(PG_FUNCTION_ARGS)
+{
+	int			steps;
+	bool		wait = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("steps must not be null")));
+	steps = PG_GETARG_INT32(0);
+	if (steps < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("steps must be at least 1, not %d", steps),
+				 errhint("migrate_rollback(n) undoes the n most recently applied migrations.")));
+	start_run(fcinfo, "migrate_rollback()", true, NULL, steps, wait);
+	return (Datum) 0;
+}
+
+Datum
+migrate_rollback_to(PG_FUNCTION_ARGS)
+{
+	char	   *target = text_arg(fcinfo, 0, "target");
+	bool		wait = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
+
+	script_check_version(target, "target");
+	start_run(fcinfo, "migrate_rollback_to()", true, target, 0, wait);
+	return (Datum) 0;
+}
+
+/*
+ * Plans the run here, so bad input fails before anything is queued, then
+ * queues it for a worker and waits (or not) for the outcome.
+ */
+static void
+start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
+		  const char *target, int steps, bool wait)
+{
+	List	   *plan;
+	int			index;
+	uint32		generation;
+	MigrateSlot *slot;
+	bool		finished;
+	bool		failed;
+	int64		run_id;
+	char		message[MIGRATE_MESSAGE_LEN];
+	char	   *search_path = pstrdup(GetConfigOption("search_path", false, false));
+	int			nestlevel = NewGUCNestLevel();
+
+	/* from here on, this SECURITY DEFINER function resolves names safely */
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	migrate_require_shmem();
+	migrate_init_srf(fcinfo);
+
+	if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s cannot run in a transaction that has written to the database", fname),
+				 errdetail("Migrations run in a background worker, which cannot see this transaction's uncommitted changes (a migration registered in it, for example) and would wait for the locks it holds."),
+				 errhint("Commit first, then call %s in a transaction of its own.", fname)));
+
+	plan = catalog_plan(rollback, target, steps, migrate_out_of_order);
+	if (plan == NIL)
+	{
+		AtEOXact_GUC(true, nestlevel);
+		return;
+	}
+
+	index = claim_run_slot(fname, &generation);
+	slot = &MigrateState->slots[index];
+	slot->rollback = rollback;
+	slot->steps = steps;
+	slot->has_target = target != NULL;
+	if (target)
+		strlcpy(slot->target, target, MIGRATE_VERSION_LEN);
+	slot->session_role = GetSessionUserId();
+	slot->run_role = GetOuterUserId();
+	slot->lock_timeout = migrate_lock_timeout;
+	slot->lock_retries = migrate_lock_retries;
+	slot->out_of_order = migrate_out_of_order;
+	strlcpy(slot->search_path, search_path, MIGRATE_SEARCH_PATH_LEN);
+	/* the slot is ours until the launcher sees it queued */
+	LWLockRelease(MigrateState->lock);
+	migrate_wake_launcher();
+
+	if (!wait)
+	{
+		LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
+		slot->caller_pid = 0;
+		slot->caller_latch = NULL;
+		LWLockRelease(MigrateState->lock);
+		report_plan(fcinfo, plan);
+		AtEOXact_GUC(true, nestlevel);
+		return;
+	}
+
+	finished = wait_for_run(index, generation, fname);
+
+	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
+	run_id = slot->job_id;
+	failed = slot->failed;
+	strlcpy(message, slot->message, sizeof(message));
+	if (finished)
+		slot->state = MIGRATE_SLOT_FREE;
+	LWLockRelease(MigrateState->lock);
+
+	if (finished && failed && message[0] != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration run failed: %s", message),
+				 errhint("migrate_status() shows the state of every migration; the server log has the worker's messages.")));
+	if (run_id == 0)
+		report_plan(fcinfo, plan);
+	else
+		report_run(fcinfo, run_id, !finished);
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * Takes the database's run slot, waiting up to migrate.run_wait_timeout for
+ * a run in progress to end.  Returns with MigrateState->lock held.
+ */
+static int
+claim_run_slot(const char *fname, uint32 *generation)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   migrate_run_wait_timeout);
+
+	for (;;)
+	{
+		int			busy;
+
+		LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
+		busy = active_run_slot(MyDatabaseId);
+		if (busy < 0)
+		{
+			int			index = migrate_slot_alloc(MIGRATE_JOB_RUN, MyDatabaseId);
+			MigrateSlot *slot;
+
+			if (index < 0)
+			{
+				LWLockRelease(MigrateState->lock);
+				ereport(ERROR,
+						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+						 errmsg("all %d migrate job slots are in use", MIGRATE_MAX_SLOTS),
+						 errhint("Wait for running backfills to finish, or cancel some.")));
+			}
+			slot = &MigrateState->slots[index];
+			slot->caller_pid = MyProcPid;
+			slot->caller_latch = MyLatch;
+			*generation = slot->generation;
+			return index;
+		}
+		else
+		{
+			MigrateSlot *other = &MigrateState->slots[busy];
+			int64		other_run = other->job_id;
+			char		other_version[MIGRATE_VERSION_LEN];
+
+			strlcpy(other_version, other->version, MIGRATE_VERSION_LEN);
+			LWLockRelease(MigrateState->lock);
+
+			if (GetCurrentTimestamp() >= deadline)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_IN_USE),
+						 errmsg("another migration run is in progress in this database"),
+						 other_run != 0 ?
+						 errdetail("Run " INT64_FORMAT " is at migration %s.", other_run,
+								   other_version[0] ? other_version : "(between migrations)") :
+						 errdetail("A run is starting."),
+						 errhint("Wait for it to finish (CALL migrate_wait()), then call %s again; migrate_status() shows its progress.",
+								 fname)));
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Index of the slot holding this database's run, or -1. Lock held. */
+static int
+active_run_slot(Oid dboid)
+{
+	int			i;
+
+	for (i = 0; i < MIGRATE_MAX_SLOTS; i++)
+	{
+		MigrateSlot *slot = &MigrateState->slots[i];
+
+		if (slot->state != MIGRATE_SLOT_FREE && slot->kind == MIGRATE_JOB_RUN &&
+			slot->dboid == dboid)
+			return i;
+	}
+	return -1;
+}
+
+/*
+ * Waits for the worker to finish the run.  Returns false when it returns
+ * early because the worker waits for this very transaction's snapshot; the
+ * slot is then left to the worker.  If the call is cancelled the run goes on
+ * in the background.
+ */
+static bool
+wait_for_run(int index, uint32 generation, const char *fname)
+{
+	MigrateSlot *slot = &MigrateState->slots[index];
+	volatile bool finished = false;
+	volatile int round = 0;
+
+	PG_TRY();
+	{
+		for (;;)
+		{
+			MigrateSlotState state;
+			pid_t		pid;
+			bool		waits;
+			char		version[MIGRATE_VERSION_LEN];
+
+			LWLockAcquire(MigrateState->lock, LW_SHARED);
+			state = slot->state;
+			pid = slot->worker_pid;
+			waits = slot->waits_for_snapshots;
+			strlcpy(version, slot->version, MIGRATE_VERSION_LEN);
+			LWLockRelease(MigrateState->lock);
+
+			if (state == MIGRATE_SLOT_FINISHED)
+			{
+				finished = true;
+				break;
+			}
+			if (state == MIGRATE_SLOT_RUNNING && pid != 0 &&
+				(waits || ++round % 5 == 0) && blocked_by_me(pid))
+			{
+				if (waits)
+					break;		/* it finishes after we commit */
+
+				/*
+				 * A transactional step waits for a lock this transaction holds:
+				 * stop the step (it rolls back) rather than hang.
+				 */
+				LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
+				slot->stop_requested = true;
+				LWLockRelease(MigrateState->lock);
+				kill(pid, SIGINT);
+				while (slot->state != MIGRATE_SLOT_FINISHED)
+				{
+					(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+									 50L, PG_WAIT_EXTENSION);
+					ResetLatch(MyLatch);
+				}
+				LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
+				slot->state = MIGRATE_SLOT_FREE;
+				LWLockRelease(MigrateState->lock);
+				ereport(ERROR,
+						(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+						 errmsg("migration %s needs a lock that this transaction holds", version),
+						 errdetail("The migration was stopped and rolled back; migrations before it were applied."),
+						 errhint("Call %s in a transaction of its own, not after other statements in an explicit transaction block.",
+								 fname)));
+			}
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 100L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_CATCH();
+	{
+		/* leave the run to the worker; it frees the slot when done */
+		LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
+		if (slot->generation == generation)
+		{
+			if (slot->state == MIGRATE_SLOT_FINISHED)
+				slot->state = MIGRATE_SLOT_FREE;
+			slot->caller_pid = 0;
+			slot->caller_latch = NULL;
+		}
+		LWLockRelease(MigrateState->lock);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	if (!finished)
+	{
+		LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
+		if (slot->state == MIGRATE_SLOT_FINISHED)
+			finished = true;
+		else
+		{
+			slot->caller_pid = 0;
+			slot->caller_latch = NULL;
+		}
+		LWLockRelease(MigrateState->lock);
+	}
+	return finished;
+}
+
+/* Is the worker waiting for a lock (a snapshot's vxid included) we hold? */
+static bool
+blocked_by_me(pid_t pid)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids, Int32GetDatum(pid)));
+	Datum	   *elems;
+	int			n;
+	int			i;
+
+	deconstruct_array(arr, INT4OID, sizeof(int32), true, TYPALIGN_INT, &elems, NULL, &n);
+	for (i = 0; i < n; i++)
+		if (DatumGetInt32(elems[i]) == MyProcPid)
+			return true;
+	return false;
+}
+
+/*
+ * The outcome of each planned migration of a run, read with a fresh
+ * snapshot: the worker committed it after this statement started.
+ */
+static void
+report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(run_id)};
+	SPIPlanPtr	plan;
+	uint64		i;
+
+	SPI_connect();
+	plan = SPI_prepare("SELECT v.version, coalesce(m.name, h.name), h.state, h.duration_ms, "
+					   "  CASE WHEN h.error_message IS NOT NULL THEN "
+					   "    h.error_code || ': ' || h.error_message "
+					   "    || coalesce(' (statement ' || h.error_statement "
+					   "       || coalesce(', position ' || h.error_position, '') || ')', '') "
+					   "  WHEN h.retries > 0 THEN 'after ' || h.retries || ' lock timeout retries' END, "
+					   "  r.state "
+					   "FROM migrate.runs r "
+					   "CROSS JOIN LATERAL unnest(r.versions) WITH ORDINALITY AS v(version, ord) "
+					   "LEFT JOIN migrate.migrations m ON m.version = v.version "
+					   "LEFT JOIN LATERAL (SELECT * FROM migrate.history h "
+					   "  WHERE h.run_id = r.id AND h.version = v.version "
+					   "  ORDER BY h.id DESC LIMIT 1) h ON true "
+					   "WHERE r.id = $1 ORDER BY v.ord",
+					   1, types);
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							 true, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the outcome of migrate run " INT64_FORMAT, run_id);
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		char	   *state = SPI_getvalue(tup, desc, 3);
+		char	   *detail = SPI_getvalue(tup, desc, 5);
+		char	   *run_state = SPI_getvalue(tup, desc, 6);
+		bool		isnull;
+
+		values[0] = CStringGetTextDatum(SPI_getvalue(tup, desc, 1));
+		values[1] = CStringGetTextDatum(SPI_getvalue(tup, desc, 2));
+		values[3] = SPI_getbinval(tup, desc, 4, &isnull);
+		nulls[3] = isnull;
+		if (state == NULL || strcmp(state, "running") == 0)
+		{
+			if (still_running)
+			{
+				state = "running";
+				detail = "the worker is finishing it: CONCURRENTLY waits for transactions older than it, "
+					"this one included; follow it with migrate_status() or CALL migrate_wait()";
+			}
+			else if (state == NULL)
+			{
+				state = "pending";
+				detail = strcmp(run_state, "interrupted") == 0 ?
+					"not run: the run was stopped" : "not run: an earlier migration failed";
+			}
+		}
+		values[2] = CStringGetTextDatum(state);
+		values[4] = detail ? CStringGetTextDatum(detail) : (Datum) 0;
+		nulls[4] = detail == NULL;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+}
+
+/* The plan itself, every migration queued: for wait => false. */
+static void
+report_plan(FunctionCallInfo fcinfo, List *plan)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ListCell   *lc;
+
+	foreach(lc, plan)
+	{
+		MigrationDef *m = lfirst(lc);
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, true, false};
+
+		values[0] = CStringGetTextDatum(m->version);
+		values[1] = CStringGetTextDatum(m->name);
+		values[2] = CStringGetTextDatum("running");
+		values[4] = CStringGetTextDatum("queued for the migrate worker; follow it with migrate_status()");
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/*
+ * CALL migrate_wait(timeout): waits until no run is active in this
+ * database.  A procedure, so that called outside a transaction block it
+ * commits while waiting and holds no snapshot that a worker's CREATE INDEX
+ * CONCURRENTLY would have to wait for.  Fails if a migration ended failed.
+ */
+Datum
+migrate_wait(PG_FUNCTION_ARGS)
+{
+	bool		nonatomic = fcinfo->context && IsA(fcinfo->context, CallContext) &&
+		!castNode(CallContext, fcinfo->context)->atomic;
+	TimestampTz deadline = 0;
+
+	migrate_require_shmem();
+	if (!PG_ARGISNULL(0))
+	{
+		Interval   *iv = PG_GETARG_INTERVAL_P(0);
+		int64		us = iv->time + (int64) iv->day * USECS_PER_DAY +
+			(int64) iv->month * 30 * USECS_PER_DAY;
+
+		deadline = GetCurrentTimestamp() + us;
+	}
+
+	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
+	for (;;)
+	{
+		pid_t		pid = 0;
+		int			index;
+
+		if (nonatomic)
+			SPI_commit();
+
+		LWLockAcquire(MigrateState->lock, LW_SHARED);
+		index = active_run_slot(MyDatabaseId);
+		if (index >= 0)
+			pid = MigrateState->slots[index].worker_pid;
+		LWLockRelease(MigrateState->lock);
+		if (index < 0)
+			break;
+
+		if (!nonatomic && pid != 0 && blocked_by_me(pid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the migrate worker is waiting for this transaction"),
+					 errdetail("A CONCURRENTLY statement waits for every older transaction, so waiting for it here would never end."),
+					 errhint("Use CALL migrate_wait() on its own, outside BEGIN ... COMMIT.")));
+		if (deadline != 0 && GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("timed out waiting for the migration run to finish"),
+					 errhint("The run goes on in the background; migrate_status() shows its progress.")));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	if (SPI_execute("SELECT version, error FROM pg_catalog.migrate_status() WHERE state = 'failed'",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read migrate_status()");
+	if (SPI_processed > 0)
+	{
+		char	   *version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char	   *error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration %s failed: %s", version, error ? error : "see migrate_status()"),
+				 errhint("Fix the cause and call migrate_apply() again (it resumes at the failed step), or after a manual fix mark it with migrate_resolve().")));
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * migrate_plan(target): what migrate_apply(target) would run, step by
+ * step, without running it.  Steps a failed attempt already finished are
+ * left out, as apply would skip them.
+ */
+Datum
+migrate_plan(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *target = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	List	   *plan;
+	ListCell   *lc;
+
+	migrate_init_srf(fcinfo);
+	if (target)
+		script_check_version(target, "target");
+	plan = catalog_plan(false, target, 0, migrate_out_of_order);
+
+	foreach(lc, plan)
+	{
+		MigrationDef *m = catalog_migration(((MigrationDef *) lfirst(lc))->version);
+		List	   *stmts = script_parse(m->up_sql, psprintf("up script of migration %s", m->version));
+		List	   *steps = script_steps(stmts);
+		LatestState latest;
+		int			first = 0;
+		int			k;
+
+		catalog_latest(m->version, &latest);
+		if (latest.exists && strcmp(latest.action, "apply") == 0 &&
+			strcmp(latest.state, "applied") != 0 &&
+			latest.checksum && strcmp(latest.checksum, m->checksum) == 0)
+			first = latest.steps_done;
+
+		for (k = first; k < list_length(steps); k++)
+		{
+			ScriptStep *st = list_nth(steps, k);
+			StringInfoData sql;
+			Datum		values[6];
+			bool		nulls[6] = {false, false, false, false, false, false};
+			int			i;
+
+			initStringInfo(&sql);
+			for (i = st->first; i < st->first + st->count; i++)
+			{
+				ScriptStmt *s = list_nth(stmts, i);
+				char	   *text = s->text;
+
+				while (isspace((unsigned char) *text))
+					text++;
+				appendStringInfo(&sql, "%s%s;", i > st->first ? "\n" : "", text);
+			}
+			values[0] = CStringGetTextDatum(m->version);
+			values[1] = CStringGetTextDatum(m->name);
+			values[2] = Int32GetDatum(k + 1);
+			values[3] = CStringGetTextDatum(st->toplevel ? "top-level" : "transaction");
+			values[4] = Int32GetDatum(st->count);
+			values[5] = CStringGetTextDatum(sql.data);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	return (Datum) 0;
+}
+
+/* migrate_resolve(version, state): settle a failed migration after a manual fix. */
+Datum
+migrate_resolve(PG_FUNCTION_ARGS)
+{
+	char	   *version = text_arg(fcinfo, 0, "version");
+	char	   *state = text_arg(fcinfo, 1, "state");
+	bool		busy;
+
+	if (strcmp(state, "applied") != 0 && strcmp(state, "rolled_back") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid state \"%s\"", state),
+				 errhint("Mark the migration 'applied' (you finished it by hand) or 'rolled_back' (you undid it).")));
+	migrate_require_shmem();
+	LWLockAcquire(MigrateState->lock, LW_SHARED);
+	busy = active_run_slot(MyDatabaseId) >= 0;
+	LWLockRelease(MigrateState->lock);
+	if (busy)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("cannot resolve a migration while a run is in progress in this database"),
+				 errhint("Wait for it (CALL migrate_wait()), then resolve.")));
+	PG_RETURN_TEXT_P(cstring_to_text(catalog_resolve(version, state)));
+}
+
+/* migrate.live(): what the workers of this database are doing right now. */
+Datum
+migrate_live(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	migrate_init_srf(fcinfo);
+	if (MigrateState == NULL)
+		return (Datum) 0;
+
+	LWLockAcquire(MigrateState->lock, LW_SHARED);
+	for (i = 0; i < MIGRATE_MAX_SLOTS; i++)
+	{
+		MigrateSlot *slot = &MigrateState->slots[i];
+		Datum		values[8];
+		bool		nulls[8] = {false, false, false, false, false, false, false, false};
+		static const char *const kinds[] = {"none", "run", "scan", "backfill"};
+
+		if (slot->state == MIGRATE_SLOT_FREE || slot->state == MIGRATE_SLOT_FINISHED ||
+			slot->dboid != MyDatabaseId)
+			continue;
+		values[0] = Int32GetDatum(slot->worker_pid);
+		nulls[0] = slot->worker_pid == 0;
+		values[1] = CStringGetTextDatum(kinds[slot->kind]);
+		values[2] = Int64GetDatum(slot->job_id);
+		values[3] = CStringGetTextDatum(slot->version);
+		nulls[3] = slot->version[0] == '\0';
+		values[4] = Int32GetDatum(slot->step);
+		values[5] = Int32GetDatum(slot->steps_total);
+		values[6] = Int32GetDatum(slot->retries);
+		values[7] = BoolGetDatum(slot->waits_for_snapshots);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(MigrateState->lock);
+	return (Datum) 0;
+}

@@ -1,0 +1,690 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  The only file that knows the columns of the migrate.* tables.
+ *
+ * Callers run these in their own transaction with an active snapshot; the
+ * worker runs them as the extension owner with a safe search_path (see
+ * worker.c), the SQL entry points are SECURITY DEFINER.
+ *
+ * src/catalog.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "script.h"
+
+#define TEXTARRAY(list) PointerGetDatum(strlist_to_array(list))
+
+static void spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
+					 const char *nulls, int expected);
+static char *col(int row, int colno, MemoryContext cxt);
+static ArrayType *strlist_to_array(List *list);
+static Datum text_or_null(const char *s, char *null);
+
+static void
+spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
+		 const char *nulls, int expected)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "migrate catalog query failed: %s", SPI_result_code_string(rc));
+}
+
+/* A column of the last SPI result as a string in cxt, or NULL. */
+static char *
+col(int row, int colno, MemoryContext cxt)
+{
+	char	   *v = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, colno);
+
+	return v ? MemoryContextStrdup(cxt, v) : NULL;
+}
+
+static ArrayType *
+strlist_to_array(List *list)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(list), 1));
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, list)
+		d[n++] = CStringGetTextDatum(lfirst(lc));
+	return construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+static Datum
+text_or_null(const char *s, char *null)
+{
+	*null = s ? ' ' : 'n';
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+/*
+ * Lets the worker, connected as the migrating role, write the migrate.*
+ * tables: switches to the extension owner and to a search_path nobody else
+ * controls, for the rest of the transaction (the user id until
+ * catalog_restore_user).
+ */
+void
+catalog_become_owner(CatalogUser *save)
+{
+	static Oid	owner = InvalidOid;
+
+	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	if (!OidIsValid(owner))
+	{
+		bool		isnull;
+
+		SPI_connect();
+		spi_exec("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'migrate'",
+				 0, NULL, NULL, NULL, SPI_OK_SELECT);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("extension \"migrate\" is not installed in this database"),
+					 errhint("Run CREATE EXTENSION migrate.")));
+		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+	}
+	SetUserIdAndSecContext(owner, save->sec_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+catalog_restore_user(CatalogUser *save)
+{
+	SetUserIdAndSecContext(save->userid, save->sec_context);
+}
+
+/*
+ * Stores a migration.  Identical re-registration is a no-op; a changed up
+ * script is refused once the migration has ever been applied, because
+ * applied migrations are immutable.  A down script may be added or fixed
+ * at any time: it does not change what was applied.
+ */
+char *
+catalog_register(const char *version, Datum version_key, const char *name,
+				 const char *up_sql, const char *down_sql,
+				 int statements, int nontransactional)
+{
+	char	   *checksum = script_checksum(up_sql);
+	char	   *down_checksum = down_sql ? script_checksum(down_sql) : NULL;
+	char	   *registered_by = GetUserNameFromId(GetOuterUserId(), false);
+	Oid			types[10] = {TEXTOID, NUMERICARRAYOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, INT4OID, INT4OID, NAMEOID};
+	Datum		values[10];
+	char		nulls[10] = "          ";
+	char	   *result;
+
+	SPI_connect();
+
+	values[0] = CStringGetTextDatum(version);
+	spi_exec("SELECT m.version, m.name, m.checksum, m.down_checksum, "
+			 "       EXISTS (SELECT 1 FROM migrate.history h WHERE h.version = m.version) "
+			 "FROM migrate.migrations m WHERE m.version = $1 FOR UPDATE",
+			 1, types, values, NULL, SPI_OK_SELECT);
+
+	if (SPI_processed == 0)
+	{
+		/* same number spelled differently, e.g. 1.0 and 1.00, or 007 and 7 */
+		values[0] = version_key;
+		spi_exec("SELECT version FROM migrate.migrations WHERE version_key = $1",
+				 1, &types[1], values, NULL, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("migration version \"%s\" is the same as registered version \"%s\"",
+							version, col(0, 1, CurrentMemoryContext)),
+					 errdetail("Versions compare numerically part by part, so leading zeros do not make a new version."),
+					 errhint("Use the registered spelling to update it, or choose a new version.")));
+
+		values[0] = CStringGetTextDatum(version);
+		values[1] = version_key;
+		values[2] = CStringGetTextDatum(name);
+		values[3] = CStringGetTextDatum(up_sql);
+		values[4] = text_or_null(down_sql, &nulls[4]);
+		values[5] = CStringGetTextDatum(checksum);
+		values[6] = text_or_null(down_checksum, &nulls[6]);
+		values[7] = Int32GetDatum(statements);
+		values[8] = Int32GetDatum(nontransactional);
+		values[9] = CStringGetDatum(registered_by);
+		spi_exec("INSERT INTO migrate.migrations (version, version_key, name, up_sql, down_sql, "
+				 "  checksum, down_checksum, statements, nontransactional, registered_by) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+				 10, types, values, nulls, SPI_OK_INSERT);
+		result = "registered";
+	}
+	else
+	{
+		char	   *old_name = col(0, 2, CurrentMemoryContext);
+		char	   *old_checksum = col(0, 3, CurrentMemoryContext);
+		char	   *old_down = col(0, 4, CurrentMemoryContext);
+		bool		ever_applied = strcmp(col(0, 5, CurrentMemoryContext), "t") == 0;
+
+		if (strcmp(old_checksum, checksum) == 0 && strcmp(old_name, name) == 0 &&
+			((old_down == NULL && down_checksum == NULL) ||
+			 (old_down && down_checksum && strcmp(old_down, down_checksum) == 0)))
+			result = "unchanged";
+		else
+		{
+			if (ever_applied && (strcmp(old_checksum, checksum) != 0 || strcmp(old_name, name) != 0))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("cannot change migration %s: it has been applied", version),
+						 errdetail("The registered up script has checksum %s; the new one has %s.",
+								   old_checksum, checksum),
+						 errhint("Applied migrations are immutable: register the change as a new migration with a higher version.")));
+
+			values[0] = CStringGetTextDatum(version);
+			values[1] = CStringGetTextDatum(name);
+			values[2] = CStringGetTextDatum(up_sql);
+			values[3] = text_or_null(down_sql, &nulls[3]);
+			values[4] = CStringGetTextDatum(checksum);
+			values[5] = text_or_null(down_checksum, &nulls[5]);
+			values[6] = Int32GetDatum(statements);
+			values[7] = Int32GetDatum(nontransactional);
+			values[8] = CStringGetDatum(registered_by);
+			types[1] = TEXTOID;
+			types[8] = NAMEOID;
+			spi_exec("UPDATE migrate.migrations SET name = $2, up_sql = $3, down_sql = $4, "
+					 "  checksum = $5, down_checksum = $6, statements = $7, nontransactional = $8, "
+					 "  registered_at = now(), registered_by = $9 "
+					 "WHERE version = $1",
+					 9, types, values, nulls, SPI_OK_UPDATE);
+			result = "updated";
+		}
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
+ * The migrations an apply (or rollback) would run, in execution order, as
+ * MigrationDefs carrying version and name.  Every refusal happens here, so
+ * that bad input fails before anything runs.
+ */
+List *
+catalog_plan(bool rollback, const char *target, int steps, bool out_of_order)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	Oid			types[1] = {NUMERICARRAYOID};
+	Datum		values[1];
+	char		nulls[1] = {'n'};
+	List	   *result = NIL;
+	List	   *applied = NIL;
+	char	   *last_applied = NULL;
+	uint64		i;
+
+	if (target)
+	{
+		values[0] = script_version_key(target);
+		nulls[0] = ' ';
+	}
+
+	SPI_connect();
+	spi_exec("SELECT m.version, m.name, m.down_sql IS NOT NULL, h.action, h.state, "
+			 "       $1 IS NULL OR m.version_key <= $1, m.version_key = $1 "
+			 "FROM migrate.migrations m "
+			 "LEFT JOIN LATERAL (SELECT action, state FROM migrate.history h "
+			 "                   WHERE h.version = m.version ORDER BY h.id DESC LIMIT 1) h ON true "
+			 "ORDER BY m.version_key",
+			 1, types, values, nulls, SPI_OK_SELECT);
+	/* the plan outlives SPI_finish */
+	MemoryContextSwitchTo(outer);
+
+	if (target)
+	{
+		bool		found = false;
+
+		for (i = 0; i < SPI_processed; i++)
+			if (strcmp(col(i, 7, outer), "t") == 0)
+				found = true;
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("unknown migration target \"%s\"", target),
+					 errhint("Pass the version of a registered migration; migrate_status() lists them.")));
+	}
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		MigrationDef *m = palloc0(sizeof(MigrationDef));
+		char	   *action = col(i, 4, outer);
+		char	   *state = col(i, 5, outer);
+		bool		has_down = strcmp(col(i, 3, outer), "t") == 0;
+		bool		in_range = strcmp(col(i, 6, outer), "t") == 0;
+		bool		is_applied = state && strcmp(state, "applied") == 0;
+		bool		rolling_back = action && strcmp(action, "rollback") == 0 &&
+			strcmp(state, "rolled_back") != 0;
+
+		m->version = col(i, 1, outer);
+		m->name = col(i, 2, outer);
+		m->down_sql = has_down ? "" : NULL;
+
+		if (!rollback)
+		{
+			if (rolling_back)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("migration %s is partly rolled back", m->version),
+						 errdetail("Its last rollback ended in state \"%s\".", state),
+						 errhint("Finish it with migrate_rollback_to(), or after fixing it by hand mark it with migrate_resolve('%s', 'applied') or migrate_resolve('%s', 'rolled_back').",
+								 m->version, m->version)));
+			if (is_applied)
+			{
+				last_applied = m->version;
+				continue;
+			}
+			if (!in_range)
+				continue;
+			result = lappend(result, m);
+		}
+		else if (is_applied || rolling_back)
+			applied = lcons(m, applied);
+	}
+
+	if (!rollback && !out_of_order && last_applied)
+	{
+		ListCell   *lc;
+
+		/* anything planned that sorts below the newest applied version */
+		foreach(lc, result)
+		{
+			MigrationDef *m = lfirst(lc);
+			bool		below = false;
+
+			for (i = 0; i < SPI_processed; i++)
+			{
+				char	   *v = col(i, 1, outer);
+
+				if (strcmp(v, m->version) == 0)
+					below = true;
+				if (strcmp(v, last_applied) == 0)
+					break;
+			}
+			if (below)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("pending migration %s is below the highest applied version %s",
+								m->version, last_applied),
+						 errdetail("Applying it now would run migrations out of order."),
+						 errhint("Give it a version above %s, or SET migrate.out_of_order = on to apply it anyway.",
+								 last_applied)));
+		}
+	}
+
+	if (rollback)
+	{
+		ListCell   *lc;
+
+		if (target == NULL && steps > list_length(applied))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot roll back %d migrations: only %d applied", steps, list_length(applied)),
+					 errhint("Roll back at most %d steps; migrate_status() shows what is applied.",
+							 list_length(applied))));
+		foreach(lc, applied)
+		{
+			MigrationDef *m = lfirst(lc);
+
+			if (target)
+			{
+				bool		above = false;
+				uint64		j;
+
+				/* rows are in version order: above target if after it */
+				for (j = 0; j < SPI_processed; j++)
+				{
+					if (strcmp(col(j, 1, outer), m->version) == 0)
+					{
+						above = strcmp(col(j, 6, outer), "f") == 0;
+						break;
+					}
+				}
+				if (!above)
+					continue;
+			}
+			else if (list_length(result) >= steps)
+				break;
+			if (m->down_sql == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("migration %s (%s) has no down script", m->version, m->name),
+						 errdetail("Nothing was rolled back."),
+						 errhint("Register it again with a down script: migrate_register('%s', '%s', up_sql, down_sql).",
+								 m->version, m->name)));
+			result = lappend(result, m);
+		}
+	}
+	SPI_finish();
+	return result;
+}
+
+MigrationDef *
+catalog_migration(const char *version)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(version)};
+	MigrationDef *m;
+
+	SPI_connect();
+	spi_exec("SELECT version, name, up_sql, down_sql, checksum FROM migrate.migrations WHERE version = $1",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("migration %s is not registered", version),
+				 errhint("Register it with migrate_register().")));
+	m = MemoryContextAllocZero(outer, sizeof(MigrationDef));
+	m->version = col(0, 1, outer);
+	m->name = col(0, 2, outer);
+	m->up_sql = col(0, 3, outer);
+	m->down_sql = col(0, 4, outer);
+	m->checksum = col(0, 5, outer);
+	SPI_finish();
+	return m;
+}
+
+void
+catalog_latest(const char *version, LatestState *out)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(version)};
+
+	SPI_connect();
+	spi_exec("SELECT action, state, checksum, steps_done FROM migrate.history "
+			 "WHERE version = $1 ORDER BY id DESC LIMIT 1",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	memset(out, 0, sizeof(LatestState));
+	if (SPI_processed > 0)
+	{
+		out->exists = true;
+		out->action = col(0, 1, outer);
+		out->state = col(0, 2, outer);
+		out->checksum = col(0, 3, outer);
+		out->steps_done = pg_strtoint32(col(0, 4, outer));
+	}
+	SPI_finish();
+}
+
+int64
+catalog_run_create(bool rollback, const char *target, int steps, List *versions,
+				   const char *session_role, const char *run_as,
+				   const char *search_path, int lock_timeout, int lock_retries)
+{
+	Oid			types[9] = {TEXTOID, TEXTOID, INT4OID, TEXTARRAYOID, NAMEOID, NAMEOID,
+	TEXTOID, INT4OID, INT4OID};
+	Datum		values[9];
+	char		nulls[9] = "         ";
+	bool		isnull;
+	int64		id;
+
+	values[0] = CStringGetTextDatum(rollback ? "rollback" : "apply");
+	values[1] = text_or_null(target, &nulls[1]);
+	values[2] = Int32GetDatum(steps);
+	values[3] = TEXTARRAY(versions);
+	values[4] = CStringGetDatum(session_role);
+	values[5] = CStringGetDatum(run_as);
+	values[6] = CStringGetTextDatum(search_path);
+	values[7] = Int32GetDatum(lock_timeout);
+	values[8] = Int32GetDatum(lock_retries);
+	if (rollback && target)
+		nulls[2] = 'n';
+
+	SPI_connect();
+	/* an older run left running by a crash is superseded by this one */
+	spi_exec("UPDATE migrate.runs SET state = 'interrupted', finished_at = clock_timestamp() "
+			 "WHERE state = 'running'", 0, NULL, NULL, NULL, SPI_OK_UPDATE);
+	spi_exec("INSERT INTO migrate.runs (kind, target, steps, versions, session_role, run_as, "
+			 "  search_path, lock_timeout, lock_retries, state) "
+			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running') RETURNING id",
+			 9, types, values, nulls, SPI_OK_INSERT_RETURNING);
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return id;
+}
+
+RunInfo *
+catalog_run_get(int64 id)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+	RunInfo    *run;
+	bool		isnull;
+	Datum		arr;
+	Datum	   *elems;
+	int			nelems;
+	int			i;
+
+	SPI_connect();
+	spi_exec("SELECT kind, versions, session_role, run_as, search_path, lock_timeout, "
+			 "  lock_retries, state FROM migrate.runs WHERE id = $1",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		elog(ERROR, "migrate run " INT64_FORMAT " not found", id);
+
+	run = MemoryContextAllocZero(outer, sizeof(RunInfo));
+	run->id = id;
+	run->rollback = strcmp(col(0, 1, outer), "rollback") == 0;
+	arr = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, NULL, &nelems);
+	for (i = 0; i < nelems; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(outer);
+
+		run->versions = lappend(run->versions, TextDatumGetCString(elems[i]));
+		MemoryContextSwitchTo(old);
+	}
+	run->session_role = col(0, 3, outer);
+	run->run_as = col(0, 4, outer);
+	run->search_path = col(0, 5, outer);
+	run->lock_timeout = pg_strtoint32(col(0, 6, outer));
+	run->lock_retries = pg_strtoint32(col(0, 7, outer));
+	run->state = col(0, 8, outer);
+	SPI_finish();
+	return run;
+}
+
+void
+catalog_run_finish(int64 id, const char *state)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(id), CStringGetTextDatum(state)};
+
+	SPI_connect();
+	spi_exec("UPDATE migrate.runs SET state = $2, finished_at = clock_timestamp() WHERE id = $1",
+			 2, types, values, NULL, SPI_OK_UPDATE);
+	SPI_finish();
+}
+
+/* Runs a crash or restart left in state running, as RunInfos (id, roles). */
+List *
+catalog_interrupted_runs(void)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	List	   *result = NIL;
+	uint64		i;
+
+	SPI_connect();
+	spi_exec("SELECT id, session_role, run_as FROM migrate.runs WHERE state = 'running' ORDER BY id DESC",
+			 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	MemoryContextSwitchTo(outer);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		RunInfo    *run = palloc0(sizeof(RunInfo));
+
+		run->id = pg_strtoint64(col(i, 1, outer));
+		run->session_role = col(i, 2, outer);
+		run->run_as = col(i, 3, outer);
+		result = lappend(result, run);
+	}
+	SPI_finish();
+	return result;
+}
+
+/* Starts the history row of a multi-step migration, committed on its own. */
+int64
+catalog_history_start(int64 run_id, MigrationDef *m, bool rollback,
+					  int steps_done, int steps_total)
+{
+	Oid			types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID};
+	Datum		values[7];
+	bool		isnull;
+	int64		id;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(m->version);
+	values[2] = CStringGetTextDatum(m->name);
+	values[3] = CStringGetTextDatum(rollback ? "rollback" : "apply");
+	values[4] = CStringGetTextDatum(m->checksum);
+	values[5] = Int32GetDatum(steps_done);
+	values[6] = Int32GetDatum(steps_total);
+
+	SPI_connect();
+	spi_exec("INSERT INTO migrate.history (run_id, version, name, action, state, checksum, "
+			 "  steps_done, steps_total, role, started_at) "
+			 "SELECT $1, $2, $3, $4, 'running', $5, $6, $7, r.run_as, clock_timestamp() "
+			 "FROM migrate.runs r WHERE r.id = $1 RETURNING id",
+			 7, types, values, NULL, SPI_OK_INSERT_RETURNING);
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return id;
+}
+
+void
+catalog_history_progress(int64 history_id, int steps_done, int retries)
+{
+	Oid			types[3] = {INT8OID, INT4OID, INT4OID};
+	Datum		values[3] = {Int64GetDatum(history_id), Int32GetDatum(steps_done), Int32GetDatum(retries)};
+
+	SPI_connect();
+	spi_exec("UPDATE migrate.history SET steps_done = $2, retries = $3 WHERE id = $1",
+			 3, types, values, NULL, SPI_OK_UPDATE);
+	SPI_finish();
+}
+
+/*
+ * Records the end of an attempt: updates the running row history_id, or,
+ * for a one-step migration (history_id 0), inserts the whole row in the
+ * same transaction as the migration itself.
+ */
+void
+catalog_history_finish(int64 history_id, int64 run_id, MigrationDef *m,
+					   bool rollback, const char *state,
+					   int steps_done, int steps_total, int retries,
+					   TimestampTz started_at, MigrationError *err)
+{
+	Oid			types[19] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		INT4OID, INT4OID, INT4OID, TIMESTAMPTZOID,
+		TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID, TEXTOID};
+	Datum		values[19];
+	char		nulls[19] = "                   ";
+	ErrorData  *e = err ? err->edata : NULL;
+
+	values[0] = Int64GetDatum(history_id);
+	values[1] = Int64GetDatum(run_id);
+	values[2] = CStringGetTextDatum(m->version);
+	values[3] = CStringGetTextDatum(m->name);
+	values[4] = CStringGetTextDatum(rollback ? "rollback" : "apply");
+	values[5] = CStringGetTextDatum(state);
+	values[6] = CStringGetTextDatum(m->checksum);
+	values[7] = Int32GetDatum(steps_done);
+	values[8] = Int32GetDatum(steps_total);
+	values[9] = Int32GetDatum(retries);
+	values[10] = TimestampTzGetDatum(started_at);
+	values[11] = text_or_null(e ? unpack_sql_state(e->sqlerrcode) : NULL, &nulls[11]);
+	values[12] = text_or_null(e ? e->message : NULL, &nulls[12]);
+	values[13] = text_or_null(e ? e->detail : NULL, &nulls[13]);
+	values[14] = text_or_null(e ? e->hint : NULL, &nulls[14]);
+	values[15] = Int32GetDatum(err ? err->statement : 0);
+	values[16] = Int32GetDatum(err ? err->position : 0);
+	values[17] = text_or_null(err ? err->sql : NULL, &nulls[17]);
+	values[18] = text_or_null(e ? e->context : NULL, &nulls[18]);
+	if (!err || err->statement == 0)
+		nulls[15] = 'n';
+	if (!err || err->position == 0)
+		nulls[16] = 'n';
+
+	SPI_connect();
+	if (history_id != 0)
+		spi_exec("UPDATE migrate.history SET state = $6, steps_done = $8, retries = $10, "
+				 "  finished_at = clock_timestamp(), "
+				 "  duration_ms = extract(epoch FROM clock_timestamp() - $11) * 1000, "
+				 "  error_code = $12, error_message = $13, error_detail = $14, error_hint = $15, "
+				 "  error_statement = $16, error_position = $17, error_sql = $18, note = $19 "
+				 "WHERE id = $1",
+				 19, types, values, nulls, SPI_OK_UPDATE);
+	else
+		spi_exec("INSERT INTO migrate.history (run_id, version, name, action, state, checksum, "
+				 "  steps_done, steps_total, retries, role, started_at, finished_at, duration_ms, "
+				 "  error_code, error_message, error_detail, error_hint, error_statement, "
+				 "  error_position, error_sql, note) "
+				 "SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, r.run_as, $11, clock_timestamp(), "
+				 "  extract(epoch FROM clock_timestamp() - $11) * 1000, "
+				 "  $12, $13, $14, $15, $16, $17, $18, $19 "
+				 "FROM migrate.runs r WHERE r.id = $2 AND $1 = 0",
+				 19, types, values, nulls, SPI_OK_INSERT);
+	SPI_finish();
+}
+
+/*
+ * Marks a failed or interrupted migration applied or rolled back after a
+ * manual fix, appending a history row so the decision is on record.
+ */
+char *
+catalog_resolve(const char *version, const char *state)
+{
+	MigrationDef *m = catalog_migration(version);
+	LatestState latest;
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, NAMEOID};
+	Datum		values[5];
+	char	   *who = GetUserNameFromId(GetOuterUserId(), false);
+	char	   *note;
+
+	catalog_latest(version, &latest);
+	if (latest.exists && strcmp(latest.state, state) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration %s is already %s", version, state),
+				 errhint("migrate_resolve() settles failed or interrupted migrations; this one needs nothing.")));
+	if (!latest.exists && strcmp(state, "rolled_back") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration %s was never applied", version),
+				 errhint("Only a migration that ran, or was marked applied, can be marked rolled_back.")));
+
+	note = psprintf("resolved by %s from state %s", who,
+					latest.exists ? latest.state : "pending");
+	values[0] = CStringGetTextDatum(m->version);
+	values[1] = CStringGetTextDatum(m->name);
+	values[2] = CStringGetTextDatum(state);
+	values[3] = CStringGetTextDatum(note);
+	values[4] = CStringGetDatum(who);
+
+	SPI_connect();
+	spi_exec("INSERT INTO migrate.history (version, name, action, state, checksum, steps_done, "
+			 "  steps_total, role, started_at, finished_at, note) "
+			 "SELECT $1, $2, 'resolve', $3, m.checksum, 0, 0, $5, now(), now(), $4 "
+			 "FROM migrate.migrations m WHERE m.version = $1",
+			 5, types, values, NULL, SPI_OK_INSERT);
+	SPI_finish();
+	return note;
+}

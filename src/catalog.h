@@ -1,0 +1,90 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.h
+ *	  Reading and writing the migrate.* tables.
+ *
+ * Every function here runs SPI in the current transaction, with a snapshot
+ * already active, and fully qualified names.
+ *
+ * src/catalog.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIGRATE_CATALOG_H
+#define MIGRATE_CATALOG_H
+
+#include "nodes/pg_list.h"
+
+typedef struct MigrationDef
+{
+	char	   *version;
+	char	   *name;
+	char	   *up_sql;
+	char	   *down_sql;
+	char	   *checksum;
+} MigrationDef;
+
+/* The latest history row of a version. */
+typedef struct LatestState
+{
+	bool		exists;
+	char	   *action;
+	char	   *state;
+	char	   *checksum;
+	int			steps_done;
+} LatestState;
+
+typedef struct RunInfo
+{
+	int64		id;
+	bool		rollback;
+	List	   *versions;		/* of char * */
+	char	   *session_role;
+	char	   *run_as;
+	char	   *search_path;
+	int			lock_timeout;
+	int			lock_retries;
+	char	   *state;
+} RunInfo;
+
+/* Where and why a migration failed, for its history row. */
+typedef struct MigrationError
+{
+	ErrorData  *edata;
+	int			statement;		/* 1-based, 0 if unknown */
+	int			position;		/* 1-based character in the script, 0 if unknown */
+	const char *sql;			/* the failing statement */
+} MigrationError;
+
+typedef struct CatalogUser
+{
+	Oid			userid;
+	int			sec_context;
+} CatalogUser;
+
+extern void catalog_become_owner(CatalogUser *save);
+extern void catalog_restore_user(CatalogUser *save);
+extern char *catalog_register(const char *version, Datum version_key, const char *name,
+							  const char *up_sql, const char *down_sql,
+							  int statements, int nontransactional);
+extern List *catalog_plan(bool rollback, const char *target, int steps, bool out_of_order);
+extern MigrationDef *catalog_migration(const char *version);
+extern void catalog_latest(const char *version, LatestState *out);
+
+extern int64 catalog_run_create(bool rollback, const char *target, int steps, List *versions,
+								const char *session_role, const char *run_as,
+								const char *search_path, int lock_timeout, int lock_retries);
+extern RunInfo *catalog_run_get(int64 id);
+extern void catalog_run_finish(int64 id, const char *state);
+extern List *catalog_interrupted_runs(void);
+
+extern int64 catalog_history_start(int64 run_id, MigrationDef *m, bool rollback,
+								   int steps_done, int steps_total);
+extern void catalog_history_progress(int64 history_id, int steps_done, int retries);
+extern void catalog_history_finish(int64 history_id, int64 run_id, MigrationDef *m,
+								   bool rollback, const char *state,
+								   int steps_done, int steps_total, int retries,
+								   TimestampTz started_at, MigrationError *err);
+extern char *catalog_resolve(const char *version, const char *state);
+
+#endif							/* MIGRATE_CATALOG_H */

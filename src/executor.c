@@ -1,0 +1,506 @@
+/*-------------------------------------------------------------------------
+ *
+ * executor.c
+ *	  Runs one migration in the background worker.
+ *
+ * A migration is split into steps (script.c).  A one-step transactional
+ * migration runs in a single transaction that also inserts its history
+ * row, so a crash leaves either both or neither.  A migration with
+ * statements that cannot run in a transaction block records a "running"
+ * history row first and its progress after each step, so that applying
+ * again resumes at the step that did not finish.
+ *
+ * Every step runs under lock_timeout and is retried with exponential
+ * backoff and jitter when it cannot get its lock, so the application's
+ * queries never queue behind a migration for longer than the timeout.
+ *
+ * src/executor.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_index.h"
+#include "common/pg_prng.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "parser/analyze.h"
+#include "parser/parser.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "executor.h"
+#include "script.h"
+
+bool		migrate_executor_active = false;
+
+/* What one attempt at a step needs. */
+typedef struct StepRun
+{
+	ExecContext *ctx;
+	MigrationDef *m;
+	const char *sql;			/* the script */
+	List	   *stmts;			/* ScriptStmt */
+	ScriptStep *step;
+	int			stepno;			/* 0-based */
+	int			nsteps;
+	int64		history_id;		/* 0 for a one-step migration */
+	bool		resuming;		/* this step was started by an earlier attempt */
+	int			retries;
+	TimestampTz started_at;
+	volatile int current;		/* statement being run, index into stmts */
+} StepRun;
+
+static void run_transactional_step(StepRun *r);
+static void run_toplevel_step(StepRun *r);
+static bool toplevel_already_done(StepRun *r, ScriptStmt *s);
+static void drop_invalid_index(StepRun *r, ScriptStmt *s);
+static void exec_toplevel(const char *sql, Node *stmt, int location, int length);
+static void set_lock_timeout(int ms, GucAction action);
+static void record_failure(StepRun *r, ErrorData *edata);
+static bool backoff(StepRun *r);
+static void publish(StepRun *r, bool waits);
+
+ExecResult
+executor_run_migration(ExecContext *ctx, const char *version)
+{
+	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "migrate migration",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	StepRun		r;
+	List	   *steps;
+	LatestState latest;
+	CatalogUser user;
+	ExecResult	result = EXEC_OK;
+	int			start_step = 0;
+	char	   *what;
+
+	memset(&r, 0, sizeof(r));
+	r.ctx = ctx;
+	r.started_at = GetCurrentTimestamp();
+
+	/* Load the script and where an earlier attempt stopped. */
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	MemoryContextSwitchTo(cxt);
+	catalog_become_owner(&user);
+	r.m = catalog_migration(version);
+	catalog_latest(version, &latest);
+	catalog_restore_user(&user);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+
+	what = psprintf("%s script of migration %s", ctx->rollback ? "down" : "up", version);
+	r.sql = ctx->rollback ? r.m->down_sql : r.m->up_sql;
+	if (r.sql == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration %s has no down script", version)));
+	r.stmts = script_parse(r.sql, what);
+	steps = script_steps(r.stmts);
+	r.nsteps = list_length(steps);
+
+	/* An interrupted or failed multi-step attempt of the same script resumes. */
+	if (latest.exists &&
+		strcmp(latest.action, ctx->rollback ? "rollback" : "apply") == 0 &&
+		(strcmp(latest.state, "running") == 0 || strcmp(latest.state, "failed") == 0) &&
+		latest.checksum && strcmp(latest.checksum, r.m->checksum) == 0)
+		start_step = Min(latest.steps_done, r.nsteps);
+
+	strlcpy(ctx->slot->version, version, MIGRATE_VERSION_LEN);
+	ctx->slot->steps_total = r.nsteps;
+	ctx->slot->retries = 0;
+
+	if (r.nsteps > 1 || ((ScriptStep *) linitial(steps))->toplevel || start_step > 0)
+	{
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		catalog_become_owner(&user);
+		r.history_id = catalog_history_start(ctx->run_id, r.m, ctx->rollback, start_step, r.nsteps);
+		catalog_restore_user(&user);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+	}
+
+	for (r.stepno = start_step; r.stepno < r.nsteps && result == EXEC_OK; r.stepno++)
+	{
+		r.step = list_nth(steps, r.stepno);
+		r.resuming = (r.stepno == start_step && start_step > 0);
+
+		for (;;)
+		{
+			ErrorData  *edata;
+
+			publish(&r, false);
+			PG_TRY();
+			{
+				if (r.step->toplevel)
+					run_toplevel_step(&r);
+				else
+					run_transactional_step(&r);
+				edata = NULL;
+			}
+			PG_CATCH();
+			{
+				HOLD_INTERRUPTS();
+				MemoryContextSwitchTo(cxt);
+				edata = CopyErrorData();
+				FlushErrorState();
+				AbortOutOfAnyTransaction();
+				migrate_executor_active = false;
+				RESUME_INTERRUPTS();
+			}
+			PG_END_TRY();
+			MemoryContextSwitchTo(cxt);
+
+			if (edata == NULL)
+				break;
+			if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE && backoff(&r))
+			{
+				r.resuming = r.step->toplevel;
+				continue;
+			}
+			if (ctx->slot->stop_requested)
+				result = EXEC_STOPPED;
+			else
+			{
+				record_failure(&r, edata);
+				result = EXEC_FAILED;
+			}
+			break;
+		}
+	}
+
+	if (result == EXEC_OK && r.history_id != 0)
+	{
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		catalog_become_owner(&user);
+		catalog_history_finish(r.history_id, ctx->run_id, r.m, ctx->rollback,
+							   ctx->rollback ? "rolled_back" : "applied",
+							   r.nsteps, r.nsteps, r.retries, r.started_at, NULL);
+		catalog_restore_user(&user);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+
+	ctx->slot->waits_for_snapshots = false;
+	ctx->slot->version[0] = '\0';
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return result;
+}
+
+/*
+ * Runs a group of transactional statements in one transaction together with
+ * its history write: the history row for a one-step migration, the
+ * progress counter otherwise.
+ */
+static void
+run_transactional_step(StepRun *r)
+{
+	CatalogUser user;
+	int			i;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	set_lock_timeout(r->ctx->lock_timeout, GUC_ACTION_LOCAL);
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	migrate_executor_active = true;
+	for (i = r->step->first; i < r->step->first + r->step->count; i++)
+	{
+		ScriptStmt *s = list_nth(r->stmts, i);
+
+		r->current = i;
+		debug_query_string = s->text;
+		pgstat_report_activity(STATE_RUNNING, s->text);
+		(void) SPI_execute(s->text, false, 0);
+	}
+	migrate_executor_active = false;
+
+	catalog_become_owner(&user);
+	if (r->history_id == 0)
+		catalog_history_finish(0, r->ctx->run_id, r->m, r->ctx->rollback,
+							   r->ctx->rollback ? "rolled_back" : "applied",
+							   1, 1, r->retries, r->started_at, NULL);
+	else
+		catalog_history_progress(r->history_id, r->stepno + 1, r->retries);
+	catalog_restore_user(&user);
+
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	debug_query_string = NULL;
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * Runs one statement that cannot run in a transaction block at top level,
+ * then records the progress in a transaction of its own (never before it:
+ * DROP INDEX CONCURRENTLY must be the first action of its transaction).
+ */
+static void
+run_toplevel_step(StepRun *r)
+{
+	ScriptStmt *s = list_nth(r->stmts, r->step->first);
+	CatalogUser user;
+
+	r->current = r->step->first;
+	if (IsA(s->stmt, IndexStmt))
+		drop_invalid_index(r, s);
+
+	if (!(r->resuming && toplevel_already_done(r, s)))
+	{
+		/*
+		 * CONCURRENTLY statements take a lock that does not block reads or
+		 * writes but wait for older transactions: a lock timeout would only
+		 * make them fail for nothing.
+		 */
+		set_lock_timeout(s->waits_for_snapshots ? 0 : r->ctx->lock_timeout, GUC_ACTION_SET);
+		publish(r, s->waits_for_snapshots);
+		migrate_executor_active = true;
+		debug_query_string = s->text;
+		pgstat_report_activity(STATE_RUNNING, s->text);
+		exec_toplevel(r->sql, s->stmt, s->location, s->length);
+		migrate_executor_active = false;
+		publish(r, false);
+	}
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	catalog_become_owner(&user);
+	catalog_history_progress(r->history_id, r->stepno + 1, r->retries);
+	catalog_restore_user(&user);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	debug_query_string = NULL;
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * Runs one statement the way the server runs a client's top-level query:
+ * through a portal with isTopLevel = true, in a transaction of its own, so
+ * PreventInTransactionBlock() lets it through.  The parse tree and the
+ * script live in the migration's context, which survives the internal
+ * commits of CREATE INDEX CONCURRENTLY.
+ */
+static void
+exec_toplevel(const char *sql, Node *stmt, int location, int length)
+{
+	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "migrate statement",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
+	RawStmt    *raw = makeNode(RawStmt);
+	bool		snapshot = false;
+	List	   *queries;
+	List	   *plans;
+	Portal		portal;
+	DestReceiver *dest;
+	QueryCompletion qc;
+
+	raw->stmt = stmt;
+	raw->stmt_location = location;
+	raw->stmt_len = length;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	old = MemoryContextSwitchTo(cxt);
+	if (analyze_requires_snapshot(raw))
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		snapshot = true;
+	}
+	queries = pg_analyze_and_rewrite_fixedparams(raw, sql, NULL, 0, NULL);
+	plans = pg_plan_queries(queries, sql, CURSOR_OPT_PARALLEL_OK, NULL);
+	if (snapshot)
+		PopActiveSnapshot();
+
+	portal = CreatePortal("", true, true);
+	portal->visible = false;
+	PortalDefineQuery(portal, NULL, sql, CreateCommandTag(stmt), plans, NULL);
+	PortalStart(portal, NULL, 0, InvalidSnapshot);
+	dest = CreateDestReceiver(DestNone);
+	MemoryContextSwitchTo(old);
+
+#if PG_VERSION_NUM >= 180000
+	(void) PortalRun(portal, FETCH_ALL, true, dest, dest, &qc);
+#else
+	(void) PortalRun(portal, FETCH_ALL, true, true, dest, dest, &qc);
+#endif
+	dest->rDestroy(dest);
+	PortalDrop(portal, false);
+	CommitTransactionCommand();
+	MemoryContextDelete(cxt);
+}
+
+/*
+ * On resuming a step that an earlier attempt started, a concurrent index
+ * build or drop may have finished just before the crash: recognise it
+ * instead of failing on "already exists" or "does not exist".
+ */
+static bool
+toplevel_already_done(StepRun *r, ScriptStmt *s)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	bool		done = false;
+
+	StartTransactionCommand();
+	if (IsA(s->stmt, IndexStmt) && ((IndexStmt *) s->stmt)->idxname)
+	{
+		IndexStmt  *is = (IndexStmt *) s->stmt;
+		Oid			relid = RangeVarGetRelid(is->relation, NoLock, true);
+		Oid			indexid = OidIsValid(relid) ?
+			get_relname_relid(is->idxname, get_rel_namespace(relid)) : InvalidOid;
+
+		done = OidIsValid(indexid) && get_index_isvalid(indexid);
+	}
+	else if (IsA(s->stmt, DropStmt) && ((DropStmt *) s->stmt)->removeType == OBJECT_INDEX)
+	{
+		ListCell   *lc;
+
+		done = true;
+		foreach(lc, ((DropStmt *) s->stmt)->objects)
+		{
+			RangeVar   *rv = makeRangeVarFromNameList(lfirst(lc));
+
+			if (OidIsValid(RangeVarGetRelid(rv, NoLock, true)))
+				done = false;
+		}
+	}
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(outer);
+	return done;
+}
+
+/*
+ * A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind; drop it
+ * (concurrently) so that the retry can build it again.
+ */
+static void
+drop_invalid_index(StepRun *r, ScriptStmt *s)
+{
+	IndexStmt  *is = (IndexStmt *) s->stmt;
+	MemoryContext outer = CurrentMemoryContext;
+	char	   *drop = NULL;
+	Oid			relid;
+	Oid			nsp;
+	Oid			indexid;
+
+	if (!is->concurrent || is->idxname == NULL)
+		return;
+
+	StartTransactionCommand();
+	relid = RangeVarGetRelid(is->relation, NoLock, true);
+	nsp = OidIsValid(relid) ? get_rel_namespace(relid) : InvalidOid;
+	indexid = OidIsValid(nsp) ? get_relname_relid(is->idxname, nsp) : InvalidOid;
+	if (OidIsValid(indexid) && !get_index_isvalid(indexid))
+		drop = MemoryContextStrdup(outer,
+								   psprintf("DROP INDEX CONCURRENTLY %s",
+											quote_qualified_identifier(get_namespace_name(nsp),
+																	   is->idxname)));
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(outer);
+
+	if (drop)
+	{
+		List	   *raw = raw_parser(drop, RAW_PARSE_DEFAULT);
+
+		ereport(LOG,
+				(errmsg("migrate: dropping invalid index left by an earlier attempt: %s", drop)));
+		set_lock_timeout(0, GUC_ACTION_SET);
+		exec_toplevel(drop, linitial_node(RawStmt, raw)->stmt, 0, 0);
+	}
+}
+
+static void
+set_lock_timeout(int ms, GucAction action)
+{
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), "%d", ms);
+	(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
+							 action, true, 0, false);
+}
+
+/*
+ * Sleeps before the next attempt: 200 ms doubling up to 10 s, with jitter
+ * so that several waiting migrators do not retry in lock step.  Returns
+ * false when the retries are used up or the caller asked to stop.
+ */
+static bool
+backoff(StepRun *r)
+{
+	double		delay;
+	int			exp = Min(r->retries, 6);
+
+	if (r->retries >= r->ctx->lock_retries || r->ctx->slot->stop_requested)
+		return false;
+	r->retries++;
+	r->ctx->slot->retries = r->retries;
+	delay = Min(200.0 * (1 << exp), 10000.0);
+	delay = delay / 2 + pg_prng_double(&pg_global_prng_state) * delay / 2;
+	ereport(LOG,
+			(errmsg("migrate: migration %s step %d could not get its lock, retry %d of %d in %d ms",
+					r->m->version, r->stepno + 1, r->retries, r->ctx->lock_retries, (int) delay)));
+	pgstat_report_activity(STATE_IDLE, NULL);
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 (long) delay, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	return !r->ctx->slot->stop_requested;
+}
+
+static void
+publish(StepRun *r, bool waits)
+{
+	r->ctx->slot->step = r->stepno + 1;
+	r->ctx->slot->waits_for_snapshots = waits;
+}
+
+/* Writes the failed attempt, with where it failed, in a transaction of its own. */
+static void
+record_failure(StepRun *r, ErrorData *edata)
+{
+	MigrationError err;
+	ScriptStmt *s = list_nth(r->stmts, r->current);
+	CatalogUser user;
+
+	err.edata = edata;
+	err.statement = s->number;
+	err.sql = s->text;
+	/* SPI reports positions inside the statement; the portal inside the script */
+	if (r->step->toplevel)
+		err.position = edata->cursorpos;
+	else
+		err.position = edata->internalpos > 0 ?
+			pg_mbstrlen_with_len(r->sql, s->location) + edata->internalpos : 0;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	catalog_become_owner(&user);
+	catalog_history_finish(r->history_id, r->ctx->run_id, r->m, r->ctx->rollback, "failed",
+						   r->stepno, r->nsteps, r->retries, r->started_at, &err);
+	catalog_restore_user(&user);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	debug_query_string = NULL;
+	pgstat_report_activity(STATE_IDLE, NULL);
+}

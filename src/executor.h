@@ -1,0 +1,37 @@
+/*-------------------------------------------------------------------------
+ *
+ * executor.h
+ *	  Runs one migration's up or down script in the worker: step by step,
+ *	  with lock timeouts, retries and exact history.
+ *
+ * src/executor.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIGRATE_EXECUTOR_H
+#define MIGRATE_EXECUTOR_H
+
+#include "shmem.h"
+
+typedef enum ExecResult
+{
+	EXEC_OK,
+	EXEC_FAILED,				/* recorded as failed in the history */
+	EXEC_STOPPED				/* the caller asked to stop; nothing recorded */
+} ExecResult;
+
+typedef struct ExecContext
+{
+	int64		run_id;
+	bool		rollback;
+	int			lock_timeout;	/* ms */
+	int			lock_retries;
+	MigrateSlot *slot;			/* live progress, never NULL in the worker */
+} ExecContext;
+
+/* True while the worker runs a migration it has already judged safe. */
+extern bool migrate_executor_active;
+
+extern ExecResult executor_run_migration(ExecContext *ctx, const char *version);
+
+#endif							/* MIGRATE_EXECUTOR_H */

@@ -1,0 +1,22 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.h
+ *	  The migrate.* settings.
+ *
+ * src/guc.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIGRATE_GUC_H
+#define MIGRATE_GUC_H
+
+extern int	migrate_lock_timeout;
+extern int	migrate_lock_retries;
+extern int	migrate_max_workers;
+extern int	migrate_max_script_size;
+extern int	migrate_run_wait_timeout;
+extern bool migrate_out_of_order;
+
+extern void migrate_guc_init(void);
+
+#endif							/* MIGRATE_GUC_H */

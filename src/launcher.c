@@ -1,0 +1,218 @@
+/*-------------------------------------------------------------------------
+ *
+ * launcher.c
+ *	  The static launcher: starts a job worker for every queued slot (up to
+ *	  migrate.max_workers at once) and, each time the server starts or
+ *	  recovers from a crash, queues a scan of every database so that runs
+ *	  and backfills the crash interrupted are resumed.
+ *
+ * Job workers are dynamic and never restarted by the postmaster: the
+ * launcher is the single place that decides to start one, from state that
+ * the migrate.* tables make durable.
+ *
+ * src/launcher.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+
+#include "guc.h"
+#include "launcher.h"
+#include "shmem.h"
+
+static BackgroundWorkerHandle *handles[MIGRATE_MAX_SLOTS];
+static uint32 handle_generation[MIGRATE_MAX_SLOTS];
+
+static void queue_database_scans(void);
+static void launch_queued(void);
+static void launcher_detach(int code, Datum arg);
+
+void
+migrate_launcher_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "migrate");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "migrate_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "migrate launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "migrate launcher");
+	RegisterBackgroundWorker(&worker);
+}
+
+void
+migrate_launcher_main(Datum main_arg)
+{
+	bool		scan;
+
+	/* die() exits 1, so the postmaster restarts a terminated launcher */
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+
+	/* no database: just the shared catalogs, to list databases */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("migrate launcher");
+
+	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
+	MigrateState->launcher_pid = MyProcPid;
+	MigrateState->launcher_latch = MyLatch;
+	scan = !MigrateState->recovery_scan_done;
+	MigrateState->recovery_scan_done = true;
+	LWLockRelease(MigrateState->lock);
+	before_shmem_exit(launcher_detach, (Datum) 0);
+
+	if (scan)
+		queue_database_scans();
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		launch_queued();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+static void
+launcher_detach(int code, Datum arg)
+{
+	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
+	MigrateState->launcher_pid = 0;
+	MigrateState->launcher_latch = NULL;
+	LWLockRelease(MigrateState->lock);
+}
+
+/*
+ * Queues one scan job per connectable database.  The scan worker checks
+ * whether migrate is installed there and queues what was interrupted.
+ */
+static void
+queue_database_scans(void)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
+	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (!db->datallowconn || db->datistemplate)
+			continue;
+		if (migrate_slot_alloc(MIGRATE_JOB_SCAN, db->oid) < 0)
+			ereport(WARNING,
+					(errmsg("migrate: no free job slot to check database \"%s\" for interrupted work",
+							NameStr(db->datname))));
+	}
+	LWLockRelease(MigrateState->lock);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/*
+ * Starts workers for queued slots while fewer than migrate.max_workers are
+ * running, and fails slots whose worker died before it could attach.
+ */
+static void
+launch_queued(void)
+{
+	int			running = 0;
+	int			i;
+
+	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
+
+	for (i = 0; i < MIGRATE_MAX_SLOTS; i++)
+	{
+		MigrateSlot *slot = &MigrateState->slots[i];
+		pid_t		pid;
+
+		if (slot->state == MIGRATE_SLOT_STARTING && handles[i] &&
+			handle_generation[i] == slot->generation &&
+			GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED)
+		{
+			slot->failed = true;
+			strlcpy(slot->message, "the migrate worker exited before it started; see the server log",
+					MIGRATE_MESSAGE_LEN);
+			slot->state = slot->caller_pid ? MIGRATE_SLOT_FINISHED : MIGRATE_SLOT_FREE;
+			migrate_slot_wake_caller(slot);
+		}
+		if (slot->state == MIGRATE_SLOT_STARTING || slot->state == MIGRATE_SLOT_RUNNING)
+			running++;
+	}
+
+	for (i = 0; i < MIGRATE_MAX_SLOTS && running < migrate_max_workers; i++)
+	{
+		MigrateSlot *slot = &MigrateState->slots[i];
+		BackgroundWorker worker;
+
+		if (slot->state != MIGRATE_SLOT_QUEUED)
+			continue;
+
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = BGW_NEVER_RESTART;
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "migrate");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "migrate_worker_main");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "migrate worker %d", i);
+		snprintf(worker.bgw_type, BGW_MAXLEN, "migrate worker");
+		worker.bgw_main_arg = Int32GetDatum(i);
+		memcpy(worker.bgw_extra, &slot->generation, sizeof(uint32));
+
+		if (RegisterDynamicBackgroundWorker(&worker, &handles[i]))
+		{
+			handle_generation[i] = slot->generation;
+			slot->state = MIGRATE_SLOT_STARTING;
+			running++;
+		}
+		else if (slot->caller_pid)
+		{
+			/* someone is waiting: tell them now rather than stall */
+			handles[i] = NULL;
+			slot->failed = true;
+			strlcpy(slot->message, "could not start a background worker: max_worker_processes are all in use",
+					MIGRATE_MESSAGE_LEN);
+			slot->state = MIGRATE_SLOT_FINISHED;
+			migrate_slot_wake_caller(slot);
+		}
+		else
+			break;				/* recovery work waits for the next round */
+	}
+
+	LWLockRelease(MigrateState->lock);
+}

@@ -1,0 +1,28 @@
+/*-------------------------------------------------------------------------
+ *
+ * migrate.h
+ *	  Names shared by every subsystem of the migrate extension.
+ *
+ * src/migrate.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIGRATE_H
+#define MIGRATE_H
+
+/* Schema holding the extension's state tables. */
+#define MIGRATE_SCHEMA		"migrate"
+
+/* Longest migration version accepted, including the terminating NUL. */
+#define MIGRATE_VERSION_LEN	64
+
+
+
+/* SetSingleFuncCall() was renamed in PostgreSQL 16. */
+#if PG_VERSION_NUM >= 160000
+#define migrate_init_srf(fcinfo) InitMaterializedSRF((fcinfo), 0)
+#else
+#define migrate_init_srf(fcinfo) SetSingleFuncCall((fcinfo), 0)
+#endif
+
+#endif							/* MIGRATE_H */

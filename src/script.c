@@ -1,0 +1,408 @@
+/*-------------------------------------------------------------------------
+ *
+ * script.c
+ *	  Splits migration scripts with the server's own parser and decides,
+ *	  from the parse tree, which statements cannot run inside a
+ *	  transaction block.
+ *
+ * Parsing is raw: no catalog access, so a script can be checked when it is
+ * registered, long before the objects it names exist.
+ *
+ * src/script.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "mb/pg_wchar.h"
+#include "nodes/parsenodes.h"
+#include "parser/parser.h"
+#include "parser/scanner.h"
+#include "tcop/cmdtag.h"
+#include "tcop/utility.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "migrate.h"
+#include "script.h"
+
+static List *script_statements(const char *sql, List *raw, const char *what);
+static void classify(ScriptStmt *s);
+static bool defelem_true(List *options, const char *name);
+static int	count_statements_before(const char *sql, int byteoff);
+static int	char_to_byte(const char *sql, int charpos);
+
+/*
+ * Parses a script into ScriptStmts.  Syntax errors are re-raised naming
+ * the script ("what"), the statement number and the line, with the script
+ * as the internal query so clients show the position.
+ */
+List *
+script_parse(const char *sql, const char *what)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	List	   *raw = NIL;
+
+	PG_TRY();
+	{
+		raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		int			byteoff;
+		int			stmtno;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+
+		byteoff = edata->cursorpos > 0 ? char_to_byte(sql, edata->cursorpos - 1) : 0;
+		stmtno = count_statements_before(sql, byteoff) + 1;
+
+		if (sql[byteoff] == '\\')
+		{
+			int			len = 1;
+
+			while (sql[byteoff + len] != '\0' && !isspace((unsigned char) sql[byteoff + len]))
+				len++;
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("psql meta-command \"%.*s\" in %s, statement %d (line %d)",
+							len, sql + byteoff, what, stmtno, script_line_of(sql, byteoff)),
+					 errdetail("Migration scripts run in the server, which understands SQL only; backslash commands are psql features."),
+					 errhint("Replace the meta-command with the SQL it stands for (inline the file \\i would read, write values in place of \\set variables)."),
+					 internalerrposition(edata->cursorpos),
+					 internalerrquery(sql)));
+		}
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("%s in %s, statement %d (line %d)",
+						edata->message, what, stmtno, script_line_of(sql, byteoff)),
+				 errhint("Fix the script and register it again; nothing was stored."),
+				 edata->cursorpos > 0 ? internalerrposition(edata->cursorpos) : 0,
+				 internalerrquery(sql)));
+	}
+	PG_END_TRY();
+
+	return script_statements(sql, raw, what);
+}
+
+/* Turns the raw parser's output into ScriptStmts, refusing what cannot run. */
+static List *
+script_statements(const char *sql, List *raw, const char *what)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, raw)
+	{
+		RawStmt    *rs = lfirst_node(RawStmt, lc);
+		ScriptStmt *s = palloc0(sizeof(ScriptStmt));
+		int			len = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(sql) - rs->stmt_location;
+
+		s->number = ++n;
+		s->location = rs->stmt_location;
+		s->length = len;
+		s->text = pnstrdup(sql + rs->stmt_location, len);
+		s->stmt = rs->stmt;
+		s->tag = GetCommandTagName(CreateCommandTag(rs->stmt));
+		classify(s);
+
+		if (IsA(rs->stmt, TransactionStmt))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("%s in %s, statement %d (line %d), is not allowed",
+							s->tag, what, s->number, script_line_of(sql, s->location)),
+					 errdetail("Each migration runs in its own transaction, and statements that cannot run in one are detected and run on their own."),
+					 errhint("Remove BEGIN, COMMIT and other transaction control from the script.")));
+		if (IsA(rs->stmt, CopyStmt) && ((CopyStmt *) rs->stmt)->filename == NULL &&
+			((CopyStmt *) rs->stmt)->query == NULL && ((CopyStmt *) rs->stmt)->relation != NULL &&
+			((CopyStmt *) rs->stmt)->is_from)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("COPY FROM STDIN in %s, statement %d (line %d), is not supported",
+							what, s->number, script_line_of(sql, s->location)),
+					 errdetail("A migration runs in a background worker, which has no client to read data from."),
+					 errhint("Write the rows as INSERT statements, or COPY from a file the server can read.")));
+		result = lappend(result, s);
+	}
+
+	if (result == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s contains no SQL statement", what),
+				 errhint("Pass the migration's SQL text; an empty or comment-only script does nothing.")));
+
+	return result;
+}
+
+/*
+ * Decides from the raw parse tree whether a statement calls
+ * PreventInTransactionBlock() when run (PostgreSQL 15's list).
+ */
+static void
+classify(ScriptStmt *s)
+{
+	Node	   *n = s->stmt;
+
+	switch (nodeTag(n))
+	{
+		case T_IndexStmt:
+			s->toplevel = s->waits_for_snapshots = ((IndexStmt *) n)->concurrent;
+			break;
+		case T_DropStmt:
+			s->toplevel = s->waits_for_snapshots = ((DropStmt *) n)->concurrent;
+			break;
+		case T_ReindexStmt:
+			{
+				ReindexStmt *r = (ReindexStmt *) n;
+
+				s->waits_for_snapshots = defelem_true(r->params, "concurrently");
+				s->toplevel = s->waits_for_snapshots ||
+					r->kind == REINDEX_OBJECT_SCHEMA ||
+					r->kind == REINDEX_OBJECT_SYSTEM ||
+					r->kind == REINDEX_OBJECT_DATABASE;
+				break;
+			}
+		case T_VacuumStmt:
+			s->toplevel = ((VacuumStmt *) n)->is_vacuumcmd;
+			break;
+		case T_ClusterStmt:
+			s->toplevel = ((ClusterStmt *) n)->relation == NULL;
+			break;
+		case T_AlterTableStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((AlterTableStmt *) n)->cmds)
+				{
+					AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+					if (cmd->subtype == AT_DetachPartition &&
+						((PartitionCmd *) cmd->def)->concurrent)
+						s->toplevel = s->waits_for_snapshots = true;
+				}
+				break;
+			}
+		case T_AlterDatabaseStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((AlterDatabaseStmt *) n)->options)
+					if (strcmp(lfirst_node(DefElem, lc)->defname, "tablespace") == 0)
+						s->toplevel = true;
+				break;
+			}
+		case T_CreatedbStmt:
+		case T_DropdbStmt:
+		case T_CreateTableSpaceStmt:
+		case T_DropTableSpaceStmt:
+		case T_AlterSystemStmt:
+		case T_CreateSubscriptionStmt:
+		case T_AlterSubscriptionStmt:
+		case T_DropSubscriptionStmt:
+			s->toplevel = true;
+			break;
+		case T_AlterEnumStmt:
+			/* a new enum value is unusable until committed */
+			s->ends_step = ((AlterEnumStmt *) n)->newVal != NULL &&
+				((AlterEnumStmt *) n)->oldVal == NULL;
+			break;
+		default:
+			break;
+	}
+}
+
+static bool
+defelem_true(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = lfirst_node(DefElem, lc);
+
+		if (strcmp(d->defname, name) == 0)
+			return d->arg == NULL || defGetBoolean(d);
+	}
+	return false;
+}
+
+/*
+ * Groups statements into steps: runs of transactional statements share a
+ * transaction; a top-level statement is a step of its own.
+ */
+List *
+script_steps(List *stmts)
+{
+	List	   *steps = NIL;
+	ScriptStep *cur = NULL;
+	int			i;
+
+	for (i = 0; i < list_length(stmts); i++)
+	{
+		ScriptStmt *s = list_nth(stmts, i);
+
+		if (s->toplevel)
+		{
+			ScriptStep *st = palloc0(sizeof(ScriptStep));
+
+			st->first = i;
+			st->count = 1;
+			st->toplevel = true;
+			steps = lappend(steps, st);
+			cur = NULL;
+			continue;
+		}
+		if (cur == NULL)
+		{
+			cur = palloc0(sizeof(ScriptStep));
+			cur->first = i;
+			steps = lappend(steps, cur);
+		}
+		cur->count++;
+		if (s->ends_step)
+			cur = NULL;
+	}
+	return steps;
+}
+
+/* sha256 of the script, as lower-case hex. */
+char *
+script_checksum(const char *sql)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *hex = palloc(PG_SHA256_DIGEST_LENGTH * 2 + 1);
+
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) sql, strlen(sql)) < 0 ||
+		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute sha256 checksum: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+	hex[hex_encode((const char *) digest, sizeof(digest), hex)] = '\0';
+	return hex;
+}
+
+/*
+ * Checks that a version is numbers separated by dots; errors name the
+ * argument so the caller knows which input was wrong.
+ */
+void
+script_check_version(const char *version, const char *argname)
+{
+	const char *p = version;
+	bool		ok = *p != '\0' && strlen(version) < MIGRATE_VERSION_LEN;
+
+	while (ok && *p)
+	{
+		if (!isdigit((unsigned char) *p))
+			ok = false;
+		while (isdigit((unsigned char) *p))
+			p++;
+		if (*p == '.')
+		{
+			p++;
+			if (!isdigit((unsigned char) *p))
+				ok = false;
+		}
+		else if (*p != '\0')
+			ok = false;
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid migration %s \"%s\"", argname, version),
+				 errdetail("A version is one or more numbers separated by dots, at most %d characters long.",
+						   MIGRATE_VERSION_LEN - 1),
+				 errhint("Use versions such as 3, 1.10 or 20240101120000; they sort numerically part by part.")));
+}
+
+/*
+ * The sort key of a version: its parts as numeric[], so that 2 < 10,
+ * 1.9 < 1.10 and long timestamps compare exactly.
+ */
+Datum
+script_version_key(const char *version)
+{
+	char	   *copy = pstrdup(version);
+	char	   *part;
+	char	   *save;
+	Datum		parts[MIGRATE_VERSION_LEN];
+	int			n = 0;
+
+	script_check_version(version, "version");
+	for (part = strtok_r(copy, ".", &save); part; part = strtok_r(NULL, ".", &save))
+		parts[n++] = DirectFunctionCall3(numeric_in, CStringGetDatum(part),
+										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	return PointerGetDatum(construct_array(parts, n, NUMERICOID, -1, false, TYPALIGN_INT));
+}
+
+/* 1-based line number of a byte offset. */
+int
+script_line_of(const char *sql, int byteoff)
+{
+	int			line = 1;
+	int			i;
+
+	for (i = 0; i < byteoff && sql[i]; i++)
+		if (sql[i] == '\n')
+			line++;
+	return line;
+}
+
+static int
+char_to_byte(const char *sql, int charpos)
+{
+	int			off = 0;
+	int			len = strlen(sql);
+
+	while (charpos-- > 0 && off < len)
+		off += pg_mblen(sql + off);
+	return Min(off, len);
+}
+
+/*
+ * Counts the statement-ending semicolons before a byte offset with the
+ * server's lexer, so quotes, comments and dollar quoting are honoured.  A
+ * lexer error (the cause of the syntax error itself) just ends the count.
+ */
+static int
+count_statements_before(const char *sql, int byteoff)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	volatile int count = 0;
+
+	PG_TRY();
+	{
+		core_yy_extra_type yyextra;
+		core_YYSTYPE yylval;
+		YYLTYPE		yylloc;
+		core_yyscan_t scanner = scanner_init(sql, &yyextra, &ScanKeywords, ScanKeywordTokens);
+
+		for (;;)
+		{
+			int			tok = core_yylex(&yylval, &yylloc, scanner);
+
+			if (tok == 0 || yylloc >= byteoff)
+				break;
+			if (tok == ';')
+				count++;
+		}
+		scanner_finish(scanner);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	return count;
+}

@@ -1,0 +1,48 @@
+/*-------------------------------------------------------------------------
+ *
+ * script.h
+ *	  Migration scripts: splitting with the server's parser, classifying
+ *	  statements, grouping them into steps, checksums and version keys.
+ *
+ * src/script.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIGRATE_SCRIPT_H
+#define MIGRATE_SCRIPT_H
+
+#include "nodes/pg_list.h"
+
+/* One statement of a script, as the raw parser delimited it. */
+typedef struct ScriptStmt
+{
+	int			number;			/* 1-based */
+	int			location;		/* byte offset in the script */
+	int			length;			/* bytes */
+	char	   *text;			/* the statement's own text */
+	const char *tag;			/* command tag, e.g. "CREATE INDEX" */
+	Node	   *stmt;			/* raw parse tree */
+	bool		toplevel;		/* cannot run inside a transaction block */
+	bool		waits_for_snapshots;	/* CONCURRENTLY: waits for other xacts */
+	bool		ends_step;		/* later statements need it committed */
+} ScriptStmt;
+
+/*
+ * A step is what runs as one unit: a group of transactional statements in
+ * one transaction, or one top-level statement on its own.
+ */
+typedef struct ScriptStep
+{
+	int			first;			/* index into the statement list */
+	int			count;
+	bool		toplevel;
+} ScriptStep;
+
+extern List *script_parse(const char *sql, const char *what);
+extern List *script_steps(List *stmts);
+extern char *script_checksum(const char *sql);
+extern Datum script_version_key(const char *version);
+extern void script_check_version(const char *version, const char *argname);
+extern int	script_line_of(const char *sql, int byteoff);
+
+#endif							/* MIGRATE_SCRIPT_H */

@@ -1,0 +1,127 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  Shared memory for job slots, set up the PostgreSQL 15 way: requested
+ *	  from shmem_request_hook, initialised from shmem_startup_hook.
+ *
+ * src/shmem.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+
+#include "shmem.h"
+
+MigrateShared *MigrateState = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void migrate_shmem_request(void);
+static void migrate_shmem_startup(void);
+
+void
+migrate_shmem_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = migrate_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = migrate_shmem_startup;
+}
+
+static void
+migrate_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+
+	RequestAddinShmemSpace(MAXALIGN(sizeof(MigrateShared)));
+	RequestNamedLWLockTranche("migrate", 1);
+}
+
+static void
+migrate_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	MigrateState = ShmemInitStruct("migrate", sizeof(MigrateShared), &found);
+	if (!found)
+	{
+		memset(MigrateState, 0, sizeof(MigrateShared));
+		MigrateState->lock = &(GetNamedLWLockTranche("migrate"))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Every SQL entry point that needs the workers calls this first, so that a
+ * library loaded without shared_preload_libraries fails with advice rather
+ * than a crash.
+ */
+void
+migrate_require_shmem(void)
+{
+	if (MigrateState == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migrate must be loaded via shared_preload_libraries"),
+				 errhint("Add migrate to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/*
+ * Claims a free slot for a job in the given database.  The caller holds
+ * MigrateState->lock exclusively.  Returns the slot index, or -1 if every
+ * slot is taken.
+ */
+int
+migrate_slot_alloc(MigrateJobKind kind, Oid dboid)
+{
+	int			i;
+
+	Assert(LWLockHeldByMeInMode(MigrateState->lock, LW_EXCLUSIVE));
+
+	for (i = 0; i < MIGRATE_MAX_SLOTS; i++)
+	{
+		MigrateSlot *slot = &MigrateState->slots[i];
+		uint32		generation;
+
+		if (slot->state != MIGRATE_SLOT_FREE)
+			continue;
+		generation = slot->generation + 1;
+		memset(slot, 0, sizeof(MigrateSlot));
+		slot->generation = generation;
+		slot->kind = kind;
+		slot->dboid = dboid;
+		slot->state = MIGRATE_SLOT_QUEUED;
+		return i;
+	}
+	return -1;
+}
+
+void
+migrate_wake_launcher(void)
+{
+	Latch	   *latch;
+
+	LWLockAcquire(MigrateState->lock, LW_SHARED);
+	latch = MigrateState->launcher_latch;
+	LWLockRelease(MigrateState->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+/* The caller holds MigrateState->lock. */
+void
+migrate_slot_wake_caller(MigrateSlot *slot)
+{
+	if (slot->caller_latch)
+		SetLatch(slot->caller_latch);
+}

@@ -1,0 +1,17 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.h
+ *	  The dynamic background worker that runs one job from a slot.
+ *
+ * src/worker.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIGRATE_WORKER_H
+#define MIGRATE_WORKER_H
+
+#include "postmaster/bgworker.h"
+
+extern PGDLLEXPORT void migrate_worker_main(Datum main_arg);
+
+#endif							/* MIGRATE_WORKER_H */
