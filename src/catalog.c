@@ -112,8 +112,9 @@ catalog_restore_user(CatalogUser *save)
 
 /*
  * Stores a migration.  Identical re-registration is a no-op; a changed up
- * script is refused once the migration has ever been applied, because
- * applied migrations are immutable.  A down script may be added or fixed
+ * script is refused while any of its effects exist (applied, or a failed
+ * attempt that finished some steps), because applied migrations are
+ * immutable.  A failed attempt that changed nothing may be fixed in place.  A down script may be added or fixed
  * at any time: it does not change what was applied.
  */
 char *
@@ -126,6 +127,8 @@ catalog_register(const char *version, Datum version_key, const char *name,
 	char	   *registered_by = GetUserNameFromId(GetOuterUserId(), false);
 	Oid			types[10] = {TEXTOID, NUMERICARRAYOID, TEXTOID, TEXTOID, TEXTOID,
 	TEXTOID, TEXTOID, INT4OID, INT4OID, NAMEOID};
+	Oid			update_types[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, INT4OID, INT4OID, NAMEOID};
 	Datum		values[10];
 	char		nulls[10] = "          ";
 	char	   *result;
@@ -134,7 +137,12 @@ catalog_register(const char *version, Datum version_key, const char *name,
 
 	values[0] = CStringGetTextDatum(version);
 	spi_exec("SELECT m.version, m.name, m.checksum, m.down_checksum, "
-			 "       EXISTS (SELECT 1 FROM migrate.history h WHERE h.version = m.version) "
+			 "       EXISTS (SELECT 1 FROM (SELECT h.action, h.state, h.steps_done "
+			 "               FROM migrate.history h WHERE h.version = m.version "
+			 "               ORDER BY h.id DESC LIMIT 1) l "
+			 "               WHERE l.state = 'applied' "
+			 "                  OR (l.action = 'rollback' AND l.state <> 'rolled_back') "
+			 "                  OR (l.state IN ('running', 'failed') AND l.steps_done > 0)) "
 			 "FROM migrate.migrations m WHERE m.version = $1 FOR UPDATE",
 			 1, types, values, NULL, SPI_OK_SELECT);
 
@@ -173,7 +181,7 @@ catalog_register(const char *version, Datum version_key, const char *name,
 		char	   *old_name = col(0, 2, CurrentMemoryContext);
 		char	   *old_checksum = col(0, 3, CurrentMemoryContext);
 		char	   *old_down = col(0, 4, CurrentMemoryContext);
-		bool		ever_applied = strcmp(col(0, 5, CurrentMemoryContext), "t") == 0;
+		bool		has_effects = strcmp(col(0, 5, CurrentMemoryContext), "t") == 0;
 
 		if (strcmp(old_checksum, checksum) == 0 && strcmp(old_name, name) == 0 &&
 			((old_down == NULL && down_checksum == NULL) ||
@@ -181,12 +189,15 @@ catalog_register(const char *version, Datum version_key, const char *name,
 			result = "unchanged";
 		else
 		{
-			if (ever_applied && (strcmp(old_checksum, checksum) != 0 || strcmp(old_name, name) != 0))
+			if (has_effects && (strcmp(old_checksum, checksum) != 0 || strcmp(old_name, name) != 0))
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("cannot change migration %s: it has been applied", version),
+						 strcmp(old_checksum, checksum) != 0 ?
 						 errdetail("The registered up script has checksum %s; the new one has %s.",
-								   old_checksum, checksum),
+								   old_checksum, checksum) :
+						 errdetail("The registered name is \"%s\"; the new one is \"%s\".",
+								   old_name, name),
 						 errhint("Applied migrations are immutable: register the change as a new migration with a higher version.")));
 
 			values[0] = CStringGetTextDatum(version);
@@ -198,13 +209,11 @@ catalog_register(const char *version, Datum version_key, const char *name,
 			values[6] = Int32GetDatum(statements);
 			values[7] = Int32GetDatum(nontransactional);
 			values[8] = CStringGetDatum(registered_by);
-			types[1] = TEXTOID;
-			types[8] = NAMEOID;
 			spi_exec("UPDATE migrate.migrations SET name = $2, up_sql = $3, down_sql = $4, "
 					 "  checksum = $5, down_checksum = $6, statements = $7, nontransactional = $8, "
 					 "  registered_at = now(), registered_by = $9 "
 					 "WHERE version = $1",
-					 9, types, values, nulls, SPI_OK_UPDATE);
+					 9, update_types, values, nulls, SPI_OK_UPDATE);
 			result = "updated";
 		}
 	}

@@ -486,6 +486,8 @@ record_failure(StepRun *r, ErrorData *edata)
 	err.edata = edata;
 	err.statement = s->number;
 	err.sql = s->text;
+	while (isspace((unsigned char) *err.sql))
+		err.sql++;
 	/* SPI reports positions inside the statement; the portal inside the script */
 	if (r->step->toplevel)
 		err.position = edata->cursorpos;
