@@ -23,7 +23,8 @@ die() { echo "demo: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root (make demo): it installs the extension and runs the server as postgres"
 [ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found; run test/setup.sh (make deps) first"
 BINDIR=$("$PG_CONFIG" --bindir)
-as_pg() { runuser -u postgres -- "$@"; }
+# (from / so that runuser does not complain about an unreadable cwd)
+as_pg() { (cd / && runuser -u postgres -- "$@"); }
 
 # ------------------------------------------------------------ build ----
 cd "$REPO"
@@ -50,8 +51,11 @@ usable_dir() {
 	mkdir -p "$dir" 2>/dev/null || return 1
 	chown postgres:postgres "$dir" 2>/dev/null || return 1
 	chmod 700 "$dir"
-	as_pg test -w "$dir" -a -x "$dir" 2>/dev/null || return 1
-	[ $((${#dir} + 15)) -lt 108 ] || return 1
+	if ! as_pg test -w "$dir" -a -x "$dir" 2>/dev/null ||
+		[ $((${#dir} + 15)) -ge 108 ]; then
+		rmdir "$dir" 2>/dev/null || true
+		return 1
+	fi
 }
 
 DEMO=$REPO/.demo

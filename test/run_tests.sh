@@ -72,8 +72,8 @@ stop_leftover_servers() {
 		datadir=$(dirname "$pidfile")
 		pid=$(head -n 1 "$pidfile" 2>/dev/null || true)
 		echo "stopping leftover server in $datadir (pid ${pid:-?})"
-		runuser -u postgres -- "$($PG_CONFIG --bindir)/pg_ctl" -D "$datadir" \
-			-m immediate -w -t 30 stop >/dev/null 2>&1 ||
+		(cd / && runuser -u postgres -- "$($PG_CONFIG --bindir)/pg_ctl" -D "$datadir" \
+			-m immediate -w -t 30 stop) >/dev/null 2>&1 ||
 			{ [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; } || true
 	done < <(find "$WORK" -name postmaster.pid -type f 2>/dev/null)
 }

@@ -29,7 +29,7 @@ die() { echo "apply_bench: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root (the cluster runs as the postgres OS user)"
 [ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found; run test/setup.sh first"
 BINDIR=$("$PG_CONFIG" --bindir)
-as_pg() { runuser -u postgres -- "$@"; }
+as_pg() { (cd / && runuser -u postgres -- "$@"); }
 
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
 	echo "== make && make install"
