@@ -15,7 +15,10 @@ OBJS = \
 	src/script.o \
 	src/catalog.o \
 	src/api.o \
-	src/executor.o
+	src/executor.o \
+	src/rules.o \
+	src/guard.o \
+	src/lint.o
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 

@@ -239,3 +239,40 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- DDL-safety guard (guard.c): judges every DDL statement before it takes
+-- its lock.  The functions run as the user issuing the DDL; nobody calls
+-- them directly.
+CREATE FUNCTION migrate.guard_ddl_start()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'migrate_guard_ddl_start';
+
+CREATE FUNCTION migrate.guard_table_rewrite()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'migrate_guard_table_rewrite';
+
+REVOKE ALL ON FUNCTION migrate.guard_ddl_start() FROM PUBLIC;
+REVOKE ALL ON FUNCTION migrate.guard_table_rewrite() FROM PUBLIC;
+
+CREATE EVENT TRIGGER migrate_guard ON ddl_command_start
+    EXECUTE FUNCTION migrate.guard_ddl_start();
+
+CREATE EVENT TRIGGER migrate_guard_rewrite ON table_rewrite
+    EXECUTE FUNCTION migrate.guard_table_rewrite();
+
+-- The rules and the linter read only the catalog, as the caller, so every
+-- role may use them (they come after the REVOKE above on purpose).
+CREATE FUNCTION pg_catalog.migrate_rules(
+    OUT id text, OUT severity text, OUT lint_only boolean, OUT catches text,
+    OUT lock_taken text, OUT alternative text)
+RETURNS SETOF record
+LANGUAGE C STRICT STABLE
+AS 'MODULE_PATHNAME', 'migrate_rules_list';
+
+CREATE FUNCTION pg_catalog.migrate_lint(sql text)
+RETURNS TABLE (statement int, line int, rule text, severity text, relation text,
+               lock_mode text, message text, hint text)
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'migrate_lint';

@@ -44,6 +44,7 @@
 
 #include "catalog.h"
 #include "executor.h"
+#include "lint.h"
 #include "script.h"
 
 bool		migrate_executor_active = false;
@@ -136,6 +137,29 @@ executor_run_migration(ExecContext *ctx, const char *version)
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		MemoryContextSwitchTo(cxt);
+	}
+
+	/*
+	 * Refuse an unsafe migration before any of its steps runs, as a failed
+	 * attempt naming the rule and the fix.  The DDL guard lets the steps'
+	 * statements through because of this check.
+	 */
+	if (start_step < r.nsteps)
+	{
+		int			bad = 0;
+		ErrorData  *refused = lint_check_migration(r.sql, r.stmts,
+												   ((ScriptStep *) list_nth(steps, start_step))->first,
+												   ctx->lock_timeout, &bad);
+
+		MemoryContextSwitchTo(cxt);
+		if (refused)
+		{
+			r.stepno = start_step;
+			r.step = list_nth(steps, start_step);
+			r.current = bad;
+			record_failure(&r, refused);
+			result = EXEC_FAILED;
+		}
 	}
 
 	for (r.stepno = start_step; r.stepno < r.nsteps && result == EXEC_OK; r.stepno++)

@@ -14,6 +14,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "guard.h"
 #include "guc.h"
 #include "launcher.h"
 #include "shmem.h"
@@ -32,6 +33,7 @@ _PG_init(void)
 				 errhint("Add migrate to shared_preload_libraries in postgresql.conf and restart the server.")));
 
 	migrate_guc_init();
+	guard_init();
 	MarkGUCPrefixReserved("migrate");
 
 	/* pg_upgrade runs the server without workers or hooks of ours */

@@ -1,0 +1,19 @@
+/*-------------------------------------------------------------------------
+ *
+ * lint.h
+ *	  migrate_lint(): judges a whole script with the live catalog without
+ *	  running it, and the apply-time lint of each migration.
+ *
+ * src/lint.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIGRATE_LINT_H
+#define MIGRATE_LINT_H
+
+#include "nodes/pg_list.h"
+
+extern ErrorData *lint_check_migration(const char *sql, List *stmts, int first,
+									   int lock_timeout, int *bad_stmt);
+
+#endif							/* MIGRATE_LINT_H */

@@ -1,0 +1,1388 @@
+/*-------------------------------------------------------------------------
+ *
+ * rules.c
+ *	  The DDL-safety rules, and the engine that judges one raw parse tree
+ *	  against the live catalog.
+ *
+ * The engine runs before the statement takes its lock (from the
+ * ddl_command_start event trigger or the ProcessUtility hook) and from
+ * migrate_lint, which never executes anything.  So it only reads: syscache
+ * lookups with missing_ok, relation OIDs resolved with NoLock, sizes read
+ * without locking, and nothing that assigns a transaction id (DROP INDEX
+ * CONCURRENTLY must stay the first action of its transaction).
+ *
+ * Exemptions apply to every rule: a relation that is missing, empty,
+ * smaller than migrate.guard_min_size, or created in the current
+ * transaction (or earlier in the linted script) locks for milliseconds and
+ * passes.
+ *
+ * src/rules.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/heap.h"
+#include "catalog/index.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_tablespace.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "commands/tablespace.h"
+#include "commands/event_trigger.h"
+#include "commands/tablecmds.h"
+#include "common/relpath.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_node.h"
+#include "parser/parse_type.h"
+#include "parser/parse_utilcmd.h"
+#include "partitioning/partbounds.h"
+#include "storage/lmgr.h"
+#include "tcop/utility.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/partcache.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "rules.h"
+
+int			migrate_guard_min_size = 10240;	/* kB */
+
+const RuleDef migrate_rules[RULE_COUNT] = {
+	[RULE_CREATE_INDEX_BLOCKING] = {
+		"create-index-blocking", true, false,
+		"CREATE INDEX without CONCURRENTLY: the build scans the whole table while holding a lock that blocks every write.",
+		"SHARE on the table",
+		"Build it without blocking writes, outside a transaction block: CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_user_id_idx ON orders (user_id); then check pg_index.indisvalid. On a partitioned table (CONCURRENTLY is refused there): CREATE INDEX orders_user_id_idx ON ONLY orders (user_id); CREATE INDEX CONCURRENTLY on each partition; ALTER INDEX orders_user_id_idx ATTACH PARTITION each partition's index."},
+	[RULE_DROP_INDEX_BLOCKING] = {
+		"drop-index-blocking", true, false,
+		"DROP INDEX without CONCURRENTLY: ACCESS EXCLUSIVE on the table makes every reader queue behind the drop.",
+		"ACCESS EXCLUSIVE on the table and the index",
+		"Drop it without blocking, outside a transaction block: DROP INDEX CONCURRENTLY IF EXISTS orders_user_id_idx;"},
+	[RULE_REINDEX_BLOCKING] = {
+		"reindex-blocking", true, false,
+		"REINDEX without CONCURRENTLY: rebuilds while blocking writes to the table and every read that uses the index.",
+		"SHARE on the table, ACCESS EXCLUSIVE on each index",
+		"Rebuild online, outside a transaction block: REINDEX INDEX CONCURRENTLY orders_user_id_idx; or REINDEX TABLE CONCURRENTLY orders;"},
+	[RULE_ADD_COLUMN_REWRITE] = {
+		"add-column-rewrite", true, false,
+		"ADD COLUMN with a volatile default, serial or identity, GENERATED ... STORED, or a domain with constraints: rewrites the table and every index.",
+		"ACCESS EXCLUSIVE on the table for the whole rewrite",
+		"Add the column nullable without a default, then set the default and backfill in batches: ALTER TABLE orders ADD COLUMN token uuid; ALTER TABLE orders ALTER COLUMN token SET DEFAULT gen_random_uuid(); UPDATE orders SET token = gen_random_uuid() WHERE id BETWEEN 1 AND 10000; (and so on, batch by batch)."},
+	[RULE_ADD_COLUMN_REQUIRED] = {
+		"add-column-required", true, false,
+		"ADD COLUMN ... NOT NULL without a default: fails on a table that has rows, and breaks the application's INSERTs that do not know the column.",
+		"ACCESS EXCLUSIVE on the table",
+		"Give it a constant default, which needs no rewrite: ALTER TABLE orders ADD COLUMN status text NOT NULL DEFAULT 'new'; or add it nullable, backfill, and enforce NOT NULL through a validated CHECK (see set-not-null-scan)."},
+	[RULE_COLUMN_TYPE_REWRITE] = {
+		"column-type-rewrite", true, false,
+		"ALTER COLUMN TYPE that rewrites the table or re-checks constraints (int to bigint, text to varchar(n), a shorter varchar, a numeric scale change, a USING clause). Column statistics are reset as well.",
+		"ACCESS EXCLUSIVE on the table for the whole rewrite",
+		"Expand and contract: ALTER TABLE orders ADD COLUMN total_new bigint; keep it in sync with a trigger, backfill in batches, then swap the columns in one short transaction and ANALYZE. Widening a varchar, varchar to text and a larger numeric precision need no rewrite and pass."},
+	[RULE_SET_NOT_NULL_SCAN] = {
+		"set-not-null-scan", true, false,
+		"SET NOT NULL without a valid CHECK (col IS NOT NULL): scans the whole table under ACCESS EXCLUSIVE.",
+		"ACCESS EXCLUSIVE on the table for the whole scan",
+		"ALTER TABLE orders ADD CONSTRAINT orders_status_not_null CHECK (status IS NOT NULL) NOT VALID; then in another transaction ALTER TABLE orders VALIDATE CONSTRAINT orders_status_not_null; then ALTER TABLE orders ALTER COLUMN status SET NOT NULL; (no scan) and ALTER TABLE orders DROP CONSTRAINT orders_status_not_null;"},
+	[RULE_FOREIGN_KEY_VALIDATING] = {
+		"foreign-key-validating", true, false,
+		"ADD FOREIGN KEY without NOT VALID: checks every row while blocking writes on both tables.",
+		"SHARE ROW EXCLUSIVE on both tables for the whole scan",
+		"ALTER TABLE posts ADD CONSTRAINT posts_author_id_fkey FOREIGN KEY (author_id) REFERENCES users (id) NOT VALID; then, in another transaction, ALTER TABLE posts VALIDATE CONSTRAINT posts_author_id_fkey;"},
+	[RULE_CHECK_VALIDATING] = {
+		"check-validating", true, false,
+		"ADD CHECK without NOT VALID: checks every row under ACCESS EXCLUSIVE.",
+		"ACCESS EXCLUSIVE on the table for the whole scan",
+		"ALTER TABLE orders ADD CONSTRAINT orders_total_check CHECK (total_cents >= 0) NOT VALID; then, in another transaction, ALTER TABLE orders VALIDATE CONSTRAINT orders_total_check;"},
+	[RULE_UNIQUE_CONSTRAINT_BLOCKING] = {
+		"unique-constraint-blocking", true, false,
+		"ADD UNIQUE or PRIMARY KEY not built from an existing index: builds the index under ACCESS EXCLUSIVE, blocking reads and writes.",
+		"ACCESS EXCLUSIVE on the table for the whole build",
+		"CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email); then ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key; (for a PRIMARY KEY make the columns NOT NULL first, see set-not-null-scan)."},
+	[RULE_EXCLUSION_CONSTRAINT] = {
+		"exclusion-constraint", true, false,
+		"ADD EXCLUDE: builds its index and checks every row under ACCESS EXCLUSIVE; it cannot be NOT VALID.",
+		"ACCESS EXCLUSIVE on the table for the whole build",
+		"There is no online path: create a new table with the constraint and copy the rows in batches, or run it in a maintenance window with SET LOCAL migrate.allow = 'exclusion-constraint';"},
+	[RULE_VALIDATE_SAME_TRANSACTION] = {
+		"validate-same-transaction", true, false,
+		"VALIDATE CONSTRAINT in the transaction that added the constraint NOT VALID: the ADD's strong lock is still held during the validation scan.",
+		"ACCESS EXCLUSIVE or SHARE ROW EXCLUSIVE (from the ADD) for the whole scan",
+		"Commit after ADD CONSTRAINT ... NOT VALID and validate in a separate transaction (a separate migration): ALTER TABLE posts VALIDATE CONSTRAINT posts_author_id_fkey;"},
+	[RULE_RENAME_COLUMN] = {
+		"rename-column", false, false,
+		"RENAME COLUMN: application code that runs now still uses the old name and fails.",
+		"ACCESS EXCLUSIVE on the table (brief)",
+		"Expand and contract: ALTER TABLE users ADD COLUMN full_name text; write both columns, backfill, move the readers, then drop the old column; or keep the column name and rename it in the application's mapping."},
+	[RULE_RENAME_TABLE] = {
+		"rename-table", false, false,
+		"RENAME or SET SCHEMA of a table: application code that runs now still uses the old name and fails.",
+		"ACCESS EXCLUSIVE on the table (brief)",
+		"Rename and keep the old name working in the same transaction: ALTER TABLE users RENAME TO accounts; CREATE VIEW users AS SELECT * FROM accounts; and drop the view once no code uses it."},
+	[RULE_DROP_COLUMN] = {
+		"drop-column", false, false,
+		"DROP COLUMN: application code that still reads or writes the column fails.",
+		"ACCESS EXCLUSIVE on the table and its dependent indexes (brief)",
+		"Stop using the column in the application first, deploy, then drop it with a short lock timeout: SET LOCAL lock_timeout = '2s'; ALTER TABLE users DROP COLUMN legacy_name;"},
+	[RULE_DROP_TABLE] = {
+		"drop-table", false, false,
+		"DROP TABLE: ACCESS EXCLUSIVE on the table and on every table it references with a foreign key.",
+		"ACCESS EXCLUSIVE on the table and the referenced tables",
+		"Drop its foreign keys one at a time first, then the table, each with a short lock timeout: ALTER TABLE old_orders DROP CONSTRAINT old_orders_user_id_fkey; DROP TABLE old_orders;"},
+	[RULE_SET_LOGGED] = {
+		"set-logged", true, false,
+		"SET LOGGED or SET UNLOGGED: rewrites the table under ACCESS EXCLUSIVE (SET LOGGED also writes all of it to WAL).",
+		"ACCESS EXCLUSIVE on the table for the whole rewrite",
+		"Avoid it on a live table: create a new table with the wanted persistence (CREATE TABLE events_new (LIKE events INCLUDING ALL);), copy in batches, then swap the names."},
+	[RULE_SET_TABLESPACE] = {
+		"set-tablespace", true, false,
+		"SET TABLESPACE: copies every file of the table under ACCESS EXCLUSIVE.",
+		"ACCESS EXCLUSIVE on the table for the whole copy",
+		"Move it online with pg_repack --tablespace, or create a copy in the new tablespace (CREATE TABLE events_new (LIKE events INCLUDING ALL) TABLESPACE fast;), copy in batches and swap the names."},
+	[RULE_SET_ACCESS_METHOD] = {
+		"set-access-method", true, false,
+		"SET ACCESS METHOD: rewrites the table under ACCESS EXCLUSIVE.",
+		"ACCESS EXCLUSIVE on the table for the whole rewrite",
+		"Create a new table with the access method (CREATE TABLE events_new (LIKE events INCLUDING ALL) USING other_am;), copy in batches, then swap the names."},
+	[RULE_VACUUM_FULL] = {
+		"vacuum-full", true, false,
+		"VACUUM FULL: rewrites the table under ACCESS EXCLUSIVE, blocking reads and writes.",
+		"ACCESS EXCLUSIVE on the table for the whole rewrite",
+		"A plain VACUUM orders; makes the space reusable without blocking; to shrink the files online use pg_repack or pg_squeeze."},
+	[RULE_CLUSTER] = {
+		"cluster", true, false,
+		"CLUSTER: rewrites the table and rebuilds every index under ACCESS EXCLUSIVE.",
+		"ACCESS EXCLUSIVE on the table and its indexes for the whole rewrite",
+		"Reorder online with pg_repack --order-by=created_at, or rely on an index (CREATE INDEX CONCURRENTLY) instead of the physical order."},
+	[RULE_LOCK_TABLE] = {
+		"lock-table", false, false,
+		"LOCK TABLE in a mode that blocks writes (SHARE or stronger; ACCESS EXCLUSIVE by default).",
+		"the mode named",
+		"Take the weakest mode that suffices, with a short lock timeout: SET LOCAL lock_timeout = '2s'; LOCK TABLE orders IN SHARE UPDATE EXCLUSIVE MODE;"},
+	[RULE_TRUNCATE] = {
+		"truncate", false, false,
+		"TRUNCATE: ACCESS EXCLUSIVE on the table (and with CASCADE on every referencing table).",
+		"ACCESS EXCLUSIVE on the table",
+		"Delete in batches, which blocks nothing: DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT 10000); or TRUNCATE with SET LOCAL lock_timeout = '2s';"},
+	[RULE_REFRESH_MATVIEW_BLOCKING] = {
+		"refresh-matview-blocking", true, false,
+		"REFRESH MATERIALIZED VIEW without CONCURRENTLY: readers of the view wait for the whole refresh.",
+		"ACCESS EXCLUSIVE on the materialized view for the whole refresh",
+		"CREATE UNIQUE INDEX CONCURRENTLY daily_totals_day_idx ON daily_totals (day); then REFRESH MATERIALIZED VIEW CONCURRENTLY daily_totals;"},
+	[RULE_ATTACH_PARTITION_SCAN] = {
+		"attach-partition-scan", true, false,
+		"ATTACH PARTITION when no valid CHECK constraint implies the partition bound: scans the partition (and a default partition) under ACCESS EXCLUSIVE.",
+		"SHARE UPDATE EXCLUSIVE on the parent, ACCESS EXCLUSIVE on the partition and the default partition",
+		"ALTER TABLE orders_2024 ADD CONSTRAINT orders_2024_bound CHECK (created_at IS NOT NULL AND created_at >= '2024-01-01' AND created_at < '2025-01-01') NOT VALID; ALTER TABLE orders_2024 VALIDATE CONSTRAINT orders_2024_bound; then ATTACH PARTITION (no scan) and drop the CHECK. For a default partition add a CHECK that excludes the new range the same way."},
+	[RULE_DETACH_PARTITION_BLOCKING] = {
+		"detach-partition-blocking", false, false,
+		"DETACH PARTITION without CONCURRENTLY: ACCESS EXCLUSIVE on the parent blocks every query on all partitions.",
+		"ACCESS EXCLUSIVE on the parent and the partition",
+		"Outside a transaction block: ALTER TABLE orders DETACH PARTITION orders_2019 CONCURRENTLY; (not possible while the table has a default partition)."},
+	[RULE_DOMAIN_CONSTRAINT] = {
+		"domain-constraint", true, false,
+		"ALTER DOMAIN ADD CONSTRAINT, SET NOT NULL or VALIDATE CONSTRAINT: checks every row of every table that uses the domain while blocking writes (NOT VALID does not help: VALIDATE takes the same lock).",
+		"SHARE on every table with a column of the domain",
+		"Put the CHECK on the columns instead, NOT VALID then VALIDATE in another transaction: ALTER TABLE orders ADD CONSTRAINT orders_code_check CHECK (code ~ '^[A-Z]+$') NOT VALID;"},
+	[RULE_MISSING_LOCK_TIMEOUT] = {
+		"missing-lock-timeout", true, false,
+		"A statement that needs a lock blocking writes (SHARE or stronger) on a large table while lock_timeout is 0: if it waits behind a long query, every later query on the table queues behind it.",
+		"the statement's own lock, requested with no time limit",
+		"SET LOCAL lock_timeout = '2s'; before the statement, and retry on SQLSTATE 55P03 (migrate_apply sets migrate.lock_timeout and retries by itself)."},
+	[RULE_DDL_WITH_DML] = {
+		"ddl-with-dml", false, true,
+		"Schema changes and data changes in one transaction: the DDL's lock is held while the rows are written.",
+		"the DDL's lock, held until the data change commits",
+		"Put the data change in a migration of its own, batched: one lock-taking statement per transaction, e.g. 007 ALTER TABLE posts ADD COLUMN author_id bigint; then 008 UPDATE posts SET author_id = ... in batches."},
+};
+
+/* What the engine knows about a relation a statement names. */
+typedef struct RelFacts
+{
+	Oid			relid;
+	char		relkind;
+	int64		bytes;
+	char	   *name;			/* schema-qualified, quoted */
+} RelFacts;
+
+typedef struct Judge
+{
+	JudgeContext *jc;
+	List	   *findings;
+	LOCKMODE	lockmode;		/* strongest lock the statement takes */
+	RelFacts	target;			/* relation it is taken on, if at risk */
+} Judge;
+
+static void judge_statement(Judge *j, Node *stmt);
+static void judge_alter_table(Judge *j, AlterTableStmt *stmt);
+static void judge_add_column(Judge *j, RelFacts *rel, ColumnDef *col);
+static void judge_add_constraint(Judge *j, RelFacts *rel, Constraint *con);
+static void judge_column_type(Judge *j, RelFacts *rel, AlterTableCmd *cmd);
+static void judge_set_not_null(Judge *j, RelFacts *rel, const char *colname);
+static void judge_validate(Judge *j, RelFacts *rel, RangeVar *rv, const char *conname);
+static void judge_attach(Judge *j, RelFacts *parent, PartitionCmd *pc);
+static void judge_domain(Judge *j, AlterDomainStmt *stmt);
+static bool at_risk_rv(Judge *j, RangeVar *rv, RelFacts *out);
+static bool at_risk_oid(Judge *j, Oid relid, RelFacts *out);
+static bool created_here(Oid relid);
+static int64 relation_bytes(Oid relid, Form_pg_class cls);
+static int64 file_bytes(Form_pg_class cls);
+static void add(Judge *j, RuleId rule, RelFacts *rel, LOCKMODE lockmode,
+				const char *hint, const char *fmt,...) pg_attribute_printf(6, 7);
+static void touch(Judge *j, RelFacts *rel, LOCKMODE lockmode);
+static bool change_requires_rewrite(Node *expr, AttrNumber attnum);
+static bool is_serial(TypeName *tn);
+static Oid	rel_am(Oid relid);
+
+/* Index into migrate_rules of a rule id, or -1. */
+int
+rules_lookup(const char *id)
+{
+	int			i;
+
+	for (i = 0; i < RULE_COUNT; i++)
+		if (strcmp(migrate_rules[i].id, id) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * Parses a comma-separated list of rule ids into allowed[RULE_COUNT].
+ * Returns false with *bad set to the first unknown id.
+ */
+bool
+rules_parse_list(const char *value, bool *allowed, char **bad)
+{
+	char	   *copy = pstrdup(value);
+	char	   *tok;
+	char	   *save;
+
+	for (tok = strtok_r(copy, ", \t\n", &save); tok; tok = strtok_r(NULL, ", \t\n", &save))
+	{
+		int			i = rules_lookup(tok);
+
+		if (i < 0)
+		{
+			*bad = tok;
+			return false;
+		}
+		allowed[i] = true;
+	}
+	return true;
+}
+
+/*
+ * Cheap test whether the engine has anything to say about a statement, so
+ * that the guard costs nothing for CREATE TABLE and friends.
+ */
+bool
+rules_judges(Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_IndexStmt:
+			return !((IndexStmt *) stmt)->concurrent;
+		case T_DropStmt:
+			return ((DropStmt *) stmt)->removeType == OBJECT_INDEX ||
+				((DropStmt *) stmt)->removeType == OBJECT_TABLE;
+		case T_AlterTableStmt:
+		case T_RenameStmt:
+		case T_AlterObjectSchemaStmt:
+		case T_ReindexStmt:
+		case T_VacuumStmt:
+		case T_ClusterStmt:
+		case T_LockStmt:
+		case T_TruncateStmt:
+		case T_RefreshMatViewStmt:
+		case T_AlterDomainStmt:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Judges one raw statement.  Any error inside (a lookup that fails, a
+ * default expression that does not cook) is caught in a subtransaction,
+ * reported as a WARNING, and the statement passes: the guard never breaks
+ * DDL it does not understand.  A subtransaction assigns no transaction id
+ * unless something in it writes, and nothing here writes.
+ */
+List *
+rules_judge_safely(Node *stmt, JudgeContext *jc)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	Judge		j;
+
+	if (!rules_judges(stmt))
+		return NIL;
+
+	memset(&j, 0, sizeof(j));
+	j.jc = jc;
+	j.lockmode = NoLock;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		judge_statement(&j, stmt);
+
+		/*
+		 * Any lock that blocks writes, requested with no time limit on a
+		 * large table, can stall every query behind it.
+		 */
+		if (j.lockmode >= ShareLock && OidIsValid(j.target.relid) &&
+			!jc->lock_timeout_set)
+			add(&j, RULE_MISSING_LOCK_TIMEOUT, &j.target, j.lockmode, NULL,
+				"%s requests %s on large table %s with lock_timeout = 0",
+				GetCommandTagName(CreateCommandTag(stmt)),
+				GetLockmodeName(DEFAULT_LOCKMETHOD, j.lockmode), j.target.name);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		ereport(WARNING,
+				(errmsg("migrate guard could not analyse a %s statement: %s",
+						GetCommandTagName(CreateCommandTag(stmt)), edata->message),
+				 errdetail("The statement was not checked for locking hazards."),
+				 errhint("Check its locks by hand (see migrate_rules()); the statement itself will report any real error.")));
+		FreeErrorData(edata);
+		j.findings = NIL;
+	}
+	PG_END_TRY();
+
+	return j.findings;
+}
+
+static void
+judge_statement(Judge *j, Node *stmt)
+{
+	RelFacts	rel;
+	ListCell   *lc;
+
+	switch (nodeTag(stmt))
+	{
+		case T_IndexStmt:
+			{
+				IndexStmt  *is = (IndexStmt *) stmt;
+
+				/* ON ONLY a partitioned table builds nothing */
+				if (!at_risk_rv(j, is->relation, &rel) ||
+					(rel.relkind == RELKIND_PARTITIONED_TABLE && !is->relation->inh))
+					break;
+				touch(j, &rel, ShareLock);
+				if (rel.relkind == RELKIND_PARTITIONED_TABLE)
+					add(j, RULE_CREATE_INDEX_BLOCKING, &rel, ShareLock,
+						"CONCURRENTLY is refused on a partitioned table: CREATE INDEX ... ON ONLY the parent (instant, invalid), CREATE INDEX CONCURRENTLY on each partition, then ALTER INDEX parent_index ATTACH PARTITION partition_index for each; the parent index becomes valid when all are attached.",
+						"CREATE INDEX on partitioned table %s (%s in its partitions) blocks writes to every partition while the indexes are built",
+						rel.name, psprintf(INT64_FORMAT " kB", rel.bytes / 1024));
+				else
+					add(j, RULE_CREATE_INDEX_BLOCKING, &rel, ShareLock, NULL,
+						"CREATE INDEX on large table %s (" INT64_FORMAT " kB) blocks writes while the index is built",
+						rel.name, rel.bytes / 1024);
+				break;
+			}
+		case T_DropStmt:
+			{
+				DropStmt   *ds = (DropStmt *) stmt;
+
+				foreach(lc, ds->objects)
+				{
+					RangeVar   *rv = makeRangeVarFromNameList(castNode(List, lfirst(lc)));
+
+					if (ds->removeType == OBJECT_TABLE)
+					{
+						if (!at_risk_rv(j, rv, &rel))
+							continue;
+						touch(j, &rel, AccessExclusiveLock);
+						add(j, RULE_DROP_TABLE, &rel, AccessExclusiveLock, NULL,
+							"DROP TABLE %s takes ACCESS EXCLUSIVE on it and on every table it references",
+							rel.name);
+					}
+					else if (!ds->concurrent)
+					{
+						Oid			indexid = RangeVarGetRelid(rv, NoLock, true);
+						Oid			tableid = OidIsValid(indexid) ? IndexGetRelation(indexid, true) : InvalidOid;
+
+						if (!OidIsValid(tableid) || !at_risk_oid(j, tableid, &rel))
+							continue;
+						touch(j, &rel, AccessExclusiveLock);
+						add(j, RULE_DROP_INDEX_BLOCKING, &rel, AccessExclusiveLock,
+							rel.relkind == RELKIND_PARTITIONED_TABLE ?
+							"A partitioned index cannot be dropped CONCURRENTLY: set a short lock_timeout and allow the rule, or drop the partitions' indexes by detaching them first." : NULL,
+							"DROP INDEX %s takes ACCESS EXCLUSIVE on large table %s",
+							quote_identifier(rv->relname), rel.name);
+					}
+				}
+				break;
+			}
+		case T_RenameStmt:
+			{
+				RenameStmt *rs = (RenameStmt *) stmt;
+
+				if (rs->relation == NULL || !at_risk_rv(j, rs->relation, &rel) ||
+					rel.relkind == RELKIND_INDEX || rel.relkind == RELKIND_PARTITIONED_INDEX)
+					break;
+				if (rs->renameType == OBJECT_COLUMN)
+				{
+					touch(j, &rel, AccessExclusiveLock);
+					add(j, RULE_RENAME_COLUMN, &rel, AccessExclusiveLock, NULL,
+						"renaming column %s of %s breaks application code that uses the old name",
+						quote_identifier(rs->subname), rel.name);
+				}
+				else if (rs->renameType == OBJECT_TABLE)
+				{
+					touch(j, &rel, AccessExclusiveLock);
+					add(j, RULE_RENAME_TABLE, &rel, AccessExclusiveLock, NULL,
+						"renaming table %s breaks application code that uses the old name",
+						rel.name);
+				}
+				break;
+			}
+		case T_AlterObjectSchemaStmt:
+			{
+				AlterObjectSchemaStmt *as = (AlterObjectSchemaStmt *) stmt;
+
+				if (as->objectType != OBJECT_TABLE || !at_risk_rv(j, as->relation, &rel))
+					break;
+				touch(j, &rel, AccessExclusiveLock);
+				add(j, RULE_RENAME_TABLE, &rel, AccessExclusiveLock, NULL,
+					"moving table %s to schema %s breaks application code that uses the old name",
+					rel.name, quote_identifier(as->newschema));
+				break;
+			}
+		case T_AlterTableStmt:
+			judge_alter_table(j, (AlterTableStmt *) stmt);
+			break;
+		case T_ReindexStmt:
+			{
+				ReindexStmt *rs = (ReindexStmt *) stmt;
+				bool		concurrently = false;
+				Oid			tableid = InvalidOid;
+
+				foreach(lc, rs->params)
+				{
+					DefElem    *opt = lfirst_node(DefElem, lc);
+
+					if (strcmp(opt->defname, "concurrently") == 0)
+						concurrently = defGetBoolean(opt);
+				}
+				if (concurrently)
+					break;
+				if (rs->kind == REINDEX_OBJECT_INDEX)
+				{
+					Oid			indexid = RangeVarGetRelid(rs->relation, NoLock, true);
+
+					tableid = OidIsValid(indexid) ? IndexGetRelation(indexid, true) : InvalidOid;
+				}
+				else if (rs->kind == REINDEX_OBJECT_TABLE)
+					tableid = RangeVarGetRelid(rs->relation, NoLock, true);
+				if (!OidIsValid(tableid) || !at_risk_oid(j, tableid, &rel))
+					break;
+				touch(j, &rel, ShareLock);
+				add(j, RULE_REINDEX_BLOCKING, &rel, ShareLock, NULL,
+					"REINDEX on large table %s (" INT64_FORMAT " kB) blocks writes, and reads that use the index, until the rebuild ends",
+					rel.name, rel.bytes / 1024);
+				break;
+			}
+		case T_VacuumStmt:
+			{
+				VacuumStmt *vs = (VacuumStmt *) stmt;
+				bool		full = false;
+
+				foreach(lc, vs->options)
+				{
+					DefElem    *opt = lfirst_node(DefElem, lc);
+
+					if (strcmp(opt->defname, "full") == 0)
+						full = defGetBoolean(opt);
+				}
+				if (!vs->is_vacuumcmd || !full)
+					break;
+				foreach(lc, vs->rels)
+				{
+					VacuumRelation *vr = lfirst_node(VacuumRelation, lc);
+
+					if (!at_risk_rv(j, vr->relation, &rel))
+						continue;
+					touch(j, &rel, AccessExclusiveLock);
+					add(j, RULE_VACUUM_FULL, &rel, AccessExclusiveLock, NULL,
+						"VACUUM FULL rewrites large table %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE",
+						rel.name, rel.bytes / 1024);
+				}
+				if (vs->rels == NIL)
+				{
+					memset(&rel, 0, sizeof(rel));
+					add(j, RULE_VACUUM_FULL, &rel, AccessExclusiveLock, NULL,
+						"VACUUM FULL without a table list rewrites every table of the database under ACCESS EXCLUSIVE");
+				}
+				break;
+			}
+		case T_ClusterStmt:
+			{
+				ClusterStmt *cs = (ClusterStmt *) stmt;
+
+				if (cs->relation == NULL)
+				{
+					memset(&rel, 0, sizeof(rel));
+					add(j, RULE_CLUSTER, &rel, AccessExclusiveLock, NULL,
+						"CLUSTER without a table rewrites every clustered table of the database under ACCESS EXCLUSIVE");
+					break;
+				}
+				if (!at_risk_rv(j, cs->relation, &rel))
+					break;
+				touch(j, &rel, AccessExclusiveLock);
+				add(j, RULE_CLUSTER, &rel, AccessExclusiveLock, NULL,
+					"CLUSTER rewrites large table %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE",
+					rel.name, rel.bytes / 1024);
+				break;
+			}
+		case T_LockStmt:
+			{
+				LockStmt   *ls = (LockStmt *) stmt;
+
+				if (ls->mode < ShareLock)
+					break;
+				foreach(lc, ls->relations)
+				{
+					if (!at_risk_rv(j, lfirst_node(RangeVar, lc), &rel))
+						continue;
+					touch(j, &rel, ls->mode);
+					add(j, RULE_LOCK_TABLE, &rel, ls->mode, NULL,
+						"LOCK TABLE takes %s on large table %s, blocking writes until the transaction ends",
+						GetLockmodeName(DEFAULT_LOCKMETHOD, ls->mode), rel.name);
+				}
+				break;
+			}
+		case T_TruncateStmt:
+			foreach(lc, ((TruncateStmt *) stmt)->relations)
+			{
+				if (!at_risk_rv(j, lfirst_node(RangeVar, lc), &rel))
+					continue;
+				touch(j, &rel, AccessExclusiveLock);
+				add(j, RULE_TRUNCATE, &rel, AccessExclusiveLock, NULL,
+					"TRUNCATE takes ACCESS EXCLUSIVE on large table %s", rel.name);
+			}
+			break;
+		case T_RefreshMatViewStmt:
+			{
+				RefreshMatViewStmt *rm = (RefreshMatViewStmt *) stmt;
+
+				if (rm->concurrent || rm->skipData || !at_risk_rv(j, rm->relation, &rel))
+					break;
+				touch(j, &rel, AccessExclusiveLock);
+				add(j, RULE_REFRESH_MATVIEW_BLOCKING, &rel, AccessExclusiveLock, NULL,
+					"REFRESH MATERIALIZED VIEW %s (" INT64_FORMAT " kB) blocks its readers until the refresh ends",
+					rel.name, rel.bytes / 1024);
+				break;
+			}
+		case T_AlterDomainStmt:
+			judge_domain(j, (AlterDomainStmt *) stmt);
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+judge_alter_table(Judge *j, AlterTableStmt *stmt)
+{
+	RelFacts	rel;
+	ListCell   *lc;
+
+	if (!at_risk_rv(j, stmt->relation, &rel) ||
+		(rel.relkind != RELKIND_RELATION && rel.relkind != RELKIND_PARTITIONED_TABLE &&
+		 rel.relkind != RELKIND_MATVIEW))
+		return;
+
+	/* the lock the whole statement takes, as ALTER TABLE itself computes it */
+	touch(j, &rel, AlterTableGetLockLevel(stmt->cmds));
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		switch (cmd->subtype)
+		{
+			case AT_AddColumn:
+			case AT_AddColumnRecurse:
+				judge_add_column(j, &rel, castNode(ColumnDef, cmd->def));
+				break;
+			case AT_AlterColumnType:
+				judge_column_type(j, &rel, cmd);
+				break;
+			case AT_SetNotNull:
+				judge_set_not_null(j, &rel, cmd->name);
+				break;
+			case AT_AddConstraint:
+			case AT_AddConstraintRecurse:
+				judge_add_constraint(j, &rel, castNode(Constraint, cmd->def));
+				break;
+			case AT_ValidateConstraint:
+			case AT_ValidateConstraintRecurse:
+				judge_validate(j, &rel, stmt->relation, cmd->name);
+				break;
+			case AT_DropColumn:
+			case AT_DropColumnRecurse:
+				add(j, RULE_DROP_COLUMN, &rel, AccessExclusiveLock, NULL,
+					"dropping column %s of %s breaks application code that still uses it",
+					quote_identifier(cmd->name), rel.name);
+				break;
+			case AT_SetLogged:
+			case AT_SetUnLogged:
+				add(j, RULE_SET_LOGGED, &rel, AccessExclusiveLock, NULL,
+					"SET %s rewrites large table %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE",
+					cmd->subtype == AT_SetLogged ? "LOGGED" : "UNLOGGED", rel.name, rel.bytes / 1024);
+				break;
+			case AT_SetTableSpace:
+				/* moving to where it already is copies nothing */
+				if (get_tablespace_oid(cmd->name, true) ==
+					(OidIsValid(get_rel_tablespace(rel.relid)) ? get_rel_tablespace(rel.relid) : MyDatabaseTableSpace))
+					break;
+				add(j, RULE_SET_TABLESPACE, &rel, AccessExclusiveLock, NULL,
+					"SET TABLESPACE copies large table %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE",
+					rel.name, rel.bytes / 1024);
+				break;
+			case AT_SetAccessMethod:
+				if (get_table_am_oid(cmd->name, true) == rel_am(rel.relid))
+					break;
+				add(j, RULE_SET_ACCESS_METHOD, &rel, AccessExclusiveLock, NULL,
+					"SET ACCESS METHOD rewrites large table %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE",
+					rel.name, rel.bytes / 1024);
+				break;
+			case AT_AttachPartition:
+				if (rel.relkind == RELKIND_PARTITIONED_TABLE)
+					judge_attach(j, &rel, castNode(PartitionCmd, cmd->def));
+				break;
+			case AT_DetachPartition:
+				if (!castNode(PartitionCmd, cmd->def)->concurrent)
+					add(j, RULE_DETACH_PARTITION_BLOCKING, &rel, AccessExclusiveLock, NULL,
+						"DETACH PARTITION %s takes ACCESS EXCLUSIVE on partitioned table %s, blocking every query on it",
+						quote_identifier(castNode(PartitionCmd, cmd->def)->name->relname), rel.name);
+				break;
+			default:
+				break;
+		}
+	}
+}
+
+/*
+ * ADD COLUMN: decides like ATExecAddColumn() whether the table is
+ * rewritten (volatile default, serial/identity, stored generated column,
+ * constrained domain) or the command fails on existing rows (NOT NULL
+ * without a default).
+ */
+static void
+judge_add_column(Judge *j, RelFacts *rel, ColumnDef *col)
+{
+	Node	   *raw_default = NULL;
+	bool		notnull = col->is_not_null;
+	const char *why = NULL;
+	ListCell   *lc;
+	Oid			typid = InvalidOid;
+	int32		typmod = -1;
+	Type		tup;
+
+	tup = is_serial(col->typeName) ? NULL : LookupTypeName(NULL, col->typeName, &typmod, true);
+	if (tup)
+	{
+		typid = typeTypeId(tup);
+		ReleaseSysCache(tup);
+	}
+
+	foreach(lc, col->constraints)
+	{
+		Constraint *con = lfirst_node(Constraint, lc);
+
+		switch (con->contype)
+		{
+			case CONSTR_DEFAULT:
+				raw_default = con->raw_expr;
+				break;
+			case CONSTR_NOTNULL:
+				notnull = true;
+				break;
+			case CONSTR_IDENTITY:
+				why = "an identity column fills every existing row from its sequence";
+				break;
+			case CONSTR_GENERATED:
+				why = "a stored generated column computes every existing row";
+				break;
+			case CONSTR_CHECK:
+			case CONSTR_PRIMARY:
+			case CONSTR_UNIQUE:
+			case CONSTR_EXCLUSION:
+				judge_add_constraint(j, rel, con);
+				break;
+			default:
+				break;
+		}
+	}
+
+	if (why == NULL && is_serial(col->typeName))
+		why = "a serial column fills every existing row from its sequence";
+	if (why == NULL && OidIsValid(typid) && DomainHasConstraints(typid))
+		why = psprintf("domain %s has constraints, which are checked by rewriting every row",
+					   format_type_be(typid));
+	if (why == NULL && raw_default && OidIsValid(typid))
+	{
+		ParseState *ps = make_parsestate(NULL);
+		Node	   *cooked = cookDefault(ps, raw_default, typid, typmod, col->colname, '\0');
+
+		if (cooked && contain_volatile_functions((Node *) expression_planner((Expr *) cooked)))
+			why = "its default is volatile, so every existing row gets its own value";
+		free_parsestate(ps);
+	}
+
+	if (why)
+		add(j, RULE_ADD_COLUMN_REWRITE, rel, AccessExclusiveLock, NULL,
+			"ADD COLUMN %s rewrites large table %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE: %s",
+			quote_identifier(col->colname), rel->name, rel->bytes / 1024, why);
+	else if (notnull && (raw_default == NULL ||
+						 (IsA(raw_default, A_Const) && ((A_Const *) raw_default)->isnull)))
+		add(j, RULE_ADD_COLUMN_REQUIRED, rel, AccessExclusiveLock, NULL,
+			"ADD COLUMN %s NOT NULL without a default fails on table %s, which has rows",
+			quote_identifier(col->colname), rel->name);
+}
+
+static void
+judge_add_constraint(Judge *j, RelFacts *rel, Constraint *con)
+{
+	switch (con->contype)
+	{
+		case CONSTR_FOREIGN:
+			if (!con->skip_validation)
+				add(j, RULE_FOREIGN_KEY_VALIDATING, rel, ShareRowExclusiveLock, NULL,
+					"ADD FOREIGN KEY%s%s checks every row of large table %s while blocking writes to it and to %s",
+					con->conname ? " " : "", con->conname ? quote_identifier(con->conname) : "",
+					rel->name, quote_identifier(con->pktable->relname));
+			break;
+		case CONSTR_CHECK:
+			if (!con->skip_validation)
+				add(j, RULE_CHECK_VALIDATING, rel, AccessExclusiveLock, NULL,
+					"ADD CHECK%s%s checks every row of large table %s under ACCESS EXCLUSIVE",
+					con->conname ? " " : "", con->conname ? quote_identifier(con->conname) : "",
+					rel->name);
+			break;
+		case CONSTR_PRIMARY:
+		case CONSTR_UNIQUE:
+			if (con->indexname == NULL)
+				add(j, RULE_UNIQUE_CONSTRAINT_BLOCKING, rel, AccessExclusiveLock, NULL,
+					"ADD %s builds an index on large table %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE",
+					con->contype == CONSTR_PRIMARY ? "PRIMARY KEY" : "UNIQUE",
+					rel->name, rel->bytes / 1024);
+			break;
+		case CONSTR_EXCLUSION:
+			add(j, RULE_EXCLUSION_CONSTRAINT, rel, AccessExclusiveLock, NULL,
+				"ADD EXCLUDE builds an index on large table %s (" INT64_FORMAT " kB) and checks every row under ACCESS EXCLUSIVE",
+				rel->name, rel->bytes / 1024);
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * ALTER COLUMN TYPE: builds the same coercion ATPrepAlterColumnType()
+ * builds and asks whether it leaves the stored bytes alone.  A change that
+ * does not rewrite still re-checks the column's CHECK constraints with a
+ * scan under ACCESS EXCLUSIVE.
+ */
+static void
+judge_column_type(Judge *j, RelFacts *rel, AlterTableCmd *cmd)
+{
+	ColumnDef  *def = castNode(ColumnDef, cmd->def);
+	HeapTuple	atttup;
+	Form_pg_attribute att;
+	Type		tup;
+	Oid			typid;
+	int32		typmod;
+	const char *why = NULL;
+	char	   *checks = NULL;
+	Relation	conrel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	contup;
+
+	atttup = SearchSysCacheAttName(rel->relid, cmd->name);
+	if (!HeapTupleIsValid(atttup))
+		return;
+	att = (Form_pg_attribute) GETSTRUCT(atttup);
+	tup = LookupTypeName(NULL, def->typeName, &typmod, true);
+	if (tup == NULL)
+	{
+		ReleaseSysCache(atttup);
+		return;
+	}
+	typid = typeTypeId(tup);
+	ReleaseSysCache(tup);
+
+	if (def->raw_default)
+		why = "a USING clause computes every row";
+	else
+	{
+		Node	   *expr = coerce_to_target_type(NULL,
+												 (Node *) makeVar(1, att->attnum, att->atttypid,
+																  att->atttypmod, att->attcollation, 0),
+												 att->atttypid, typid, typmod,
+												 COERCION_ASSIGNMENT, COERCE_IMPLICIT_CAST, -1);
+
+		/* no cast at all: the ALTER fails by itself */
+		if (expr == NULL)
+		{
+			ReleaseSysCache(atttup);
+			return;
+		}
+		if (change_requires_rewrite((Node *) expression_planner((Expr *) expr), att->attnum))
+			why = psprintf("%s to %s changes the stored values",
+						   format_type_with_typemod(att->atttypid, att->atttypmod),
+						   format_type_with_typemod(typid, typmod));
+	}
+
+	/* CHECK constraints on the column are re-validated by a scan */
+	conrel = table_open(ConstraintRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_constraint_conrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(rel->relid));
+	scan = systable_beginscan(conrel, ConstraintRelidTypidNameIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(contup = systable_getnext(scan)))
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(contup);
+		bool		isnull;
+		Datum		conkey;
+		ArrayType  *arr;
+		Datum	   *keys;
+		int			nkeys;
+		int			i;
+
+		if (con->contype != CONSTRAINT_CHECK)
+			continue;
+		conkey = heap_getattr(contup, Anum_pg_constraint_conkey, RelationGetDescr(conrel), &isnull);
+		if (isnull)
+			continue;
+		arr = DatumGetArrayTypeP(conkey);
+		deconstruct_array(arr, INT2OID, sizeof(int16), true, TYPALIGN_SHORT,
+						  &keys, NULL, &nkeys);
+		for (i = 0; i < nkeys; i++)
+			if (DatumGetInt16(keys[i]) == att->attnum)
+				checks = checks ? psprintf("%s, %s", checks, quote_identifier(NameStr(con->conname)))
+					: pstrdup(quote_identifier(NameStr(con->conname)));
+	}
+	systable_endscan(scan);
+	table_close(conrel, AccessShareLock);
+
+	if (why == NULL && checks)
+		why = psprintf("CHECK constraint %s is re-checked on every row", checks);
+	if (why)
+		add(j, RULE_COLUMN_TYPE_REWRITE, rel, AccessExclusiveLock, NULL,
+			"changing the type of column %s of large table %s (" INT64_FORMAT " kB) holds ACCESS EXCLUSIVE for a full pass over the table: %s; the column's statistics are reset too",
+			quote_identifier(cmd->name), rel->name, rel->bytes / 1024, why);
+	ReleaseSysCache(atttup);
+}
+
+/*
+ * Mirrors the static ATColumnChangeRequiresRewrite() of tablecmds.c: the
+ * planned coercion leaves the stored bytes alone when it is the column
+ * itself, a relabelling, an unconstrained domain, or a timestamp <->
+ * timestamptz change that the session's TimeZone makes a no-op.
+ */
+static bool
+change_requires_rewrite(Node *expr, AttrNumber attnum)
+{
+	for (;;)
+	{
+		if (IsA(expr, Var) && ((Var *) expr)->varattno == attnum)
+			return false;
+		else if (IsA(expr, RelabelType))
+			expr = (Node *) ((RelabelType *) expr)->arg;
+		else if (IsA(expr, CoerceToDomain))
+		{
+			if (DomainHasConstraints(((CoerceToDomain *) expr)->resulttype))
+				return true;
+			expr = (Node *) ((CoerceToDomain *) expr)->arg;
+		}
+		else if (IsA(expr, FuncExpr) &&
+				 (((FuncExpr *) expr)->funcid == F_TIMESTAMPTZ_TIMESTAMP ||
+				  ((FuncExpr *) expr)->funcid == F_TIMESTAMP_TIMESTAMPTZ) &&
+				 !TimestampTimestampTzRequiresRewrite())
+			expr = linitial(((FuncExpr *) expr)->args);
+		else
+			return true;
+	}
+}
+
+/*
+ * SET NOT NULL scans unless the table's valid constraints already prove the
+ * column is never null (PostgreSQL 12+), which is exactly what
+ * PartConstraintImpliedByRelConstraint() decides for an IS NOT NULL test.
+ */
+static void
+judge_set_not_null(Judge *j, RelFacts *rel, const char *colname)
+{
+	AttrNumber	attnum = get_attnum(rel->relid, colname);
+	Relation	r;
+	NullTest   *nt;
+	bool		implied;
+
+	if (attnum == InvalidAttrNumber)
+		return;
+	if (rel->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		/* each partition is checked on its own; judge the whole by its size */
+		add(j, RULE_SET_NOT_NULL_SCAN, rel, AccessExclusiveLock, NULL,
+			"SET NOT NULL on column %s of partitioned table %s scans every partition that lacks a valid CHECK (%s IS NOT NULL)",
+			quote_identifier(colname), rel->name, quote_identifier(colname));
+		return;
+	}
+
+	r = RelationIdGetRelation(rel->relid);
+	if (!RelationIsValid(r))
+		return;
+	nt = makeNode(NullTest);
+	nt->arg = (Expr *) makeVar(1, attnum,
+							   TupleDescAttr(r->rd_att, attnum - 1)->atttypid,
+							   TupleDescAttr(r->rd_att, attnum - 1)->atttypmod,
+							   TupleDescAttr(r->rd_att, attnum - 1)->attcollation, 0);
+	nt->nulltesttype = IS_NOT_NULL;
+	nt->argisrow = false;
+	nt->location = -1;
+	implied = TupleDescAttr(r->rd_att, attnum - 1)->attnotnull ||
+		PartConstraintImpliedByRelConstraint(r, list_make1(nt));
+	RelationClose(r);
+
+	if (!implied)
+		add(j, RULE_SET_NOT_NULL_SCAN, rel, AccessExclusiveLock, NULL,
+			"SET NOT NULL on column %s scans large table %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE: no valid CHECK (%s IS NOT NULL) proves it",
+			quote_identifier(colname), rel->name, rel->bytes / 1024, quote_identifier(colname));
+}
+
+/*
+ * VALIDATE CONSTRAINT alone takes SHARE UPDATE EXCLUSIVE, which is the safe
+ * path; in the transaction that added the constraint the ADD's lock is
+ * still held through the scan.  The guard sees that from the constraint's
+ * pg_constraint row being written by this transaction, lint from its own
+ * replay of the script.
+ */
+static void
+judge_validate(Judge *j, RelFacts *rel, RangeVar *rv, const char *conname)
+{
+	bool		same = false;
+	Oid			conid = get_relation_constraint_oid(rel->relid, conname, true);
+	ListCell   *lc;
+	char	   *key = psprintf("%s.%s", rv->relname, conname);
+
+	if (OidIsValid(conid))
+	{
+		HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conid));
+
+		if (HeapTupleIsValid(tup))
+		{
+			same = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data));
+			ReleaseSysCache(tup);
+		}
+	}
+	foreach(lc, j->jc->not_valid)
+		if (strcmp((char *) lfirst(lc), key) == 0)
+			same = true;
+
+	if (same)
+		add(j, RULE_VALIDATE_SAME_TRANSACTION, rel, AccessExclusiveLock, NULL,
+			"VALIDATE CONSTRAINT %s runs in the transaction that added it, so the ADD's lock on large table %s is held through the validation scan",
+			quote_identifier(conname), rel->name);
+}
+
+/*
+ * ATTACH PARTITION scans the new partition unless its valid constraints
+ * imply the partition bound, and scans a default partition unless its
+ * constraints exclude the new range.  Computed like ATExecAttachPartition()
+ * with the exported partition-bound functions.
+ */
+static void
+judge_attach(Judge *j, RelFacts *parent, PartitionCmd *pc)
+{
+	RelFacts	child;
+	Relation	prel;
+	Relation	crel;
+	PartitionBoundSpec *bound;
+	List	   *boundqual;
+	List	   *partqual;
+	ParseState *ps;
+	Oid			defid;
+
+	if (!at_risk_rv(j, pc->name, &child))
+		child.relid = InvalidOid;
+	defid = get_default_partition_oid(parent->relid);
+
+	prel = RelationIdGetRelation(parent->relid);
+	if (!RelationIsValid(prel))
+		return;
+	ps = make_parsestate(NULL);
+	bound = transformPartitionBound(ps, prel, pc->bound);
+	boundqual = get_qual_from_partbound(prel, bound);
+	partqual = list_concat(list_copy(boundqual), RelationGetPartitionQual(prel));
+	if (partqual)
+	{
+		partqual = (List *) eval_const_expressions(NULL, (Node *) partqual);
+		partqual = (List *) canonicalize_qual((Expr *) partqual, true);
+		partqual = list_make1(make_ands_explicit(partqual));
+	}
+
+	if (OidIsValid(child.relid) && partqual &&
+		RelationIsValid(crel = RelationIdGetRelation(child.relid)))
+	{
+		List	   *mapped = map_partition_varattnos(partqual, 1, crel, prel);
+
+		if (!PartConstraintImpliedByRelConstraint(crel, mapped))
+			add(j, RULE_ATTACH_PARTITION_SCAN, &child, AccessExclusiveLock, NULL,
+				"ATTACH PARTITION %s scans it (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE: no valid CHECK constraint implies the partition bound",
+				child.name, child.bytes / 1024);
+		RelationClose(crel);
+	}
+
+	if (OidIsValid(defid) && defid != child.relid && at_risk_oid(j, defid, &child) &&
+		RelationIsValid(crel = RelationIdGetRelation(defid)))
+	{
+		List	   *defqual = map_partition_varattnos(get_proposed_default_constraint(boundqual),
+													  1, crel, prel);
+
+		if (!PartConstraintImpliedByRelConstraint(crel, defqual))
+			add(j, RULE_ATTACH_PARTITION_SCAN, &child, AccessExclusiveLock, NULL,
+				"ATTACH PARTITION scans default partition %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE: no valid CHECK constraint excludes the new partition's range",
+				child.name, child.bytes / 1024);
+		RelationClose(crel);
+	}
+	free_parsestate(ps);
+	RelationClose(prel);
+}
+
+/*
+ * ALTER DOMAIN ADD CONSTRAINT / SET NOT NULL / VALIDATE CONSTRAINT check
+ * every column of the domain's type under SHARE.  The columns are found
+ * through pg_depend (a column depends on its type), which is indexed,
+ * unlike pg_attribute.atttypid.
+ */
+static void
+judge_domain(Judge *j, AlterDomainStmt *stmt)
+{
+	Type		tup;
+	Oid			typid;
+	Relation	deprel;
+	SysScanDesc scan;
+	ScanKeyData key[2];
+	HeapTuple	deptup;
+	Oid			last = InvalidOid;
+
+	if (!(stmt->subtype == 'O' || stmt->subtype == 'V' ||
+		  (stmt->subtype == 'C' && !castNode(Constraint, stmt->def)->skip_validation)))
+		return;
+	tup = LookupTypeName(NULL, makeTypeNameFromNameList(stmt->typeName), NULL, true);
+	if (tup == NULL)
+		return;
+	typid = typeTypeId(tup);
+	ReleaseSysCache(tup);
+
+	deprel = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(TypeRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(typid));
+	scan = systable_beginscan(deprel, DependReferenceIndexId, true, NULL, 2, key);
+	while (HeapTupleIsValid(deptup = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(deptup);
+		RelFacts	rel;
+
+		if (dep->classid != RelationRelationId || dep->objsubid == 0 || dep->objid == last)
+			continue;
+		last = dep->objid;
+		if (!at_risk_oid(j, dep->objid, &rel) ||
+			(rel.relkind != RELKIND_RELATION && rel.relkind != RELKIND_MATVIEW))
+			continue;
+		touch(j, &rel, ShareLock);
+		add(j, RULE_DOMAIN_CONSTRAINT, &rel, ShareLock, NULL,
+			"ALTER DOMAIN %s checks every row of large table %s (" INT64_FORMAT " kB) while blocking writes to it",
+			format_type_be(typid), rel.name, rel.bytes / 1024);
+	}
+	systable_endscan(scan);
+	table_close(deprel, AccessShareLock);
+}
+
+/*
+ * The table_rewrite backstop: names the rule a rewrite of a large table
+ * breaks, from the reason ALTER TABLE gives.
+ */
+List *
+rules_judge_rewrite(Oid relid, int reason)
+{
+	JudgeContext jc;
+	Judge		j;
+	RelFacts	rel;
+	RuleId		rule;
+
+	memset(&jc, 0, sizeof(jc));
+	memset(&j, 0, sizeof(j));
+	j.jc = &jc;
+	if (!at_risk_oid(&j, relid, &rel))
+		return NIL;
+	if (reason & AT_REWRITE_ALTER_PERSISTENCE)
+		rule = RULE_SET_LOGGED;
+	else if (reason & AT_REWRITE_ACCESS_METHOD)
+		rule = RULE_SET_ACCESS_METHOD;
+	else if (reason & AT_REWRITE_DEFAULT_VAL)
+		rule = RULE_ADD_COLUMN_REWRITE;
+	else
+		rule = RULE_COLUMN_TYPE_REWRITE;
+	add(&j, rule, &rel, AccessExclusiveLock, NULL,
+		"ALTER TABLE is about to rewrite large table %s (" INT64_FORMAT " kB), rewrite reason %d",
+		rel.name, rel.bytes / 1024, reason);
+	return j.findings;
+}
+
+static Oid
+rel_am(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			am = InvalidOid;
+
+	if (HeapTupleIsValid(tup))
+	{
+		am = ((Form_pg_class) GETSTRUCT(tup))->relam;
+		ReleaseSysCache(tup);
+	}
+	return am;
+}
+
+static bool
+is_serial(TypeName *tn)
+{
+	const char *name;
+
+	if (tn == NULL || list_length(tn->names) != 1 || tn->arrayBounds != NIL)
+		return false;
+	name = strVal(linitial(tn->names));
+	return strcmp(name, "serial") == 0 || strcmp(name, "bigserial") == 0 ||
+		strcmp(name, "smallserial") == 0 || strcmp(name, "serial2") == 0 ||
+		strcmp(name, "serial4") == 0 || strcmp(name, "serial8") == 0;
+}
+
+static bool
+at_risk_rv(Judge *j, RangeVar *rv, RelFacts *out)
+{
+	ListCell   *lc;
+
+	memset(out, 0, sizeof(*out));
+	if (rv == NULL)
+		return false;
+	foreach(lc, j->jc->created)
+	{
+		RangeVar   *c = lfirst_node(RangeVar, lc);
+
+		if (strcmp(c->relname, rv->relname) == 0 &&
+			(c->schemaname == NULL || rv->schemaname == NULL ||
+			 strcmp(c->schemaname, rv->schemaname) == 0))
+			return false;
+	}
+	return at_risk_oid(j, RangeVarGetRelid(rv, NoLock, true), out);
+}
+
+/*
+ * Whether a statement on this relation can hurt: it exists, is not new in
+ * this transaction, and is at least migrate.guard_min_size (and not empty).
+ */
+static bool
+at_risk_oid(Judge *j, Oid relid, RelFacts *out)
+{
+	HeapTuple	tup;
+	Form_pg_class cls;
+
+	memset(out, 0, sizeof(*out));
+	if (!OidIsValid(relid))
+		return false;
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	cls = (Form_pg_class) GETSTRUCT(tup);
+	out->relkind = cls->relkind;
+	out->bytes = relation_bytes(relid, cls);
+	if (out->bytes == 0 || out->bytes < (int64) migrate_guard_min_size * 1024 ||
+		(TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data)) &&
+		 created_here(relid)))
+	{
+		ReleaseSysCache(tup);
+		return false;
+	}
+	out->relid = relid;
+	out->name = quote_qualified_identifier(get_namespace_name(cls->relnamespace),
+										   NameStr(cls->relname));
+	ReleaseSysCache(tup);
+	return true;
+}
+
+/*
+ * Created in the current transaction (or subtransaction)?  Only asked when
+ * this transaction wrote the relation's pg_class row, which any ALTER does
+ * too, so the answer comes from the relcache entry's creation
+ * subtransaction.  Such a relation is in the relcache already (this
+ * transaction touched it), so looking it up opens nothing and needs no lock.
+ */
+static bool
+created_here(Oid relid)
+{
+	Relation	r = RelationIdGetRelation(relid);
+	bool		created;
+
+	if (!RelationIsValid(r))
+		return false;
+	created = r->rd_createSubid != InvalidSubTransactionId;
+	RelationClose(r);
+	return created;
+}
+
+/*
+ * Size of a relation in bytes, without taking a lock on it.
+ *
+ * pg_class.relpages is only as fresh as the last VACUUM, ANALYZE or CREATE
+ * INDEX: a table bulk-loaded since then reads 0.  Opening the relation to
+ * ask smgr would need a lock (relation_open asserts one) and taking
+ * AccessShareLock before the DDL's own lock would be a lock upgrade that
+ * can deadlock.  So the files are stat()ed by path: that takes no lock,
+ * opens no smgr relation and reflects every write so far.  A concurrent
+ * DROP or TRUNCATE only makes the answer stale, which is harmless for an
+ * estimate; the DDL itself runs under its own lock.  The larger of the two
+ * figures wins.  A partitioned table is the sum of its leaves.
+ */
+static int64
+relation_bytes(Oid relid, Form_pg_class cls)
+{
+	int64		bytes = 0;
+
+	if (cls->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		ListCell   *lc;
+
+		foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+		{
+			HeapTuple	tup;
+
+			if (lfirst_oid(lc) == relid)
+				continue;
+			tup = SearchSysCache1(RELOID, ObjectIdGetDatum(lfirst_oid(lc)));
+			if (!HeapTupleIsValid(tup))
+				continue;
+			if (((Form_pg_class) GETSTRUCT(tup))->relkind != RELKIND_PARTITIONED_TABLE)
+				bytes += relation_bytes(lfirst_oid(lc), (Form_pg_class) GETSTRUCT(tup));
+			ReleaseSysCache(tup);
+		}
+		return bytes;
+	}
+	return Max((int64) cls->relpages * BLCKSZ, file_bytes(cls));
+}
+
+/* Bytes in the main fork's segment files, 0 where the path is not known. */
+static int64
+file_bytes(Form_pg_class cls)
+{
+	RelFileNode rnode;
+	BackendId	backend = InvalidBackendId;
+	char	   *path;
+	int64		total = 0;
+	int			segno;
+
+	/* mapped catalogs have no relfilenode here; their relpages will do */
+	if (!OidIsValid(cls->relfilenode))
+		return 0;
+	if (cls->relpersistence == RELPERSISTENCE_TEMP)
+	{
+		/* another session's temporary table cannot be touched anyway */
+		if (!isTempOrTempToastNamespace(cls->relnamespace))
+			return 0;
+		backend = BackendIdForTempRelations();
+	}
+	rnode.spcNode = OidIsValid(cls->reltablespace) ? cls->reltablespace : MyDatabaseTableSpace;
+	rnode.dbNode = rnode.spcNode == GLOBALTABLESPACE_OID ? InvalidOid : MyDatabaseId;
+	rnode.relNode = cls->relfilenode;
+	path = relpathbackend(rnode, backend, MAIN_FORKNUM);
+
+	for (segno = 0;; segno++)
+	{
+		struct stat st;
+		char	   *seg = segno == 0 ? path : psprintf("%s.%d", path, segno);
+
+		if (stat(seg, &st) != 0)
+			break;
+		total += st.st_size;
+	}
+	return total;
+}
+
+/* Remembers the strongest lock the statement takes on a relation at risk. */
+static void
+touch(Judge *j, RelFacts *rel, LOCKMODE lockmode)
+{
+	if (lockmode > j->lockmode)
+	{
+		j->lockmode = lockmode;
+		j->target = *rel;
+	}
+}
+
+static void
+add(Judge *j, RuleId rule, RelFacts *rel, LOCKMODE lockmode, const char *hint,
+	const char *fmt,...)
+{
+	Finding    *f = palloc0(sizeof(Finding));
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	f->rule = rule;
+	f->relid = rel->relid;
+	f->relation = rel->name ? pstrdup(rel->name) : NULL;
+	f->lockmode = lockmode;
+	f->message = buf.data;
+	f->hint = pstrdup(hint ? hint : migrate_rules[rule].alternative);
+	j->findings = lappend(j->findings, f);
+}
