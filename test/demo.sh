@@ -143,7 +143,7 @@ shopt -u nullglob
 SELECT * FROM migrate_plan();
 \echo '=== apply everything (returns early with status running for steps the worker is still finishing)'
 SELECT * FROM migrate_apply();
-SELECT migrate_wait();
+CALL migrate_wait();
 \echo '=== status after apply'
 SELECT * FROM migrate_status();
 \echo '=== the data the backfills produced'
@@ -153,7 +153,7 @@ SELECT id, user_id, total_cents, status FROM orders ORDER BY id;
 \d orders
 \echo '=== roll back the last migration'
 SELECT * FROM migrate_rollback();
-SELECT migrate_wait();
+CALL migrate_wait();
 \echo '=== status after rollback'
 SELECT * FROM migrate_status();
 \d users

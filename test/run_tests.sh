@@ -132,10 +132,13 @@ count_regress() {
 # (a "not ok ... # TODO" is an expected failure and counts as passed), plus one
 # failure for every test file that prove's summary reports as broken (non-zero
 # exit, bad plan, parse errors: "Dubious" in the running output) without any
-# failing assertion of its own.
+# failing assertion of its own, plus one for every file in $TAP_FILES that
+# never started (prove bailed out, or the stage was killed).
 count_tap() {
 	local log=$1
-	awk -v badfiles="$WORK/tap.bad_files" '
+	awk -v badfiles="$WORK/tap.bad_files" -v expected="$TAP_FILES" '
+		/^[^ ]+\.pl \.+( |$)/ { started[$1] = 1 }
+		/^(FAILED--Further testing stopped|Bail out!)/ { bailed = 1 }
 		/^ok [0-9]+/ { ok++; next }
 		/^not ok [0-9]+/ {
 			if ($0 ~ /# *TODO/) ok++; else bad++
@@ -166,6 +169,15 @@ count_tap() {
 					print "TAP file broken without a failing assertion (counted as 1 failure): " f > "/dev/stderr"
 				}
 			}
+			# Files prove never started (it bailed out, or was killed): one
+			# failure each, they may hide anything.
+			nexp = split(expected, want, " ")
+			for (i = 1; i <= nexp; i++)
+				if (!(want[i] in started)) {
+					extra++
+					print want[i] > badfiles
+					print "TAP file never ran" (bailed ? " (prove bailed out)" : "") " (counted as 1 failure): " want[i] > "/dev/stderr"
+				}
 			printf "%d %d\n", ok + 0, bad + extra
 		}
 	' "$log"
@@ -268,6 +280,10 @@ done
 iso_tests=("$WORK"/test/specs/*.spec)
 tap_tests=("$WORK"/test/t/*.pl)
 shopt -u nullglob
+TAP_FILES=
+for f in "${tap_tests[@]}"; do
+	TAP_FILES="$TAP_FILES ${f#"$WORK"/}"
+done
 
 if [ ${#regress_tests[@]} -gt 0 ]; then
 	run_stage regress "$REGRESS_CAP" count_regress ISOLATION= TAP_TESTS=

@@ -5,7 +5,7 @@
 # them.  It starts its own throwaway PostgreSQL 15 cluster (as the postgres OS
 # user, under /tmp, migrate preloaded), then for each round:
 #   db A: registers N generated migrations (not timed), then times
-#         SELECT count(*) FROM migrate_apply();  (+ SELECT migrate_wait();)
+#         SELECT count(*) FROM migrate_apply();  (+ CALL migrate_wait();)
 #   db B: times plain psql running the same SQL as one file, every migration
 #         wrapped in BEGIN; ... COMMIT;
 # Each round uses fresh databases; the order of the two sides alternates.  It
@@ -117,7 +117,7 @@ run_migrate() {
 	"${PSQL[@]}" -d "$db" -c "CREATE EXTENSION migrate"
 	"${PSQL[@]}" -d "$db" -1 -f "$REGISTER" >/dev/null
 	t0=$(now_ns)
-	applied=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM migrate_apply()" -c "SELECT migrate_wait()" | head -n 1)
+	applied=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM migrate_apply()" -c "CALL migrate_wait()" | head -n 1)
 	ms=$(ms_since "$t0")
 	tables=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM pg_class WHERE relname LIKE 'bench\_%\_v\_idx'")
 	local done_n
@@ -183,7 +183,7 @@ applied to an empty database; $ROUNDS rounds, fresh databases each round.
 
 | runner | per round (ms) | median (ms) |
 |---|---|---|
-| \`SELECT count(*) FROM migrate_apply()\` + \`migrate_wait()\` | $(join "${MIG[@]}") | $MED_M |
+| \`SELECT count(*) FROM migrate_apply()\` + \`CALL migrate_wait()\` | $(join "${MIG[@]}") | $MED_M |
 | \`psql -f\`, each migration in \`BEGIN; ... COMMIT;\` | $(join "${PLN[@]}") | $MED_P |
 
 Ratio migrate/psql (medians): **$RATIO** (target <= $TARGET: $VERDICT).
