@@ -18,7 +18,9 @@ OBJS = \
 	src/executor.o \
 	src/rules.o \
 	src/guard.o \
-	src/lint.o
+	src/lint.o \
+	src/backfill.o \
+	src/backfill_api.o
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 

@@ -225,6 +225,124 @@ BEGIN
 END
 $$;
 
+-- Background backfills (backfill.c): one row per job.  The worker updates
+-- the walk position and the counters in the same transaction as each
+-- batch, which is what makes a job resume exactly after a crash.
+CREATE TABLE migrate.backfill_jobs (
+    id                  bigserial PRIMARY KEY,
+    relid               oid NOT NULL,
+    relation            text NOT NULL,
+    column_name         name NOT NULL,
+    expression          text NOT NULL,
+    where_clause        text,
+    state               text NOT NULL DEFAULT 'queued'
+                        CHECK (state IN ('queued', 'running', 'paused', 'done', 'failed', 'cancelled')),
+    batch_size          int NOT NULL,           -- rows per batch now (adapts)
+    max_batch_size      int NOT NULL,
+    max_rows_per_second int,
+    batch_ms            int NOT NULL,           -- target batch duration
+    sleep_ms            int NOT NULL,
+    rows_per_block      double precision NOT NULL,
+    pass                int NOT NULL DEFAULT 1,
+    next_block          bigint NOT NULL DEFAULT 0,
+    pass_end_block      bigint,                 -- table size when the pass started
+    rows_done           bigint NOT NULL DEFAULT 0,
+    rows_total_estimate bigint,
+    batches             bigint NOT NULL DEFAULT 0,
+    retries             int NOT NULL DEFAULT 0,
+    skipped_locked      bigint NOT NULL DEFAULT 0,
+    max_batch_ms        double precision NOT NULL DEFAULT 0,
+    held_reason         text,
+    last_error          text,
+    submitted_by        name NOT NULL,
+    session_role        name NOT NULL,
+    search_path         text NOT NULL,
+    migration           text,                   -- the migration whose script started it
+    migration_action    text CHECK (migration_action IN ('apply', 'rollback')),
+    run_id              bigint,
+    submitted_at        timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    started_at          timestamptz,
+    finished_at         timestamptz
+);
+-- two unfinished jobs on the same column would fight over its rows
+CREATE UNIQUE INDEX backfill_jobs_active_idx ON migrate.backfill_jobs (relid, column_name)
+    WHERE state IN ('queued', 'running', 'paused');
+CREATE INDEX backfill_jobs_migration_idx ON migrate.backfill_jobs (migration) WHERE migration IS NOT NULL;
+
+SELECT pg_catalog.pg_extension_config_dump('migrate.backfill_jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('migrate.backfill_jobs_id_seq', '');
+
+-- The backfill functions run as the caller, so the expression is checked
+-- and later run with the caller's privileges; they write the job table as
+-- the extension owner internally.
+CREATE FUNCTION pg_catalog.migrate_backfill(
+    relation regclass, column_name name, expression text,
+    where_clause text DEFAULT NULL, batch_size int DEFAULT NULL,
+    max_rows_per_second int DEFAULT NULL)
+RETURNS bigint
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'migrate_backfill';
+
+CREATE FUNCTION pg_catalog.migrate_backfill_pause(id bigint)
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'migrate_backfill_pause';
+
+CREATE FUNCTION pg_catalog.migrate_backfill_resume(id bigint)
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'migrate_backfill_resume';
+
+CREATE FUNCTION pg_catalog.migrate_backfill_cancel(id bigint)
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'migrate_backfill_cancel';
+
+CREATE FUNCTION pg_catalog.migrate_backfill_wait(id bigint, timeout interval DEFAULT NULL)
+RETURNS text
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'migrate_backfill_wait';
+
+-- Progress: pass 1 extrapolates the rows left from the blocks walked so
+-- far; later passes only redo rows that changed behind the walk.
+CREATE FUNCTION pg_catalog.migrate_backfill_status(id bigint DEFAULT NULL)
+RETURNS TABLE (id bigint, relation text, column_name name, state text, rows_done bigint,
+               rows_total_estimate bigint, percent numeric, rows_per_second numeric,
+               eta interval, batches bigint, batch_size int, retries int,
+               skipped_locked bigint, last_error text, submitted_by name,
+               started_at timestamptz, finished_at timestamptz, held_reason text,
+               max_batch_ms double precision, pass int, migration text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH j AS (
+        SELECT j.*,
+               CASE WHEN j.state = 'done' THEN j.rows_done
+                    WHEN j.pass = 1 AND j.next_block > 0 AND j.pass_end_block > 0
+                        THEN greatest(j.rows_done, (j.rows_done::numeric * j.pass_end_block / j.next_block)::bigint)
+                    WHEN j.pass = 1 THEN greatest(j.rows_done, j.rows_total_estimate)
+                    ELSE j.rows_done END AS total,
+               extract(epoch FROM coalesce(j.finished_at, clock_timestamp()) - j.started_at) AS secs
+        FROM migrate.backfill_jobs j
+        WHERE $1 IS NULL OR j.id = $1
+    ), r AS (
+        SELECT j.*, CASE WHEN j.secs > 0 THEN round(j.rows_done / j.secs, 1) END AS rate
+        FROM j
+    )
+    SELECT r.id, r.relation, r.column_name, r.state, r.rows_done, r.total,
+           CASE WHEN r.state = 'done' THEN 100.0
+                WHEN r.total > 0 THEN least(99.9, round(100.0 * r.rows_done / r.total, 1))
+                ELSE 0.0 END,
+           r.rate,
+           CASE WHEN r.state IN ('queued', 'running') AND r.rate > 0
+                THEN make_interval(secs => round((r.total - r.rows_done) / r.rate)) END,
+           r.batches, r.batch_size, r.retries, r.skipped_locked, r.last_error, r.submitted_by,
+           r.started_at, r.finished_at, r.held_reason, round(r.max_batch_ms::numeric, 1)::float8,
+           r.pass, r.migration
+    FROM r
+    ORDER BY r.id
+$$;
+
 DO $$
 DECLARE
     f regprocedure;

@@ -42,12 +42,14 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "backfill.h"
 #include "catalog.h"
 #include "executor.h"
 #include "lint.h"
 #include "script.h"
 
 bool		migrate_executor_active = false;
+ExecContext *migrate_executor_context = NULL;
 
 /* What one attempt at a step needs. */
 typedef struct StepRun
@@ -88,6 +90,8 @@ executor_run_migration(ExecContext *ctx, const char *version)
 	CatalogUser user;
 	ExecResult	result = EXEC_OK;
 	int			start_step = 0;
+	int			backfill_stmt = -1;
+	ListCell   *lc;
 	char	   *what;
 
 	memset(&r, 0, sizeof(r));
@@ -126,8 +130,15 @@ executor_run_migration(ExecContext *ctx, const char *version)
 	strlcpy(ctx->slot->version, version, MIGRATE_VERSION_LEN);
 	ctx->slot->steps_total = r.nsteps;
 	ctx->slot->retries = 0;
+	migrate_executor_context = ctx;
 
-	if (r.nsteps > 1 || ((ScriptStep *) linitial(steps))->toplevel || start_step > 0)
+	/* a script that starts a backfill stays "running" until it is done */
+	foreach(lc, r.stmts)
+		if (((ScriptStmt *) lfirst(lc))->starts_backfill)
+			backfill_stmt = foreach_current_index(lc);
+
+	if (r.nsteps > 1 || ((ScriptStep *) linitial(steps))->toplevel || start_step > 0 ||
+		backfill_stmt >= 0)
 	{
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
@@ -208,6 +219,20 @@ executor_run_migration(ExecContext *ctx, const char *version)
 				result = EXEC_FAILED;
 			}
 			break;
+		}
+	}
+
+	if (result == EXEC_OK && backfill_stmt >= 0)
+	{
+		ErrorData  *edata = NULL;
+
+		result = backfill_await_migration(ctx, version, &edata);
+		MemoryContextSwitchTo(cxt);
+		if (result == EXEC_FAILED)
+		{
+			r.step = llast(steps);
+			r.current = backfill_stmt;
+			record_failure(&r, edata);
 		}
 	}
 

@@ -32,6 +32,9 @@ typedef struct ExecContext
 /* True while the worker runs a migration it has already judged safe. */
 extern bool migrate_executor_active;
 
+/* The migration being run, for a backfill its script starts (backfill_api.c). */
+extern ExecContext *migrate_executor_context;
+
 extern ExecResult executor_run_migration(ExecContext *ctx, const char *version);
 
 #endif							/* MIGRATE_EXECUTOR_H */

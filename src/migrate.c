@@ -14,6 +14,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "backfill.h"
 #include "guard.h"
 #include "guc.h"
 #include "launcher.h"
@@ -34,6 +35,7 @@ _PG_init(void)
 
 	migrate_guc_init();
 	guard_init();
+	backfill_guc_init();
 	MarkGUCPrefixReserved("migrate");
 
 	/* pg_upgrade runs the server without workers or hooks of ours */

@@ -19,6 +19,7 @@
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "mb/pg_wchar.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "parser/scanner.h"
@@ -34,6 +35,7 @@
 static List *script_statements(const char *sql, List *raw, const char *what);
 static void classify(ScriptStmt *s);
 static bool defelem_true(List *options, const char *name);
+static bool calls_backfill_walker(Node *node, void *context);
 static int	count_statements_before(const char *sql, int byteoff);
 static int	char_to_byte(const char *sql, int charpos);
 
@@ -152,6 +154,9 @@ classify(ScriptStmt *s)
 {
 	Node	   *n = s->stmt;
 
+	if (IsA(n, SelectStmt) || IsA(n, InsertStmt) || IsA(n, UpdateStmt) || IsA(n, DeleteStmt))
+		s->starts_backfill = calls_backfill_walker(n, NULL);
+
 	switch (nodeTag(n))
 	{
 		case T_IndexStmt:
@@ -218,6 +223,18 @@ classify(ScriptStmt *s)
 		default:
 			break;
 	}
+}
+
+/* Does a DML statement's raw tree call migrate_backfill()? */
+static bool
+calls_backfill_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncCall) &&
+		strcmp(strVal(llast(((FuncCall *) node)->funcname)), "migrate_backfill") == 0)
+		return true;
+	return raw_expression_tree_walker(node, calls_backfill_walker, context);
 }
 
 static bool

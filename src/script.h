@@ -25,6 +25,7 @@ typedef struct ScriptStmt
 	bool		toplevel;		/* cannot run inside a transaction block */
 	bool		waits_for_snapshots;	/* CONCURRENTLY: waits for other xacts */
 	bool		ends_step;		/* later statements need it committed */
+	bool		starts_backfill;	/* calls migrate_backfill(): the migration waits for it */
 } ScriptStmt;
 
 /*

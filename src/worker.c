@@ -31,6 +31,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "backfill.h"
 #include "catalog.h"
 #include "executor.h"
 #include "shmem.h"
@@ -84,6 +85,10 @@ migrate_worker_main(Datum main_arg)
 		case MIGRATE_JOB_SCAN:
 			pgstat_report_appname("migrate recovery");
 			scan_job();
+			break;
+		case MIGRATE_JOB_BACKFILL:
+			pgstat_report_appname("migrate backfill");
+			backfill_run_job(MySlot);
 			break;
 		default:
 			elog(ERROR, "unexpected migrate job kind %d", (int) kind);
@@ -288,6 +293,10 @@ scan_job(void)
 		break;					/* one run per database; it supersedes older ones */
 	}
 	LWLockRelease(MigrateState->lock);
+
+	/* backfills that were queued or running go on where they stopped */
+	if (installed)
+		backfill_recover();
 
 	PopActiveSnapshot();
 	CommitTransactionCommand();

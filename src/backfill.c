@@ -1,0 +1,1040 @@
+/*-------------------------------------------------------------------------
+ *
+ * backfill.c
+ *	  The backfill engine: runs one job of migrate.backfill_jobs in a
+ *	  migrate worker, batch by batch, and finds interrupted jobs again
+ *	  after a restart.
+ *
+ * A batch is one transaction over a range of heap blocks:
+ *
+ *	 cand	the rows of the range whose column IS DISTINCT FROM the
+ *			expression (and that match the where clause), read without
+ *			locking;
+ *	 locked those rows locked FOR NO KEY UPDATE SKIP LOCKED, so a row an
+ *			application transaction holds is skipped, never waited for;
+ *	 upd	UPDATE of exactly the locked rows, by ctid (stable while we
+ *			hold the row lock).
+ *
+ * The progress row (next block, counters, the adapted batch size) is
+ * updated in the same transaction, so after a crash the job resumes at the
+ * first block whose batch did not commit: no row is lost and no batch is
+ * counted twice.  A pass ends at the table's size when the pass started:
+ * the new row versions our own updates append are not walked again.  After
+ * each pass one read-only check (a single snapshot, no row locks, so it
+ * never waits for anyone) looks for any row still to do -- skipped because
+ * locked, or changed or inserted by the application behind the walk -- and
+ * starts another pass if there is one.
+ *
+ * Why block ranges rather than a key: measured on PostgreSQL 15 with 1M
+ * rows and ~8,000-row batches (see README), TID range batches and keyset
+ * batches on the primary key cost the same within noise (7.2-8.8 s against
+ * 7.9-8.3 s, single UPDATE 5.0-6.8 s), but TID ranges need no unique
+ * index, read the heap in physical order and cannot miss or repeat a row
+ * whose key the application changes: the walk never depends on values the
+ * application can write.
+ *
+ * src/backfill.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <math.h>
+
+#include "access/relation.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "common/pg_prng.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "postmaster/interrupt.h"
+#include "storage/bufmgr.h"
+#include "storage/itemptr.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+
+#include "backfill.h"
+#include "catalog.h"
+#include "guc.h"
+
+/* advisory lock class (field4) of "this job is being run", see run_job */
+#define BACKFILL_LOCK_CLASS 3
+
+int			migrate_backfill_batch_ms = 100;
+int			migrate_backfill_sleep_ms = 10;
+int			migrate_backfill_max_batch_size = 50000;
+int			migrate_backfill_lock_timeout = 200;
+int			migrate_backfill_statement_timeout = 10000;
+int			migrate_backfill_max_retries = 10;
+int			migrate_backfill_max_replica_lag = 30000;
+
+/* One job as the worker runs it; the durable copy is its row. */
+typedef struct Job
+{
+	int64		id;
+	Oid			relid;
+	char	   *relname;		/* for messages, read when the job starts */
+	char	   *column_name;
+	char	   *expression;
+	char	   *where_clause;
+	char	   *submitted_by;
+	char	   *search_path;
+	int			batch_size;		/* rows per batch, adapted */
+	int			max_batch_size;
+	int			max_rows_per_second;	/* 0: no cap */
+	int			batch_ms;
+	int			sleep_ms;
+	double		rows_per_block;
+	int			pass;
+	int64		next_block;
+	int64		pass_end;		/* -1: the pass has not started */
+	int64		pass_rows;		/* rows this pass updated (this worker) */
+	int			failures;		/* consecutive failed batches */
+	SPIPlanPtr	batch_plan;
+	SPIPlanPtr	check_plan;
+	SPIPlanPtr	progress_plan;
+	char		activity[256];
+} Job;
+
+static bool load_job(Job *job);
+static void prepare_plans(Job *job);
+static void free_plans(Job *job);
+static char *control(Job *job, double *lag_ms);
+static bool run_batch(Job *job, int64 lo, int64 hi, int64 *cand, int64 *done, double *ms);
+static bool end_pass(Job *job);
+static void set_state(Job *job, const char *state, const char *error, const char *held);
+static void throttle(Job *job, long ms);
+static Datum tid_datum(int64 block);
+
+void
+backfill_guc_init(void)
+{
+	DefineCustomIntVariable("migrate.backfill_batch_ms",
+							"Target duration of one backfill batch.",
+							"The batch size adapts so that each batch, and so each "
+							"time rows stay locked, takes about this long. Copied "
+							"into the job when it is submitted.",
+							&migrate_backfill_batch_ms,
+							100, 10, 60000,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.backfill_sleep_ms",
+							"Pause between two backfill batches.",
+							"Copied into the job when it is submitted; 0 runs batches back to back.",
+							&migrate_backfill_sleep_ms,
+							10, 0, 3600000,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.backfill_max_batch_size",
+							"Upper bound of the adaptive backfill batch size, in rows.",
+							"Used when migrate_backfill() is given no batch_size.",
+							&migrate_backfill_max_batch_size,
+							50000, 1, INT_MAX / 2,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.backfill_lock_timeout",
+							"Lock timeout of each backfill batch.",
+							"A batch that waits longer for a lock is rolled back, "
+							"halved and retried.",
+							&migrate_backfill_lock_timeout,
+							200, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.backfill_statement_timeout",
+							"Statement timeout of each backfill batch.",
+							"A batch that runs longer is rolled back, halved and retried.",
+							&migrate_backfill_statement_timeout,
+							10000, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.backfill_max_retries",
+							"How many times in a row a failed backfill batch is retried before the job fails.",
+							"Retries back off exponentially with jitter.",
+							&migrate_backfill_max_retries,
+							10, 0, 1000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.backfill_max_replica_lag",
+							"Backfills hold while a streaming standby's replay lag exceeds this.",
+							"0 turns the check off. The lag is pg_stat_replication.replay_lag.",
+							&migrate_backfill_max_replica_lag,
+							30000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+}
+
+/*
+ * Builds the statements of a job.  The caller has validated the expression
+ * and where clause as single expressions (backfill_api.c), so pasting them
+ * between parentheses cannot change the statement's shape.  The expression
+ * is compared in the column's type, the way the UPDATE will store it.
+ */
+void
+backfill_build_sql(Oid relid, const char *column_name, const char *expression,
+				   const char *where_clause, char **batch_sql, char **check_sql)
+{
+	AttrNumber	attnum = get_attnum(relid, column_name);
+	Oid			typid;
+	int32		typmod;
+	Oid			collid;
+	char	   *rel;
+	char	   *col = (char *) quote_identifier(column_name);
+	char	   *type;
+	char	   *needs;
+	char	   *where = where_clause ? psprintf(" AND (%s)", where_clause) : "";
+
+	get_atttypetypmodcoll(relid, attnum, &typid, &typmod, &collid);
+	type = format_type_extended(typid, typmod,
+								FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+	rel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									 get_rel_name(relid));
+	needs = psprintf("%s IS DISTINCT FROM ((%s)::%s)%s", col, expression, type, where);
+
+	*batch_sql = psprintf("WITH cand AS MATERIALIZED ("
+						  "SELECT ctid FROM ONLY %s "
+						  "WHERE ctid OPERATOR(pg_catalog.>=) $1 AND ctid OPERATOR(pg_catalog.<) $2 AND %s), "
+						  "locked AS MATERIALIZED ("
+						  "SELECT ctid FROM ONLY %s "
+						  "WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT ctid FROM cand))%s "
+						  "FOR NO KEY UPDATE SKIP LOCKED), "
+						  "upd AS ("
+						  "UPDATE ONLY %s SET %s = (%s) "
+						  "WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT ctid FROM locked)) "
+						  "RETURNING 1) "
+						  "SELECT (SELECT pg_catalog.count(*) FROM cand), (SELECT pg_catalog.count(*) FROM upd)",
+						  rel, needs, rel, where, rel, col, expression);
+	*check_sql = psprintf("SELECT pg_catalog.count(*) FROM (SELECT FROM ONLY %s "
+						  "WHERE ctid OPERATOR(pg_catalog.>=) $1 AND ctid OPERATOR(pg_catalog.<) $2 AND %s "
+						  "LIMIT 1) s",
+						  rel, needs);
+}
+
+/*
+ * The worker's entry point for MIGRATE_JOB_BACKFILL.  Returns when the job
+ * is done, failed, paused or cancelled, or when another worker runs it.
+ */
+void
+backfill_run_job(MigrateSlot *slot)
+{
+	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "migrate backfill",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext batch_cxt = AllocSetContextCreate(cxt, "migrate backfill batch",
+													ALLOCSET_DEFAULT_SIZES);
+	Job		   *job;
+	LOCKTAG		tag;
+	TimestampTz rate_start = 0;
+	int64		rate_rows = 0;
+
+	MemoryContextSwitchTo(cxt);
+	job = palloc0(sizeof(Job));
+	job->id = slot->job_id;
+
+	/*
+	 * A job can be queued twice (its submitter's commit and a recovery scan
+	 * racing); the session-level advisory lock lets exactly one worker run
+	 * it, and outlives the batches' transactions.
+	 */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (job->id >> 32), (uint32) job->id,
+						 BACKFILL_LOCK_CLASS);
+	StartTransactionCommand();
+	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+	{
+		CommitTransactionCommand();
+		return;
+	}
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+
+	if (!load_job(job))
+	{
+		backfill_recover();
+		return;
+	}
+	ereport(LOG,
+			(errmsg("migrate: backfill job " INT64_FORMAT " on %s.%s runs as %s, pass %d from block " INT64_FORMAT,
+					job->id, job->relname,
+					job->column_name, job->submitted_by, job->pass, job->next_block)));
+
+	for (;;)
+	{
+		char	   *state;
+		double		lag_ms = 0;
+		int64		blocks;
+		int64		lo;
+		int64		hi;
+		int64		cand = 0;
+		int64		done = 0;
+		double		ms = 0;
+
+		MemoryContextReset(batch_cxt);
+		MemoryContextSwitchTo(batch_cxt);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		state = control(job, &lag_ms);
+		if (strcmp(state, "running") != 0)
+		{
+			ereport(LOG,
+					(errmsg("migrate: backfill job " INT64_FORMAT " stops: it is %s", job->id, state)));
+			break;
+		}
+		if (migrate_backfill_max_replica_lag > 0 && lag_ms > migrate_backfill_max_replica_lag)
+		{
+			char	   *held = psprintf("replica replay lag %.0f ms exceeds migrate.backfill_max_replica_lag (%d ms)",
+										lag_ms, migrate_backfill_max_replica_lag);
+
+			set_state(job, "running", NULL, held);
+			snprintf(job->activity, sizeof(job->activity),
+					 "migrate backfill " INT64_FORMAT ": holding, %s", job->id, held);
+			pgstat_report_activity(STATE_IDLE, job->activity);
+			throttle(job, 1000);
+			for (;;)
+			{
+				if (ConfigReloadPending)
+				{
+					ConfigReloadPending = false;
+					ProcessConfigFile(PGC_SIGHUP);
+				}
+				state = control(job, &lag_ms);
+				if (strcmp(state, "running") != 0 || migrate_backfill_max_replica_lag == 0 ||
+					lag_ms <= migrate_backfill_max_replica_lag)
+					break;
+				throttle(job, 1000);
+			}
+			set_state(job, "running", NULL, NULL);
+			continue;
+		}
+
+		if (job->pass_end < 0 || job->next_block >= job->pass_end)
+		{
+			if (end_pass(job))
+				break;
+			continue;
+		}
+
+		blocks = (int64) ceil(job->batch_size / Max(job->rows_per_block, 1.0));
+		lo = job->next_block;
+		hi = Min(lo + Max(blocks, 1), job->pass_end);
+
+		if (!run_batch(job, lo, hi, &cand, &done, &ms))
+		{
+			if (job->failures < 0)
+				break;			/* failed for good, recorded */
+			continue;
+		}
+
+		/* toward the target duration, at most doubling or halving at once */
+		if (ms > 0)
+		{
+			double		factor = Max(0.5, Min(2.0, job->batch_ms / ms));
+			int			cap = job->max_batch_size;
+
+			if (job->max_rows_per_second > 0)
+				cap = Min(cap, job->max_rows_per_second);
+			job->batch_size = (int) Max(1.0, Min((double) cap, job->batch_size * factor));
+		}
+
+		/* throttle: a fixed pause, and the rows-per-second cap */
+		{
+			long		sleep = job->sleep_ms;
+
+			if (job->max_rows_per_second > 0)
+			{
+				TimestampTz now = GetCurrentTimestamp();
+				long		elapsed;
+
+				if (rate_start == 0)
+					rate_start = TimestampTzPlusMilliseconds(now, -(long) ms);
+				rate_rows += done;
+				elapsed = (long) ((now - rate_start) / 1000);
+				sleep = Max(sleep, (long) (rate_rows * 1000 / job->max_rows_per_second) - elapsed);
+			}
+			if (sleep > 0)
+				throttle(job, sleep);
+		}
+	}
+
+	free_plans(job);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	MemoryContextSwitchTo(TopMemoryContext);
+	MemoryContextDelete(cxt);
+
+	/* jobs that found no free slot when submitted start now */
+	backfill_recover();
+}
+
+/*
+ * Reads the job and makes it running.  Returns false if there is nothing
+ * to run (not found: its submitter rolled back; or not queued/running).
+ */
+static bool
+load_job(Job *job)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	CatalogUser user;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job->id)};
+	bool		found = false;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	catalog_become_owner(&user);
+	SPI_connect();
+	if (SPI_execute_with_args("UPDATE migrate.backfill_jobs "
+							  "SET state = 'running', started_at = coalesce(started_at, pg_catalog.clock_timestamp()), "
+							  "    held_reason = NULL "
+							  "WHERE id = $1 AND state OPERATOR(pg_catalog.=) ANY ('{queued,running}') "
+							  "RETURNING relid, column_name, expression, where_clause, submitted_by, search_path, "
+							  "  batch_size, max_batch_size, coalesce(max_rows_per_second, 0), batch_ms, sleep_ms, "
+							  "  rows_per_block, pass, next_block, coalesce(pass_end_block, -1)",
+							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not read backfill job " INT64_FORMAT, job->id);
+	if (SPI_processed > 0)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *where;
+
+		found = true;
+		job->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		job->relname = get_rel_name(job->relid);
+		job->relname = job->relname ? MemoryContextStrdup(cxt, job->relname) : "(dropped)";
+		job->column_name = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 2));
+		job->expression = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 3));
+		where = SPI_getvalue(tup, desc, 4);
+		job->where_clause = where ? MemoryContextStrdup(cxt, where) : NULL;
+		job->submitted_by = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 5));
+		job->search_path = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 6));
+		job->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+		job->max_batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
+		job->max_rows_per_second = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
+		job->batch_ms = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
+		job->sleep_ms = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
+		job->rows_per_block = DatumGetFloat8(SPI_getbinval(tup, desc, 12, &isnull));
+		job->pass = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
+		job->next_block = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
+		job->pass_end = DatumGetInt64(SPI_getbinval(tup, desc, 15, &isnull));
+	}
+	SPI_finish();
+	catalog_restore_user(&user);
+
+	/* Become the submitting role, with its search_path, for good. */
+	if (found)
+	{
+		if (strcmp(job->submitted_by, GetUserNameFromId(GetSessionUserId(), false)) != 0)
+			(void) set_config_option("role", job->submitted_by, PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SET, true, 0, false);
+		(void) set_config_option("search_path", job->search_path, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SET, true, 0, false);
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	return found;
+}
+
+/*
+ * Prepares the job's statements, in a transaction of the caller's.  The
+ * batch and check statements are prepared as the submitting role under its
+ * search_path, the progress statement as the extension owner under
+ * pg_catalog: each later runs under the same search_path, so the plan
+ * cache never re-plans them for a path change.
+ */
+static void
+prepare_plans(Job *job)
+{
+	Oid			tids[2] = {TIDOID, TIDOID};
+	Oid			progress_types[6] = {INT8OID, INT8OID, INT8OID, INT8OID, INT4OID, FLOAT8OID};
+	char	   *batch_sql;
+	char	   *check_sql;
+	CatalogUser user;
+
+	if (job->batch_plan)
+		return;
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(job->relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the table of backfill job " INT64_FORMAT " was dropped", job->id)));
+	if (get_attnum(job->relid, job->column_name) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of table \"%s\" was dropped or renamed",
+						job->column_name, get_rel_name(job->relid))));
+
+	backfill_build_sql(job->relid, job->column_name, job->expression, job->where_clause,
+					   &batch_sql, &check_sql);
+	job->batch_plan = SPI_prepare(batch_sql, 2, tids);
+	if (job->batch_plan == NULL)
+		elog(ERROR, "could not prepare the backfill batch: %s", SPI_result_code_string(SPI_result));
+	job->check_plan = SPI_prepare(check_sql, 2, tids);
+	if (job->check_plan == NULL)
+		elog(ERROR, "could not prepare the backfill check: %s", SPI_result_code_string(SPI_result));
+
+	catalog_become_owner(&user);
+	job->progress_plan =
+		SPI_prepare("UPDATE migrate.backfill_jobs SET next_block = $2, "
+					"  rows_done = rows_done + $3, skipped_locked = skipped_locked + $4, "
+					"  batches = batches + 1, batch_size = $5, "
+					"  max_batch_ms = GREATEST(max_batch_ms, $6), held_reason = NULL "
+					"WHERE id = $1",
+					6, progress_types);
+	catalog_restore_user(&user);
+	/* catalog_become_owner switched the path for the transaction: back to the job's */
+	(void) set_config_option("search_path", job->search_path, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	if (job->progress_plan == NULL)
+		elog(ERROR, "could not prepare the backfill progress update: %s",
+			 SPI_result_code_string(SPI_result));
+	SPI_keepplan(job->batch_plan);
+	SPI_keepplan(job->check_plan);
+	SPI_keepplan(job->progress_plan);
+}
+
+static void
+free_plans(Job *job)
+{
+	if (job->batch_plan)
+		SPI_freeplan(job->batch_plan);
+	if (job->check_plan)
+		SPI_freeplan(job->check_plan);
+	if (job->progress_plan)
+		SPI_freeplan(job->progress_plan);
+	job->batch_plan = job->check_plan = job->progress_plan = NULL;
+}
+
+/*
+ * Reads, in a short read-only transaction of its own, what may have
+ * changed under the worker: the job's state (pause, cancel) and the
+ * replay lag of the streaming standbys.  The lag is read as the extension
+ * owner, because pg_stat_replication hides it from unprivileged roles.
+ */
+static char *
+control(Job *job, double *lag_ms)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	CatalogUser user;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job->id)};
+	char	   *state = "cancelled";
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	catalog_become_owner(&user);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT j.state, "
+							  "  (SELECT pg_catalog.max(extract(epoch FROM r.replay_lag) * 1000) "
+							  "   FROM pg_catalog.pg_stat_replication r WHERE r.state = 'streaming') "
+							  "FROM migrate.backfill_jobs j WHERE j.id = $1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read backfill job " INT64_FORMAT, job->id);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		Datum		lag;
+
+		state = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		lag = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		*lag_ms = isnull ? 0 : DatumGetFloat8(DirectFunctionCall1(numeric_float8, lag));
+	}
+	SPI_finish();
+	catalog_restore_user(&user);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	return state;
+}
+
+/*
+ * Runs one batch over blocks [lo, hi) with its progress in one
+ * transaction.  Returns false if it failed; the failure is then retried
+ * later (job->failures counts them) or, when retries are used up or the
+ * error cannot go away by itself, recorded as the job's failure
+ * (job->failures set to -1).
+ */
+static bool
+run_batch(Job *job, int64 lo, int64 hi, int64 *cand, int64 *done, double *ms)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	instr_time	start;
+	instr_time	end;
+	ErrorData  *volatile edata = NULL;
+	char		buf[32];
+
+	snprintf(job->activity, sizeof(job->activity),
+			 "migrate backfill " INT64_FORMAT ": %s.%s pass %d blocks " INT64_FORMAT "-" INT64_FORMAT " of " INT64_FORMAT,
+			 job->id, job->relname,
+			 job->column_name, job->pass, lo, hi, job->pass_end);
+
+	PG_TRY();
+	{
+		Datum		args[2] = {tid_datum(lo), tid_datum(hi)};
+		Datum		progress[6];
+		bool		isnull;
+		CatalogUser user;
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		snprintf(buf, sizeof(buf), "%d", migrate_backfill_lock_timeout);
+		(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		prepare_plans(job);
+		debug_query_string = job->activity;
+		pgstat_report_activity(STATE_RUNNING, job->activity);
+
+		INSTR_TIME_SET_CURRENT(start);
+		enable_timeout_after(STATEMENT_TIMEOUT, migrate_backfill_statement_timeout);
+		if (SPI_execute_plan(job->batch_plan, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "backfill batch did not return its counts");
+		*cand = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		*done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+		INSTR_TIME_SET_CURRENT(end);
+		INSTR_TIME_SUBTRACT(end, start);
+		*ms = INSTR_TIME_GET_MILLISEC(end);
+
+		progress[0] = Int64GetDatum(job->id);
+		progress[1] = Int64GetDatum(hi);
+		progress[2] = Int64GetDatum(*done);
+		progress[3] = Int64GetDatum(*cand - *done);
+		progress[4] = Int32GetDatum(job->batch_size);
+		progress[5] = Float8GetDatum(*ms);
+		catalog_become_owner(&user);
+		if (SPI_execute_plan(job->progress_plan, progress, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not record backfill progress");
+		catalog_restore_user(&user);
+
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+		disable_timeout(STATEMENT_TIMEOUT, false);
+
+		/* the locks were held until the commit returned */
+		INSTR_TIME_SET_CURRENT(end);
+		INSTR_TIME_SUBTRACT(end, start);
+		*ms = INSTR_TIME_GET_MILLISEC(end);
+	}
+	PG_CATCH();
+	{
+		HOLD_INTERRUPTS();
+		disable_timeout(STATEMENT_TIMEOUT, false);
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		RESUME_INTERRUPTS();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	debug_query_string = NULL;
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	if (edata == NULL)
+	{
+		job->next_block = hi;
+		job->pass_rows += *done;
+		job->failures = 0;
+		return true;
+	}
+
+	free_plans(job);
+	job->failures++;
+	if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		job->batch_size = Max(1, job->batch_size / 2);
+
+	if (job->failures > migrate_backfill_max_retries ||
+		edata->sqlerrcode == ERRCODE_UNDEFINED_TABLE ||
+		edata->sqlerrcode == ERRCODE_UNDEFINED_COLUMN ||
+		edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE ||
+		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION)
+	{
+		char	   *msg = psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message);
+
+		ereport(LOG,
+				(errmsg("migrate: backfill job " INT64_FORMAT " failed after %d attempts at blocks " INT64_FORMAT "-" INT64_FORMAT ": %s",
+						job->id, job->failures, lo, hi, edata->message)));
+		set_state(job, "failed", msg, NULL);
+		job->failures = -1;
+	}
+	else
+	{
+		double		delay = Min(100.0 * (1 << Min(job->failures, 7)), 10000.0);
+
+		ereport(LOG,
+				(errmsg("migrate: backfill job " INT64_FORMAT " batch at blocks " INT64_FORMAT "-" INT64_FORMAT " failed, retry %d of %d: %s",
+						job->id, lo, hi, job->failures, migrate_backfill_max_retries, edata->message)));
+		set_state(job, "running", psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message), NULL);
+		throttle(job, (long) (delay / 2 + pg_prng_double(&pg_global_prng_state) * delay / 2));
+	}
+	FreeErrorData(edata);
+	return false;
+}
+
+/*
+ * At the end of a pass (or before the first): checks, with one snapshot
+ * and no row locks, whether any row is still to do.  None: the job is
+ * done.  Some: another pass starts over the table as it is now; if the
+ * pass that just ended could change nothing (everything left is locked by
+ * others), wait a little first rather than spin.  Returns true when the
+ * worker should stop.
+ */
+static bool
+end_pass(Job *job)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool remaining = false;
+	volatile int64 nblocks = 0;
+	ErrorData  *volatile edata = NULL;
+	bool		first = job->pass_end < 0;
+
+	snprintf(job->activity, sizeof(job->activity),
+			 "migrate backfill " INT64_FORMAT ": %s.%s checking for rows left after pass %d",
+			 job->id, job->relname,
+			 job->column_name, job->pass);
+
+	PG_TRY();
+	{
+		Datum		args[2] = {tid_datum(0), tid_datum((int64) MaxBlockNumber)};
+		CatalogUser user;
+		Oid			types[4] = {INT8OID, INT4OID, INT8OID, BOOLOID};
+		Datum		values[4];
+		Relation	rel;
+		bool		isnull;
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		prepare_plans(job);
+		pgstat_report_activity(STATE_RUNNING, job->activity);
+
+		if (!first)
+		{
+			if (SPI_execute_plan(job->check_plan, args, NULL, true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "backfill check did not return a count");
+			remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0;
+		}
+		rel = relation_open(job->relid, AccessShareLock);
+		nblocks = RelationGetNumberOfBlocks(rel);
+		relation_close(rel, AccessShareLock);
+
+		values[0] = Int64GetDatum(job->id);
+		values[1] = Int32GetDatum(first ? job->pass : job->pass + 1);
+		values[2] = Int64GetDatum(nblocks);
+		values[3] = BoolGetDatum(first || remaining);
+		catalog_become_owner(&user);
+		if (SPI_execute_with_args("UPDATE migrate.backfill_jobs "
+								  "SET pass = CASE WHEN $4 THEN $2 ELSE pass END, "
+								  "    next_block = CASE WHEN $4 THEN 0 ELSE next_block END, "
+								  "    pass_end_block = CASE WHEN $4 THEN $3 ELSE pass_end_block END, "
+								  "    state = CASE WHEN $4 OR state <> 'running' THEN state ELSE 'done' END, "
+								  "    finished_at = CASE WHEN $4 OR state <> 'running' THEN finished_at "
+								  "                       ELSE pg_catalog.clock_timestamp() END, "
+								  "    held_reason = NULL, last_error = CASE WHEN $4 THEN last_error END "
+								  "WHERE id = $1",
+								  4, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not record the end of a backfill pass");
+		catalog_restore_user(&user);
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		RESUME_INTERRUPTS();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	if (edata)
+	{
+		/* the table or column is gone, or the expression cannot run */
+		free_plans(job);
+		set_state(job, "failed", psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message), NULL);
+		ereport(LOG,
+				(errmsg("migrate: backfill job " INT64_FORMAT " failed: %s", job->id, edata->message)));
+		return true;
+	}
+	if (!first && !remaining)
+	{
+		ereport(LOG,
+				(errmsg("migrate: backfill job " INT64_FORMAT " is done after %d passes", job->id, job->pass)));
+		return true;
+	}
+	if (!first)
+	{
+		bool		idle = job->pass_rows == 0;
+
+		job->pass++;
+		job->pass_rows = 0;
+		if (idle)
+		{
+			set_state(job, "running", NULL, "every row left is locked by other transactions");
+			throttle(job, 1000);
+		}
+	}
+	job->next_block = 0;
+	job->pass_end = nblocks;
+	return false;
+}
+
+/*
+ * Records a state change, an error or a hold reason in a transaction of
+ * its own.  A job cancelled or paused meanwhile keeps that state.
+ */
+static void
+set_state(Job *job, const char *state, const char *error, const char *held)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	CatalogUser user;
+	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', error ? ' ' : 'n', held ? ' ' : 'n'};
+
+	values[0] = Int64GetDatum(job->id);
+	values[1] = CStringGetTextDatum(state);
+	values[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
+	values[3] = held ? CStringGetTextDatum(held) : (Datum) 0;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	catalog_become_owner(&user);
+	SPI_connect();
+	if (SPI_execute_with_args("UPDATE migrate.backfill_jobs "
+							  "SET state = CASE WHEN state = 'running' THEN $2 ELSE state END, "
+							  "    last_error = coalesce($3, last_error), held_reason = $4, "
+							  "    retries = retries + CASE WHEN $2 = 'running' AND $3 IS NOT NULL THEN 1 ELSE 0 END, "
+							  "    finished_at = CASE WHEN state = 'running' AND $2 <> 'running' "
+							  "                       THEN pg_catalog.clock_timestamp() ELSE finished_at END "
+							  "WHERE id = $1",
+							  4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the state of backfill job " INT64_FORMAT, job->id);
+	SPI_finish();
+	catalog_restore_user(&user);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+}
+
+/*
+ * Sleeps between batches; pause and cancel set our latch (at the commit
+ * of the transaction that asked) so that they take effect at once.
+ */
+static void
+throttle(Job *job, long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* The first tid of a block, for the TID range scan's bounds. */
+static Datum
+tid_datum(int64 block)
+{
+	ItemPointer tid = palloc(sizeof(ItemPointerData));
+
+	ItemPointerSet(tid, (BlockNumber) Min(block, (int64) MaxBlockNumber), 0);
+	return PointerGetDatum(tid);
+}
+
+/*
+ * Queues a worker for every job of this database that should run and has
+ * none: after a restart or crash (from the scan job), and when a backfill
+ * worker ends (a job submitted while every slot was taken).  Runs in the
+ * caller's transaction if there is one.
+ */
+void
+backfill_recover(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		own_xact = !IsTransactionState();
+	CatalogUser user;
+	uint64		i;
+	int			queued = 0;
+
+	if (own_xact)
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+	}
+	if (!OidIsValid(get_extension_oid("migrate", true)))
+		goto out;
+
+	catalog_become_owner(&user);
+	SPI_connect();
+	if (SPI_execute("SELECT id, session_role, submitted_by FROM migrate.backfill_jobs "
+					"WHERE state OPERATOR(pg_catalog.=) ANY ('{queued,running}') ORDER BY id",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list backfill jobs");
+	catalog_restore_user(&user);
+
+	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		Oid			session_role = get_role_oid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2), true);
+		Oid			run_role = get_role_oid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3), true);
+		bool		busy = false;
+		int			s;
+
+		for (s = 0; s < MIGRATE_MAX_SLOTS; s++)
+		{
+			MigrateSlot *slot = &MigrateState->slots[s];
+
+			if (slot->state != MIGRATE_SLOT_FREE && slot->state != MIGRATE_SLOT_FINISHED &&
+				slot->kind == MIGRATE_JOB_BACKFILL && slot->dboid == MyDatabaseId &&
+				slot->job_id == id && slot->worker_pid != MyProcPid)
+				busy = true;
+		}
+		if (busy || !OidIsValid(session_role) || !OidIsValid(run_role))
+			continue;
+		s = migrate_slot_alloc(MIGRATE_JOB_BACKFILL, MyDatabaseId);
+		if (s < 0)
+			break;
+		MigrateState->slots[s].job_id = id;
+		MigrateState->slots[s].session_role = session_role;
+		MigrateState->slots[s].run_role = run_role;
+		queued++;
+	}
+	LWLockRelease(MigrateState->lock);
+	SPI_finish();
+
+out:
+	if (own_xact)
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	MemoryContextSwitchTo(cxt);
+	if (queued > 0)
+		migrate_wake_launcher();
+}
+
+/*
+ * Called by the executor after the steps of a migration that started
+ * backfills: waits, outside any transaction, until the latest job of each
+ * column that this migration (and direction) submitted is done.  A failed
+ * or cancelled job fails the migration with its error in *edata.
+ */
+ExecResult
+backfill_await_migration(ExecContext *ctx, const char *version, ErrorData **edata)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(version);
+	values[1] = CStringGetTextDatum(ctx->rollback ? "rollback" : "apply");
+
+	for (;;)
+	{
+		CatalogUser user;
+		int			pending = 0;
+		char	   *failure = NULL;
+		uint64		i;
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		catalog_become_owner(&user);
+		SPI_connect();
+		if (SPI_execute_with_args("SELECT j.id, j.state, j.last_error, j.relation, j.column_name "
+								  "FROM migrate.backfill_jobs j "
+								  "WHERE j.migration = $1 AND j.migration_action = $2 "
+								  "  AND NOT EXISTS (SELECT FROM migrate.backfill_jobs k "
+								  "    WHERE k.migration = j.migration AND k.migration_action = j.migration_action "
+								  "      AND k.relid = j.relid AND k.column_name = j.column_name AND k.id > j.id) "
+								  "ORDER BY j.id",
+								  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the backfills of migration %s", version);
+		for (i = 0; i < SPI_processed && failure == NULL; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			char	   *state = SPI_getvalue(tup, desc, 2);
+
+			if (strcmp(state, "failed") == 0 || strcmp(state, "cancelled") == 0)
+			{
+				char	   *error = SPI_getvalue(tup, desc, 3);
+
+				failure = MemoryContextStrdup(cxt,
+											  psprintf("backfill job %s of %s.%s was %s%s%s",
+													   SPI_getvalue(tup, desc, 1), SPI_getvalue(tup, desc, 4),
+													   SPI_getvalue(tup, desc, 5), state,
+													   error ? ": " : "", error ? error : ""));
+			}
+			else if (strcmp(state, "done") != 0)
+				pending++;
+		}
+		SPI_finish();
+		catalog_restore_user(&user);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+
+		if (failure)
+		{
+			ErrorData  *e = palloc0(sizeof(ErrorData));
+
+			e->elevel = ERROR;
+			e->sqlerrcode = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+			e->message = failure;
+			e->hint = "Fix the cause, call migrate_backfill_resume(id), then migrate_apply() again: it waits for the backfill.";
+			*edata = e;
+			return EXEC_FAILED;
+		}
+		if (pending == 0)
+			return EXEC_OK;
+		if (ctx->slot->stop_requested)
+			return EXEC_STOPPED;
+
+		pgstat_report_activity(STATE_IDLE,
+							   psprintf("migrate: migration %s waits for %d backfill job(s)", version, pending));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 250L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}

@@ -1,0 +1,40 @@
+/*-------------------------------------------------------------------------
+ *
+ * backfill.h
+ *	  Background backfills: `column = expression` for every matching row of
+ *	  a table, in short batches run by a migrate worker.
+ *
+ * The durable state of a job is its row in migrate.backfill_jobs, updated
+ * in the same transaction as each batch; shared memory only says which
+ * worker runs which job.
+ *
+ * src/backfill.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIGRATE_BACKFILL_H
+#define MIGRATE_BACKFILL_H
+
+#include "executor.h"
+#include "shmem.h"
+
+/* Settings (backfill.c) */
+extern int	migrate_backfill_batch_ms;
+extern int	migrate_backfill_sleep_ms;
+extern int	migrate_backfill_max_batch_size;
+extern int	migrate_backfill_lock_timeout;
+extern int	migrate_backfill_statement_timeout;
+extern int	migrate_backfill_max_retries;
+extern int	migrate_backfill_max_replica_lag;
+
+extern void backfill_guc_init(void);
+extern void backfill_build_sql(Oid relid, const char *column_name, const char *expression,
+							   const char *where_clause, char **batch_sql, char **check_sql);
+
+/* The worker side (backfill.c) */
+extern void backfill_run_job(MigrateSlot *slot);
+extern void backfill_recover(void);
+extern ExecResult backfill_await_migration(ExecContext *ctx, const char *version,
+										   ErrorData **edata);
+
+#endif							/* MIGRATE_BACKFILL_H */
