@@ -70,8 +70,9 @@ static List *pending = NIL;
 
 static void check_relation(Oid relid);
 static void check_expression(const char *text, const char *argname);
+static void check_statements(Oid relid, const char *column, const char *expression,
+							 const char *where);
 static bool has_param_walker(Node *node, void *context);
-static void checking_context(void *arg);
 static void remember(int64 id, bool start);
 static void xact_callback(XactEvent event, void *arg);
 static void start_pending(void);
@@ -93,13 +94,6 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	int			batch_size = 0;
 	int			max_rps = 0;
 	AttrNumber	attnum;
-	char	   *batch_sql;
-	char	   *check_sql;
-	SPIPlanPtr	plan;
-	Datum		empty[2];
-	ItemPointerData zero;
-	ErrorContextCallback errcb;
-	char	   *what;
 	CatalogUser user;
 	int			nestlevel;
 	float4		reltuples;
@@ -182,24 +176,7 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	 * mismatches), and run the check over no block at all, which checks
 	 * SELECT privileges on everything the expression reads.
 	 */
-	what = psprintf("%s.%s", get_rel_name(relid), column);
-	errcb.callback = checking_context;
-	errcb.arg = what;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-	backfill_build_sql(relid, column, expression, where, &batch_sql, &check_sql);
-	SPI_connect();
-	if (SPI_prepare(batch_sql, 2, (Oid[]) {TIDOID, TIDOID}) == NULL)
-		elog(ERROR, "could not prepare the backfill batch: %s", SPI_result_code_string(SPI_result));
-	plan = SPI_prepare(check_sql, 2, (Oid[]) {TIDOID, TIDOID});
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the backfill check: %s", SPI_result_code_string(SPI_result));
-	ItemPointerSet(&zero, 0, 0);
-	empty[0] = empty[1] = PointerGetDatum(&zero);
-	if (SPI_execute_plan(plan, empty, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not run the backfill check");
-	SPI_finish();
-	error_context_stack = errcb.previous;
+	check_statements(relid, column, expression, where);
 
 	{
 		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
@@ -322,6 +299,55 @@ check_relation(Oid relid)
 }
 
 /*
+ * Prepares the very statements the worker will run (unknown names, type
+ * mismatches) and runs the check over no block at all, which checks the
+ * SELECT privileges on everything the expression reads.  Errors are
+ * re-raised without their position, which would point into our statement
+ * rather than the caller's text.
+ */
+static void
+check_statements(Oid relid, const char *column, const char *expression, const char *where)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *batch_sql;
+	char	   *check_sql;
+	SPIPlanPtr	plan;
+	Datum		empty[2];
+	ItemPointerData zero;
+
+	PG_TRY();
+	{
+		backfill_build_sql(relid, column, expression, where, &batch_sql, &check_sql);
+		SPI_connect();
+		if (SPI_prepare(batch_sql, 2, (Oid[]) {TIDOID, TIDOID}) == NULL)
+			elog(ERROR, "could not prepare the backfill batch: %s", SPI_result_code_string(SPI_result));
+		plan = SPI_prepare(check_sql, 2, (Oid[]) {TIDOID, TIDOID});
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the backfill check: %s", SPI_result_code_string(SPI_result));
+		ItemPointerSet(&zero, 0, 0);
+		empty[0] = empty[1] = PointerGetDatum(&zero);
+		if (SPI_execute_plan(plan, empty, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not run the backfill check");
+		SPI_finish();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("cannot backfill %s.%s: %s", get_rel_name(relid), column, edata->message),
+				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+				 errhint("%s", edata->hint ? edata->hint :
+						 "The job runs UPDATE table SET column = expression WHERE where_clause, as you; check the names, types and privileges it uses.")));
+	}
+	PG_END_TRY();
+}
+
+/*
  * The expression and the where clause are pasted into the worker's
  * statements, so each must be exactly one expression: parsed as
  * "SELECT (text)" it must give a bare one-column SELECT, and it must not
@@ -380,12 +406,6 @@ has_param_walker(Node *node, void *context)
 	if (IsA(node, ParamRef))
 		return true;
 	return raw_expression_tree_walker(node, has_param_walker, context);
-}
-
-static void
-checking_context(void *arg)
-{
-	errcontext("checking the backfill of %s", (const char *) arg);
 }
 
 /*

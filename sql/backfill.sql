@@ -1,0 +1,115 @@
+--
+-- Background backfills: bad input is refused before a job exists, jobs run
+-- to completion in the worker, pause/resume/cancel, and a migration that
+-- starts a backfill stays running until it is done.
+--
+CREATE DATABASE backfill_regress;
+\c backfill_regress
+SET client_min_messages = warning;
+CREATE EXTENSION migrate;
+RESET client_min_messages;
+\set VERBOSITY terse
+SET lock_timeout = '1s';
+
+CREATE TABLE users (id int PRIMARY KEY, email text, norm text, n int, name text);
+INSERT INTO users SELECT g, 'User' || g || '@Example.COM', NULL, NULL, 'user' || g
+FROM generate_series(1, 2000) g;
+CREATE TABLE posts (id int PRIMARY KEY, author_name text, author_id int);
+INSERT INTO posts SELECT g, 'user' || (g % 50 + 1), NULL FROM generate_series(1, 500) g;
+
+-- Bad input: each fails with a clear error and creates no job.
+SELECT migrate_backfill(NULL, 'norm', 'lower(email)');
+SELECT migrate_backfill('users', NULL, 'lower(email)');
+SELECT migrate_backfill('users', 'norm', NULL);
+SELECT migrate_backfill('users', 'norm', 'lower(email)', batch_size => 0);
+SELECT migrate_backfill('users', 'norm', 'lower(email)', batch_size => -5);
+SELECT migrate_backfill('users', 'norm', 'lower(email)', max_rows_per_second => 0);
+SELECT migrate_backfill('users', 'nope', 'lower(email)');
+SELECT migrate_backfill('users', 'ctid', 'lower(email)');
+SELECT migrate_backfill('users', 'n', 'email');
+SELECT migrate_backfill('users', 'norm', 'lower(emial)');
+SELECT migrate_backfill('users', 'norm', 'lower(email');
+SELECT migrate_backfill('users', 'norm', '1) FROM pg_class WHERE (true');
+SELECT migrate_backfill('users', 'norm', 'email; DROP TABLE users');
+SELECT migrate_backfill('users', 'norm', '$1');
+SELECT migrate_backfill('users', 'norm', 'lower(email)', where_clause => 'id');
+CREATE VIEW users_v AS SELECT * FROM users;
+SELECT migrate_backfill('users_v', 'norm', 'lower(email)');
+CREATE TEMP TABLE tmp (a int, b int);
+SELECT migrate_backfill('tmp', 'b', 'a');
+CREATE TABLE parted (a int, b int) PARTITION BY RANGE (a);
+SELECT migrate_backfill('parted', 'b', 'a');
+SELECT migrate_backfill('pg_class', 'relname', 'relname');
+SELECT count(*) AS jobs FROM migrate_backfill_status();
+
+-- A plain job runs to the end in the worker.
+SELECT migrate_backfill('users', 'norm', 'lower(email)') AS job \gset
+SELECT migrate_backfill_wait(:job);
+SELECT id = :job AS same, relation, column_name, state, rows_done, rows_total_estimate, percent,
+       skipped_locked, last_error, submitted_by = current_user AS mine, finished_at >= started_at AS timed
+FROM migrate_backfill_status(:job);
+SELECT count(*) AS wrong FROM users WHERE norm IS DISTINCT FROM lower(email);
+
+-- Running it again is harmless: nothing is distinct any more.
+SELECT migrate_backfill('users', 'norm', 'lower(email)') AS again \gset
+SELECT migrate_backfill_wait(:again);
+SELECT rows_done, state FROM migrate_backfill_status() ORDER BY id DESC LIMIT 1;
+
+-- A where clause, a subquery reading another table, and a type cast.
+SELECT migrate_backfill('users', 'n', 'id * 2', where_clause => 'id <= 10') AS w \gset
+SELECT migrate_backfill_wait(:w);
+SELECT count(*) FILTER (WHERE n = id * 2) AS set, count(*) FILTER (WHERE n IS NULL) AS untouched FROM users;
+SELECT migrate_backfill('posts', 'author_id',
+       '(SELECT id FROM users WHERE users.name = posts.author_name)', batch_size => 7) AS sub \gset
+SELECT migrate_backfill_wait(:sub);
+SELECT count(*) AS wrong FROM posts p JOIN users u ON u.name = p.author_name WHERE p.author_id IS DISTINCT FROM u.id;
+SELECT rows_done, batches > 1 AS batched, batch_size <= 7 AS bounded
+FROM migrate_backfill_status() ORDER BY id DESC LIMIT 1;
+
+-- Pause, resume and cancel a slow job; a second job on the same column is refused.
+UPDATE users SET norm = NULL;
+SET migrate.backfill_sleep_ms = 200;
+SELECT migrate_backfill('users', 'norm', 'lower(email)', batch_size => 10) AS slow \gset
+RESET migrate.backfill_sleep_ms;
+SELECT migrate_backfill('users', 'norm', 'upper(email)');
+SELECT migrate_backfill_pause(:slow);
+SELECT migrate_backfill_wait(:slow);
+SELECT migrate_backfill_pause(:slow);
+SELECT state FROM migrate_backfill_status(:slow);
+SELECT migrate_backfill_resume(:slow);
+SELECT state IN ('queued', 'running') AS going FROM migrate_backfill_status(:slow);
+SELECT migrate_backfill_cancel(:slow);
+SELECT migrate_backfill_wait(:slow);
+SELECT migrate_backfill_cancel(:slow);
+SELECT migrate_backfill_resume(:slow);
+SELECT migrate_backfill_pause(12345);
+SELECT migrate_backfill_wait(NULL);
+-- waiting in the transaction that submitted would wait for itself
+BEGIN;
+SELECT migrate_backfill('users', 'norm', 'lower(email)') AS inxact \gset
+SELECT migrate_backfill_wait(:inxact);
+ROLLBACK;
+-- a rolled back submission leaves nothing behind
+SELECT count(*) AS jobs_for_rolled_back FROM migrate_backfill_status(:inxact);
+
+-- Expand, backfill, contract as one plan: migration 1 stays running until
+-- its backfill is done, so migration 2 can validate and set NOT NULL.
+CREATE TABLE orders (id int PRIMARY KEY, amount int);
+INSERT INTO orders SELECT g, g FROM generate_series(1, 3000) g;
+SELECT migrate_register('1', 'orders_add_status',
+$$ALTER TABLE orders ADD COLUMN status text;
+SELECT migrate_backfill('orders', 'status', $e$CASE WHEN amount > 100 THEN 'big' ELSE 'small' END$e$);$$,
+'ALTER TABLE orders DROP COLUMN status;');
+SELECT migrate_register('2', 'orders_status_not_null',
+$$ALTER TABLE orders ADD CONSTRAINT orders_status_nn CHECK (status IS NOT NULL) NOT VALID;
+ALTER TABLE orders VALIDATE CONSTRAINT orders_status_nn;
+ALTER TABLE orders ALTER COLUMN status SET NOT NULL;
+ALTER TABLE orders DROP CONSTRAINT orders_status_nn;$$);
+SELECT version, name, status FROM migrate_apply();
+SELECT version, state, steps FROM migrate_status();
+SELECT count(*) FILTER (WHERE status IS NULL) AS nulls, count(DISTINCT status) AS kinds FROM orders;
+SELECT relation, column_name, state, rows_done, migration FROM migrate_backfill_status() WHERE migration IS NOT NULL;
+SELECT attnotnull FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'status';
+
+\c regression
+DROP DATABASE backfill_regress;
