@@ -1,0 +1,78 @@
+# Backfill crash safety: kill -9 of the backfill worker and immediate
+# shutdowns in the middle of a job, several times.  After every crash the
+# committed progress must match the table exactly (rows_done = rows that
+# are right: no batch lost, none counted twice), the job resumes where it
+# stopped, and it ends with every row right.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('backfill_crash');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'migrate'");
+# the test framework turns this off; a crash must restart the server here
+$node->append_conf('postgresql.conf', 'restart_after_crash = on');
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION migrate;
+	CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, w int);
+	INSERT INTO t SELECT g, g, NULL FROM generate_series(1, 200000) g;
+	VACUUM ANALYZE t;
+});
+
+my $job = $node->safe_psql('postgres', q{
+	SET migrate.backfill_sleep_ms = 20;
+	SET migrate.backfill_batch_ms = 20;
+	SELECT migrate_backfill('t', 'w', 'v * 2');
+});
+
+# committed progress and the table agree exactly
+sub check_exact
+{
+	my ($what) = @_;
+	my $res = $node->safe_psql('postgres', qq{
+		SELECT (SELECT rows_done FROM migrate_backfill_status($job))
+		     = (SELECT count(*) FROM t WHERE w = v * 2),
+		       (SELECT count(*) FROM t WHERE w IS NOT NULL AND w <> v * 2)});
+	is($res, 't|0', "$what: rows_done equals the rows done, no row wrong");
+}
+
+my $last = 0;
+sub wait_progress
+{
+	$node->poll_query_until('postgres', qq{
+		SELECT rows_done > $last + 5000 FROM migrate_backfill_status($job)})
+	  or die 'the backfill made no progress';
+	$last = $node->safe_psql('postgres', "SELECT rows_done FROM migrate_backfill_status($job)");
+}
+
+for my $round (1 .. 3)
+{
+	wait_progress();
+	my $pid = $node->safe_psql('postgres', q{
+		SELECT pid FROM pg_stat_activity WHERE application_name = 'migrate backfill'});
+	ok($pid =~ /^\d+$/, "round $round: the backfill worker is visible in pg_stat_activity");
+	kill 'KILL', $pid;
+	# the server restarts after the crash: wait until the worker is gone
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid") or die 'no restart';
+	check_exact("kill -9 round $round");
+
+	wait_progress();
+	$node->stop('immediate');
+	$node->start;
+	check_exact("immediate shutdown round $round");
+	my $next = $node->safe_psql('postgres', "SELECT next_block > 0 OR pass > 1 FROM migrate.backfill_jobs WHERE id = $job");
+	is($next, 't', "round $round: the walk position survived");
+}
+
+is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job, '120s')"), 'done', 'the job finishes after the crashes');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE w IS DISTINCT FROM v * 2'), '0', 'every row is right');
+is($node->safe_psql('postgres', "SELECT rows_done FROM migrate_backfill_status($job)"), '200000',
+	'rows_done is exact: every row counted once');
+check_exact('at the end');
+
+$node->stop;
+done_testing();
