@@ -1,0 +1,101 @@
+# Pause, resume and cancel a running backfill, and privileges: a job runs as
+# the role that submitted it, which needs UPDATE on the column and SELECT on
+# what the expression reads; losing the right mid-job fails the job cleanly;
+# another role cannot control it.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('backfill_control');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'migrate'");
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION migrate;
+	CREATE ROLE alice LOGIN;
+	CREATE ROLE bob LOGIN;
+	SELECT migrate_grant('alice');
+	SELECT migrate_grant('bob');
+	CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, w int, x int);
+	INSERT INTO t SELECT g, g, NULL, NULL FROM generate_series(1, 100000) g;
+	CREATE TABLE secrets (k int, s int);
+	GRANT SELECT ON t TO alice, bob;
+	VACUUM ANALYZE t;
+});
+
+sub rows_done
+{
+	my ($job) = @_;
+	return $node->safe_psql('postgres', "SELECT rows_done FROM migrate_backfill_status($job)");
+}
+
+# --- privileges
+my ($ret, $out, $err) = $node->psql('postgres',
+	q{SET ROLE alice; SELECT migrate_backfill('t', 'w', 'v * 2')});
+like($err, qr/permission denied to backfill column "w" of table "t"/, 'no UPDATE right: refused at submit');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM migrate.backfill_jobs'), '0', 'and no job was created');
+
+$node->safe_psql('postgres', 'GRANT UPDATE (w, x) ON t TO alice');
+($ret, $out, $err) = $node->psql('postgres',
+	q{SET ROLE alice; SELECT migrate_backfill('t', 'x', '(SELECT s FROM secrets WHERE k = id)')});
+like($err, qr/permission denied for table secrets/, 'the expression runs with the submitter\'s privileges only');
+
+my $job = $node->safe_psql('postgres', q{
+	SET ROLE alice; SET migrate.backfill_sleep_ms = 100;
+	SELECT migrate_backfill('t', 'w', 'v * 2', batch_size => 500)});
+$node->poll_query_until('postgres', "SELECT rows_done > 0 FROM migrate_backfill_status($job)")
+  or die 'no progress';
+# the worker logs in as the caller's session user (postgres here) and
+# SET ROLEs to the submitting role, as migration runs do
+is($node->safe_psql('postgres', "SELECT submitted_by FROM migrate_backfill_status($job)"),
+	'alice', 'the job runs as the submitting role');
+
+# --- another role cannot control it
+($ret, $out, $err) = $node->psql('postgres', "SET ROLE bob; SELECT migrate_backfill_pause($job)");
+like($err, qr/permission denied to change backfill job $job/, 'another role cannot pause the job');
+
+# --- pause and resume
+$node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pause($job)");
+is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job, '10s')"), 'paused', 'paused');
+$node->poll_query_until('postgres',
+	q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'migrate backfill'})
+  or die 'the worker did not stop';
+my $at_pause = rows_done($job);
+sleep 1;
+is(rows_done($job), $at_pause, 'no progress while paused');
+$node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_resume($job)");
+$node->poll_query_until('postgres', "SELECT rows_done > $at_pause FROM migrate_backfill_status($job)")
+  or die 'no progress after resume';
+pass('progress again after resume');
+
+# --- losing the right mid-job fails the job with the error, no endless retry
+$node->safe_psql('postgres', 'REVOKE UPDATE (w) ON t FROM alice');
+$node->poll_query_until('postgres', "SELECT state = 'failed' FROM migrate_backfill_status($job)")
+  or die 'the job did not fail';
+like($node->safe_psql('postgres', "SELECT last_error FROM migrate_backfill_status($job)"),
+	qr/42501: permission denied/, 'the job failed with the privilege error recorded');
+($ret, $out, $err) = $node->psql('postgres', "SELECT migrate_backfill_wait($job)");
+like($err, qr/backfill job $job failed: 42501/, 'wait reports the failure');
+
+# --- resume after fixing the cause, then cancel
+$node->safe_psql('postgres', 'GRANT UPDATE (w) ON t TO alice');
+$node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_resume($job)");
+$node->poll_query_until('postgres', "SELECT state = 'running' FROM migrate_backfill_status($job)")
+  or die 'not running again';
+$node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_cancel($job)");
+is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job, '10s')"), 'cancelled', 'cancelled');
+my $at_cancel = rows_done($job);
+ok($at_cancel > 0 && $at_cancel < 100000, 'a cancelled job keeps the batches it did');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE w = v * 2'), $at_cancel,
+	'and rows_done counts exactly those');
+
+# --- a new job on the column is allowed after the cancel and finishes it
+my $job2 = $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill('t', 'w', 'v * 2')");
+is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job2, '60s')"), 'done', 'a second job finishes');
+is($node->safe_psql('postgres', "SELECT rows_done FROM migrate_backfill_status($job2)"), 100000 - $at_cancel,
+	'it did only the rows left');
+
+$node->stop;
+done_testing();
