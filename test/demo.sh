@@ -10,6 +10,7 @@
 #
 # Run as root.  Every psql call uses ON_ERROR_STOP=1: a broken demo fails loudly.
 set -euo pipefail
+shopt -s inherit_errexit  # errors inside $(...) stop the script too
 
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

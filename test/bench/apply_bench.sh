@@ -17,6 +17,7 @@
 #   BENCH_NO_BUILD=1        skip `make && make install` (use what is installed)
 #   BENCH_KEEP=1            keep the cluster directory afterwards
 set -euo pipefail
+shopt -s inherit_errexit  # errors inside $(...) stop the script too
 
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -85,65 +86,64 @@ PSQL=("$BINDIR/psql" -X -q -h "$DIR" -p "$PORT" -U postgres -v ON_ERROR_STOP=1)
 
 # ------------------------------------------------------ the workload ----
 # Migration i: a table with a primary key and a secondary index.
-up_sql() {
-	printf 'CREATE TABLE bench_%d (id bigint PRIMARY KEY, v text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());\n' "$1"
-	printf 'CREATE INDEX bench_%d_v_idx ON bench_%d (v);' "$1" "$1"
+#   up:   CREATE TABLE bench_i (...); CREATE INDEX bench_i_v_idx ON bench_i (v);
+#   down: DROP TABLE bench_i;
+# gen_files N PREFIX -> PREFIX.register.sql (migrate_register calls) and
+# PREFIX.plain.sql (the same SQL, each migration in BEGIN; ... COMMIT;)
+gen_files() {
+	awk -v q="'" -v n="$1" -v reg="$2.register.sql" -v plain="$2.plain.sql" 'BEGIN {
+		for (i = 1; i <= n; i++) {
+			up = sprintf("CREATE TABLE bench_%d (id bigint PRIMARY KEY, v text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());\nCREATE INDEX bench_%d_v_idx ON bench_%d (v);", i, i, i)
+			printf "SELECT migrate_register(" q "%04d" q ", " q "bench_%d" q ", $up$%s$up$, $dn$DROP TABLE bench_%d;$dn$);\n", i, i, up, i > reg
+			printf "BEGIN;\n%s\nCOMMIT;\n", up > plain
+		}
+	}'
+	chmod 644 "$2.register.sql" "$2.plain.sql"
 }
-REGISTER=$DIR/register.sql
-PLAIN=$DIR/plain.sql
-{
-	for i in $(seq 1 "$N"); do
-		printf "SELECT migrate_register('%04d', 'bench_%d', \$up\$%s\$up\$, \$dn\$DROP TABLE bench_%d;\$dn\$);\n" \
-			"$i" "$i" "$(up_sql "$i")" "$i"
-	done
-} >"$REGISTER"
-{
-	for i in $(seq 1 "$N"); do
-		echo "BEGIN;"
-		up_sql "$i"
-		echo
-		echo "COMMIT;"
-	done
-} >"$PLAIN"
-chmod 644 "$REGISTER" "$PLAIN"
+gen_files "$N" "$DIR/bench"
+gen_files 50 "$DIR/warmup"
 
 now_ns() { date +%s%N; }
 ms_since() { echo $((($(now_ns) - $1) / 1000000)); }
 
-# run_migrate ROUND -> prints elapsed ms
+# run_migrate ROUND [PREFIX COUNT] -> prints elapsed ms
 run_migrate() {
-	local db=bench_migrate_$1 t0 ms applied tables
+	local db=bench_migrate_$1 files=${2:-$DIR/bench} n=${3:-$N} t0 ms applied tables
 	"${PSQL[@]}" -d postgres -c "CREATE DATABASE $db"
 	"${PSQL[@]}" -d "$db" -c "CREATE EXTENSION migrate"
-	"${PSQL[@]}" -d "$db" -1 -f "$REGISTER" >/dev/null
+	"${PSQL[@]}" -d "$db" -1 -f "$files.register.sql" >/dev/null
 	t0=$(now_ns)
 	applied=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM migrate_apply()" -c "CALL migrate_wait()" | head -n 1)
 	ms=$(ms_since "$t0")
 	tables=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM pg_class WHERE relname LIKE 'bench\_%\_v\_idx'")
 	local done_n
 	done_n=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM migrate_status() WHERE state = 'applied'")
-	if [ "$applied" != "$N" ] || [ "$tables" != "$N" ] || [ "$done_n" != "$N" ]; then
-		echo "round $1: migrate_apply returned $applied rows, $done_n applied, $tables indexes exist (expected $N)" >&2
+	if [ "$applied" != "$n" ] || [ "$tables" != "$n" ] || [ "$done_n" != "$n" ]; then
+		echo "round $1: migrate_apply returned $applied rows, $done_n applied, $tables indexes exist (expected $n)" >&2
 		"${PSQL[@]}" -d "$db" -c "SELECT state, count(*), min(error) FROM migrate_status() GROUP BY state" >&2 || true
 		exit 1
 	fi
 	echo "$ms"
 }
 
-# run_psql ROUND -> prints elapsed ms
+# run_psql ROUND [PREFIX COUNT] -> prints elapsed ms
 run_psql() {
-	local db=bench_psql_$1 t0 ms tables
+	local db=bench_psql_$1 files=${2:-$DIR/bench} n=${3:-$N} t0 ms tables
 	"${PSQL[@]}" -d postgres -c "CREATE DATABASE $db"
 	t0=$(now_ns)
-	"${PSQL[@]}" -d "$db" -f "$PLAIN" >/dev/null
+	"${PSQL[@]}" -d "$db" -f "$files.plain.sql" >/dev/null
 	ms=$(ms_since "$t0")
 	tables=$("${PSQL[@]}" -d "$db" -At -c "SELECT count(*) FROM pg_class WHERE relname LIKE 'bench\_%\_v\_idx'")
-	[ "$tables" = "$N" ] || { echo "round $1: psql created $tables indexes, expected $N" >&2; exit 1; }
+	[ "$tables" = "$n" ] || { echo "round $1: psql created $tables indexes, expected $n" >&2; exit 1; }
 	echo "$ms"
 }
 
 MIG=()
 PLN=()
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "== warm-up (50 migrations each way, not counted); load average $LOAD_BEFORE"
+run_migrate warmup "$DIR/warmup" 50 >/dev/null
+run_psql warmup "$DIR/warmup" 50 >/dev/null
 echo "== $ROUNDS rounds of $N migrations (2 statements each)"
 for r in $(seq 1 "$ROUNDS"); do
 	if [ $((r % 2)) -eq 1 ]; then
@@ -165,6 +165,7 @@ MED_P=$(median "${PLN[@]}")
 RATIO=$(awk -v a="$MED_M" -v b="$MED_P" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 VERDICT=$(awk -v r="$RATIO" -v t="$TARGET" 'BEGIN { print (r <= t ? "within target" : "ABOVE TARGET") }')
 
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 PGVER=$("$BINDIR/postgres" --version | sed 's/^postgres (PostgreSQL) //')
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
@@ -172,7 +173,12 @@ CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null ||
 as_pg "$BINDIR/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null
 STARTED=0
 
-join() { local IFS=' / '; echo "$*"; }
+join() {
+	local out=$1
+	shift
+	while [ $# -gt 0 ]; do out="$out / $1"; shift; done
+	echo "$out"
+}
 cat <<EOF
 
 ----- paste into README -----
@@ -188,5 +194,6 @@ applied to an empty database; $ROUNDS rounds, fresh databases each round.
 
 Ratio migrate/psql (medians): **$RATIO** (target <= $TARGET: $VERDICT).
 PostgreSQL $PGVER, $(nproc) CPUs ($CPU), default settings + \`shared_preload_libraries = 'migrate'\`, commit $COMMIT, $(date -u +%Y-%m-%d).
+Load average before/after: $LOAD_BEFORE / $LOAD_AFTER (other work on the machine makes single rounds noisy).
 ----- end -----
 EOF
