@@ -1,0 +1,159 @@
+#!/bin/bash
+# test/bench/backfill_bench.sh - what does migrate_backfill() cost, and what
+# does it do to the application's latency?
+#
+# A benchmark script, not a timed test: it prints numbers, it does not fail
+# on them.  It starts its own throwaway PostgreSQL 15 cluster (as the
+# postgres OS user, under /tmp, migrate preloaded) and, on a fresh copy of a
+# BENCH_ROWS-row table each time (VACUUM ANALYZE + CHECKPOINT first), times
+#   1. one plain UPDATE t SET norm = lower(email) WHERE norm IS DISTINCT FROM ...
+#   2. the usual SKIP LOCKED loop of the patterns note (a DO block, 10,000 rows
+#      per batch, COMMIT per batch; its pg_sleep(0.1) left out, like ours)
+#   3. migrate_backfill() with throttling off (migrate.backfill_sleep_ms = 0),
+#      from the call until migrate_backfill_wait() returns
+# and prints times and ratios to (1) (target <= 1.10), plus the longest time
+# any batch held its row locks (max_batch_ms; target <= 200 ms).  Then it
+# runs a rate-limited pgbench workload (point UPDATEs of another column of
+# the same table) alone and during a backfill with default settings, and
+# prints the p99 latencies (target: during <= 1.5 x solo).
+#
+# Run as root.  Knobs: BENCH_ROWS (1000000)  BENCH_PORT (5590)
+#   BENCH_RATE (pgbench -R, 200)  BENCH_NO_BUILD=1  BENCH_KEEP=1
+set -euo pipefail
+shopt -s inherit_errexit
+
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ROWS=${BENCH_ROWS:-1000000}
+PORT=${BENCH_PORT:-5590}
+RATE=${BENCH_RATE:-200}
+
+die() { echo "backfill_bench: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "run as root (the cluster runs as the postgres OS user)"
+[ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found; run test/setup.sh first"
+BINDIR=$("$PG_CONFIG" --bindir)
+as_pg() { (cd / && runuser -u postgres -- "$@"); }
+
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+	echo "== make && make install"
+	(cd "$REPO" && make -s PG_CONFIG="$PG_CONFIG" -j"$(nproc)" && make -s PG_CONFIG="$PG_CONFIG" install) >/dev/null
+fi
+
+DIR=$(mktemp -d /tmp/migrate-bfbench.XXXXXX)
+chown postgres:postgres "$DIR"
+STARTED=0
+cleanup() {
+	[ "$STARTED" = 1 ] && as_pg "$BINDIR/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+	[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+as_pg "$BINDIR/initdb" -D "$DIR/data" -A trust >/dev/null
+cat >>"$DIR/data/postgresql.conf" <<CONF
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$DIR'
+shared_preload_libraries = 'migrate'
+max_worker_processes = 16
+shared_buffers = 512MB
+max_wal_size = 4GB
+checkpoint_timeout = 30min
+# the bench drops and recreates its large table between runs
+migrate.guard = off
+CONF
+as_pg "$BINDIR/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null
+STARTED=1
+psql() { as_pg "$BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$DIR" -p "$PORT" -d postgres "$@"; }
+psql -c 'CREATE EXTENSION migrate'
+
+fresh() {
+	psql -c "DROP TABLE IF EXISTS t" \
+		-c "CREATE TABLE t (id bigint PRIMARY KEY, email text NOT NULL, norm text, v int NOT NULL DEFAULT 0)" \
+		-c "INSERT INTO t (id, email) SELECT g, 'User' || g || '@Example.COM' FROM generate_series(1, $ROWS) g" \
+		-c "VACUUM ANALYZE t" -c "CHECKPOINT"
+}
+now_ms() { date +%s%3N; }
+timed() {
+	local t0 t1
+	t0=$(now_ms)
+	"$@" >/dev/null
+	t1=$(now_ms)
+	echo $((t1 - t0))
+}
+check_done() {
+	[ "$(psql -At -c 'SELECT count(*) FROM t WHERE norm IS DISTINCT FROM lower(email)')" = 0 ] ||
+		die "rows left after $1"
+}
+
+echo "== $ROWS rows, $(nproc) CPUs"
+fresh
+plain=$(timed psql -c "UPDATE t SET norm = lower(email) WHERE norm IS DISTINCT FROM lower(email)")
+check_done "the plain UPDATE"
+
+fresh
+loop=$(timed psql -c "
+DO \$\$
+DECLARE rows_updated int;
+BEGIN
+  LOOP
+    UPDATE t SET norm = lower(email)
+    WHERE id IN (SELECT id FROM t WHERE norm IS NULL LIMIT 10000 FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS rows_updated = ROW_COUNT;
+    EXIT WHEN rows_updated = 0;
+    COMMIT;
+  END LOOP;
+END \$\$")
+check_done "the SKIP LOCKED loop"
+
+fresh
+t0=$(now_ms)
+job=$(psql -At -c "SET migrate.backfill_sleep_ms = 0" -c "SELECT migrate_backfill('t', 'norm', 'lower(email)')")
+psql -At -c "SELECT migrate_backfill_wait($job)" >/dev/null
+t1=$(now_ms)
+migrate=$((t1 - t0))
+check_done "migrate_backfill"
+read -r batches maxms passes < <(psql -At -F ' ' -c "SELECT batches, max_batch_ms, pass FROM migrate_backfill_status($job)")
+
+# --- application latency: pgbench alone, then during a default backfill
+cat >"$DIR/app.sql" <<'SQL'
+\set id random(1, :rows)
+UPDATE t SET v = v + 1 WHERE id = :id;
+SQL
+chown postgres "$DIR/app.sql"
+p99() {
+	# pgbench -l: the 3rd field of each line is the latency in microseconds
+	cat "$DIR"/pgbench_log.* | awk '{print $3}' | sort -n |
+		awk '{a[NR] = $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%.2f", a[i] / 1000}'
+}
+bench_app() {
+	rm -f "$DIR"/pgbench_log.*
+	(cd "$DIR" && as_pg "$BINDIR/pgbench" -n -h "$DIR" -p "$PORT" -c 4 -j 2 -R "$RATE" -T "$1" \
+		-D rows="$ROWS" -f "$DIR/app.sql" -l --log-prefix="$DIR/pgbench_log" postgres) >/dev/null 2>&1
+}
+fresh
+secs=$(((migrate * 3 / 2 + 999) / 1000 + 2))
+bench_app "$secs"
+solo=$(p99)
+
+fresh
+bench_app "$secs" &
+app=$!
+sleep 1
+t0=$(now_ms)
+job2=$(psql -At -c "SELECT migrate_backfill('t', 'norm', 'lower(email)')")
+psql -At -c "SELECT migrate_backfill_wait($job2)" >/dev/null
+t1=$(now_ms)
+wait "$app"
+during=$(p99)
+check_done "migrate_backfill under load"
+maxms2=$(psql -At -c "SELECT max_batch_ms FROM migrate_backfill_status($job2)")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+echo
+echo "== results ($ROWS rows)"
+printf '%-44s %8s ms  %6s x\n' "plain UPDATE" "$plain" "1.00"
+printf '%-44s %8s ms  %6s x\n' "SKIP LOCKED loop (patterns note, no sleep)" "$loop" "$(ratio "$loop" "$plain")"
+printf '%-44s %8s ms  %6s x   (target <= 1.10)\n' "migrate_backfill, sleep 0" "$migrate" "$(ratio "$migrate" "$plain")"
+echo "   batches $batches, passes $passes, longest batch held its locks ${maxms} ms (target <= 200)"
+echo "pgbench p99 (-c 4 -R $RATE, UPDATE by id): solo ${solo} ms, during a default backfill ${during} ms ($(ratio "$during" "$solo") x, target <= 1.5)"
+echo "   that backfill took $((t1 - t0)) ms under load; longest batch ${maxms2} ms"
