@@ -241,8 +241,9 @@ lint_check_migration(const char *sql, List *stmts, int first, int lock_timeout,
 		}
 		else
 			ereport(LOG,
-					(errmsg("migrate lint: %s rule %s at line %d: %s",
-							r->severity, r->rule, r->line, r->message)));
+					(errmsg("migrate lint: %s rule %s in statement %d (line %d) for role \"%s\": %s",
+							r->severity, r->rule, r->statement, r->line,
+							GetUserNameFromId(GetUserId(), false), r->message)));
 	}
 
 	PopActiveSnapshot();
