@@ -111,5 +111,5 @@ SELECT count(*) FILTER (WHERE status IS NULL) AS nulls, count(DISTINCT status) A
 SELECT relation, column_name, state, rows_done, migration FROM migrate_backfill_status() WHERE migration IS NOT NULL;
 SELECT attnotnull FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'status';
 
-\c regression
+\c contrib_regression
 DROP DATABASE backfill_regress;
