@@ -417,7 +417,7 @@ catalog_latest(const char *version, LatestState *out)
 	Datum		values[1] = {CStringGetTextDatum(version)};
 
 	SPI_connect();
-	spi_exec("SELECT action, state, checksum, steps_done FROM migrate.history "
+	spi_exec("SELECT action, state, checksum, steps_done, id FROM migrate.history "
 			 "WHERE version = $1 ORDER BY id DESC LIMIT 1",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	memset(out, 0, sizeof(LatestState));
@@ -428,6 +428,7 @@ catalog_latest(const char *version, LatestState *out)
 		out->state = col(0, 2, outer);
 		out->checksum = col(0, 3, outer);
 		out->steps_done = pg_strtoint32(col(0, 4, outer));
+		out->id = pg_strtoint64(col(0, 5, outer));
 	}
 	SPI_finish();
 }

@@ -28,6 +28,7 @@ typedef struct MigrationDef
 typedef struct LatestState
 {
 	bool		exists;
+	int64		id;
 	char	   *action;
 	char	   *state;
 	char	   *checksum;

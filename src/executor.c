@@ -110,6 +110,15 @@ executor_run_migration(ExecContext *ctx, const char *version)
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(cxt);
 
+	/* A resumed run skips what it finished before the interruption. */
+	if (latest.exists &&
+		strcmp(latest.state, ctx->rollback ? "rolled_back" : "applied") == 0)
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		return EXEC_OK;
+	}
+
 	what = psprintf("%s script of migration %s", ctx->rollback ? "down" : "up", version);
 	r.sql = ctx->rollback ? r.m->down_sql : r.m->up_sql;
 	if (r.sql == NULL)
@@ -137,8 +146,11 @@ executor_run_migration(ExecContext *ctx, const char *version)
 		if (((ScriptStmt *) lfirst(lc))->starts_backfill)
 			backfill_stmt = foreach_current_index(lc);
 
-	if (r.nsteps > 1 || ((ScriptStep *) linitial(steps))->toplevel || start_step > 0 ||
-		backfill_stmt >= 0)
+	/* An attempt a crash interrupted goes on in its own history row. */
+	if (start_step > 0 && strcmp(latest.state, "running") == 0)
+		r.history_id = latest.id;
+	else if (r.nsteps > 1 || ((ScriptStep *) linitial(steps))->toplevel || start_step > 0 ||
+			 backfill_stmt >= 0)
 	{
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());

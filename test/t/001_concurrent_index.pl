@@ -1,0 +1,82 @@
+# A CREATE INDEX CONCURRENTLY migration end to end: run at top level by the
+# worker, the caller never waits for it inside its own transaction, a
+# failed build leaves an INVALID index that is dropped before the retry.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('cic');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'migrate'");
+$node->start;
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION migrate;
+	CREATE TABLE t (id int PRIMARY KEY, v int);
+	INSERT INTO t SELECT g, g % 1000 FROM generate_series(1, 5000) g;
+	SELECT migrate_register('1', 'unique_v',
+		'CREATE UNIQUE INDEX CONCURRENTLY t_v_key ON t (v);',
+		'DROP INDEX CONCURRENTLY IF EXISTS t_v_key;');
+});
+
+# Duplicates make the build fail in its first phase, before it would wait
+# for the caller's snapshot: the call reports it at once.
+my $res = $node->safe_psql('postgres', 'SELECT status, detail FROM migrate_apply()');
+like($res, qr/^failed\|23505: could not create unique index "t_v_key"/,
+	'the unique violation reaches the caller');
+my ($rc, $out, $err) = $node->psql('postgres', 'CALL migrate_wait()');
+like($err, qr/migration 1 failed: 23505/, 'and migrate_wait');
+is($node->safe_psql('postgres', q{SELECT state FROM migrate_status()}),
+	'failed', 'status says failed');
+is($node->safe_psql('postgres',
+		q{SELECT indisvalid FROM pg_index WHERE indexrelid = 't_v_key'::regclass}),
+	'f', 'the failed build left an INVALID index');
+
+# Fix the data by hand, apply again: the INVALID index is dropped first.
+$node->safe_psql('postgres', 'UPDATE t SET v = id');
+$node->safe_psql('postgres', 'SELECT migrate_apply()');
+$node->safe_psql('postgres', 'CALL migrate_wait()');
+is($node->safe_psql('postgres', q{SELECT state, steps FROM migrate_status()}),
+	'applied|1/1', 'applied on the second attempt');
+is($node->safe_psql('postgres',
+		q{SELECT count(*), bool_and(indisvalid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 't_v_key'}),
+	'1|t', 'exactly one index, and it is valid');
+ok($node->log_contains('dropping invalid index left by an earlier attempt'),
+	'the worker logged the cleanup');
+
+# Writes are not blocked while a concurrent build runs: hold a snapshot so
+# the build cannot finish, and write meanwhile.
+$node->safe_psql('postgres', q{
+	SELECT migrate_register('2', 'index_id_v',
+		'CREATE INDEX CONCURRENTLY t_id_v_idx ON t (id, v);',
+		'DROP INDEX CONCURRENTLY IF EXISTS t_id_v_idx;');
+});
+my $holder = $node->background_psql('postgres');
+$holder->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
+$holder->query_safe('SELECT count(*) FROM t');
+$node->safe_psql('postgres', 'SELECT migrate_apply()');
+$node->poll_query_until('postgres',
+	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'migrate worker' AND wait_event = 'virtualxid'})
+  or die 'the worker never waited for the old snapshot';
+$node->safe_psql('postgres', q{SET statement_timeout = '5s'; INSERT INTO t VALUES (100000, 100000)});
+pass('a write went through while CREATE INDEX CONCURRENTLY was running');
+is($node->safe_psql('postgres',
+		q{SELECT step || ' ' || waits_for_snapshots FROM migrate.live() WHERE kind = 'run'}),
+	'1 true', 'migrate.live() shows the worker waiting for snapshots');
+$holder->query_safe('COMMIT');
+$holder->quit;
+$node->safe_psql('postgres', 'CALL migrate_wait()');
+is($node->safe_psql('postgres', q{SELECT state FROM migrate_status() WHERE version = '2'}),
+	'applied', 'finished once the old snapshot was gone');
+
+# Roll both back: DROP INDEX CONCURRENTLY runs at top level too.
+$node->safe_psql('postgres', 'SELECT migrate_rollback(2)');
+$node->safe_psql('postgres', 'CALL migrate_wait()');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_class WHERE relname IN ('t_v_key', 't_id_v_idx')}),
+	'0', 'both indexes dropped concurrently');
+
+$node->stop;
+done_testing();
