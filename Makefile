@@ -36,6 +36,8 @@ PROVE_TESTS = $(wildcard test/t/*.pl)
 PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror
 # JIT bitcode buys nothing for this module and doubles the build.
 with_llvm = no
+# PGXS does not track header dependencies by default.
+autodepend = yes
 
 EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs regression.out .demo
 

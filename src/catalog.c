@@ -30,6 +30,8 @@
 
 static void spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 					 const char *nulls, int expected);
+static void spi_exec_kept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+						  Datum *values, const char *nulls, int expected);
 static char *col(int row, int colno, MemoryContext cxt);
 static ArrayType *strlist_to_array(List *list);
 static Datum text_or_null(const char *s, char *null);
@@ -40,6 +42,31 @@ spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 {
 	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 
+	if (rc != expected)
+		elog(ERROR, "migrate catalog query failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * Like spi_exec, for the statements a worker runs for every migration: the
+ * plan is prepared once per process and kept.  They always run with the
+ * search_path catalog_become_owner sets, so the cached plan stays valid.
+ */
+static void
+spi_exec_kept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+			  Datum *values, const char *nulls, int expected)
+{
+	int			rc;
+
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare migrate catalog query: %s",
+				 SPI_result_code_string(SPI_result));
+		*plan = p;
+	}
+	rc = SPI_execute_plan(*plan, values, nulls, false, 0);
 	if (rc != expected)
 		elog(ERROR, "migrate catalog query failed: %s", SPI_result_code_string(rc));
 }
@@ -386,13 +413,14 @@ catalog_plan(bool rollback, const char *target, int steps, bool out_of_order)
 MigrationDef *
 catalog_migration(const char *version)
 {
+	static SPIPlanPtr plan = NULL;
 	MemoryContext outer = CurrentMemoryContext;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(version)};
 	MigrationDef *m;
 
 	SPI_connect();
-	spi_exec("SELECT version, name, up_sql, down_sql, checksum FROM migrate.migrations WHERE version = $1",
+	spi_exec_kept(&plan, "SELECT version, name, up_sql, down_sql, checksum FROM migrate.migrations WHERE version = $1",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -412,12 +440,13 @@ catalog_migration(const char *version)
 void
 catalog_latest(const char *version, LatestState *out)
 {
+	static SPIPlanPtr plan = NULL;
 	MemoryContext outer = CurrentMemoryContext;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(version)};
 
 	SPI_connect();
-	spi_exec("SELECT action, state, checksum, steps_done, id FROM migrate.history "
+	spi_exec_kept(&plan, "SELECT action, state, checksum, steps_done, id FROM migrate.history "
 			 "WHERE version = $1 ORDER BY id DESC LIMIT 1",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	memset(out, 0, sizeof(LatestState));
@@ -555,6 +584,7 @@ int64
 catalog_history_start(int64 run_id, MigrationDef *m, bool rollback,
 					  int steps_done, int steps_total)
 {
+	static SPIPlanPtr plan = NULL;
 	Oid			types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID};
 	Datum		values[7];
 	bool		isnull;
@@ -569,7 +599,7 @@ catalog_history_start(int64 run_id, MigrationDef *m, bool rollback,
 	values[6] = Int32GetDatum(steps_total);
 
 	SPI_connect();
-	spi_exec("INSERT INTO migrate.history (run_id, version, name, action, state, checksum, "
+	spi_exec_kept(&plan, "INSERT INTO migrate.history (run_id, version, name, action, state, checksum, "
 			 "  steps_done, steps_total, role, started_at) "
 			 "SELECT $1, $2, $3, $4, 'running', $5, $6, $7, r.run_as, clock_timestamp() "
 			 "FROM migrate.runs r WHERE r.id = $1 RETURNING id",
@@ -582,11 +612,12 @@ catalog_history_start(int64 run_id, MigrationDef *m, bool rollback,
 void
 catalog_history_progress(int64 history_id, int steps_done, int retries)
 {
+	static SPIPlanPtr plan = NULL;
 	Oid			types[3] = {INT8OID, INT4OID, INT4OID};
 	Datum		values[3] = {Int64GetDatum(history_id), Int32GetDatum(steps_done), Int32GetDatum(retries)};
 
 	SPI_connect();
-	spi_exec("UPDATE migrate.history SET steps_done = $2, retries = $3 WHERE id = $1",
+	spi_exec_kept(&plan, "UPDATE migrate.history SET steps_done = $2, retries = $3 WHERE id = $1",
 			 3, types, values, NULL, SPI_OK_UPDATE);
 	SPI_finish();
 }
@@ -602,6 +633,8 @@ catalog_history_finish(int64 history_id, int64 run_id, MigrationDef *m,
 					   int steps_done, int steps_total, int retries,
 					   TimestampTz started_at, MigrationError *err)
 {
+	static SPIPlanPtr update_plan = NULL;
+	static SPIPlanPtr insert_plan = NULL;
 	Oid			types[19] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 		INT4OID, INT4OID, INT4OID, TIMESTAMPTZOID,
 		TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID, TEXTOID};
@@ -635,7 +668,7 @@ catalog_history_finish(int64 history_id, int64 run_id, MigrationDef *m,
 
 	SPI_connect();
 	if (history_id != 0)
-		spi_exec("UPDATE migrate.history SET state = $6, steps_done = $8, retries = $10, "
+		spi_exec_kept(&update_plan, "UPDATE migrate.history SET state = $6, steps_done = $8, retries = $10, "
 				 "  finished_at = clock_timestamp(), "
 				 "  duration_ms = extract(epoch FROM clock_timestamp() - $11) * 1000, "
 				 "  error_code = $12, error_message = $13, error_detail = $14, error_hint = $15, "
@@ -643,7 +676,7 @@ catalog_history_finish(int64 history_id, int64 run_id, MigrationDef *m,
 				 "WHERE id = $1",
 				 19, types, values, nulls, SPI_OK_UPDATE);
 	else
-		spi_exec("INSERT INTO migrate.history (run_id, version, name, action, state, checksum, "
+		spi_exec_kept(&insert_plan, "INSERT INTO migrate.history (run_id, version, name, action, state, checksum, "
 				 "  steps_done, steps_total, retries, role, started_at, finished_at, duration_ms, "
 				 "  error_code, error_message, error_detail, error_hint, error_statement, "
 				 "  error_position, error_sql, note) "
