@@ -35,7 +35,7 @@ PROVE_TESTS = $(wildcard test/t/*.pl)
 
 PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror
 # JIT bitcode buys nothing for this module and doubles the build.
-with_llvm = no
+override with_llvm = no
 # PGXS does not track header dependencies by default.
 autodepend = yes
 

@@ -341,6 +341,7 @@ wait_for_run(int index, uint32 generation, const char *fname)
 	MigrateSlot *slot = &MigrateState->slots[index];
 	volatile bool finished = false;
 	volatile int round = 0;
+	volatile int orphaned = 0;
 
 	PG_TRY();
 	{
@@ -349,6 +350,7 @@ wait_for_run(int index, uint32 generation, const char *fname)
 			MigrateSlotState state;
 			pid_t		pid;
 			bool		waits;
+			bool		launcher;
 			char		version[MIGRATE_VERSION_LEN];
 
 			LWLockAcquire(MigrateState->lock, LW_SHARED);
@@ -356,7 +358,16 @@ wait_for_run(int index, uint32 generation, const char *fname)
 			pid = slot->worker_pid;
 			waits = slot->waits_for_snapshots;
 			strlcpy(version, slot->version, MIGRATE_VERSION_LEN);
+			launcher = MigrateState->launcher_pid != 0;
 			LWLockRelease(MigrateState->lock);
+
+			/* the launcher restarts within seconds; beyond that, say so */
+			if (state == MIGRATE_SLOT_QUEUED && !launcher && ++orphaned > 100)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("the migrate launcher is not running"),
+						 errdetail("The run is queued; it starts when the launcher is back."),
+						 errhint("Check the server log for why the \"migrate launcher\" background worker is not running, and that max_worker_processes leaves room for it.")));
 
 			if (state == MIGRATE_SLOT_FINISHED)
 			{
