@@ -72,6 +72,7 @@
 #include "backfill.h"
 #include "catalog.h"
 #include "guc.h"
+#include "worker.h"
 
 /* advisory lock class (field4) of "this job is being run", see run_job */
 #define BACKFILL_LOCK_CLASS 3
@@ -482,12 +483,14 @@ prepare_plans(Job *job)
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(job->relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("the table of backfill job " INT64_FORMAT " was dropped", job->id)));
+				 errmsg("the table of backfill job " INT64_FORMAT " was dropped", job->id),
+				 errhint("Nothing is left to backfill; submit a new job if the table was recreated.")));
 	if (get_attnum(job->relid, job->column_name) == InvalidAttrNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of table \"%s\" was dropped or renamed",
-						job->column_name, get_rel_name(job->relid))));
+						job->column_name, get_rel_name(job->relid)),
+				 errhint("Submit a new job for the column under its current name.")));
 
 	backfill_build_sql(job->relid, job->column_name, job->expression, job->where_clause,
 					   &batch_sql, &check_sql);
@@ -646,13 +649,8 @@ run_batch(Job *job, int64 lo, int64 hi, int64 *cand, int64 *done, double *ms)
 	}
 	PG_CATCH();
 	{
-		HOLD_INTERRUPTS();
 		disable_timeout(STATEMENT_TIMEOUT, false);
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortOutOfAnyTransaction();
-		RESUME_INTERRUPTS();
+		edata = migrate_worker_take_error(cxt);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
@@ -772,12 +770,7 @@ end_pass(Job *job)
 	}
 	PG_CATCH();
 	{
-		HOLD_INTERRUPTS();
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortOutOfAnyTransaction();
-		RESUME_INTERRUPTS();
+		edata = migrate_worker_take_error(cxt);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);

@@ -47,6 +47,7 @@
 #include "executor.h"
 #include "lint.h"
 #include "script.h"
+#include "worker.h"
 
 bool		migrate_executor_active = false;
 ExecContext *migrate_executor_context = NULL;
@@ -205,13 +206,8 @@ executor_run_migration(ExecContext *ctx, const char *version)
 			}
 			PG_CATCH();
 			{
-				HOLD_INTERRUPTS();
-				MemoryContextSwitchTo(cxt);
-				edata = CopyErrorData();
-				FlushErrorState();
-				AbortOutOfAnyTransaction();
+				edata = migrate_worker_take_error(cxt);
 				migrate_executor_active = false;
-				RESUME_INTERRUPTS();
 			}
 			PG_END_TRY();
 			MemoryContextSwitchTo(cxt);

@@ -299,6 +299,7 @@ lint_parse(Lint *l, int **xact_of)
 	{
 		ErrorData  *edata;
 		int			pos;
+		int			byteoff;
 
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
@@ -308,8 +309,9 @@ lint_parse(Lint *l, int **xact_of)
 		CurrentResourceOwner = owner;
 
 		pos = edata->cursorpos > 0 ? edata->cursorpos : edata->internalpos;
-		add_row(l, 0,
-				script_line_of(l->sql, pos > 0 ? pg_mbcharcliplen(l->sql, strlen(l->sql), pos - 1) : 0),
+		byteoff = pos > 0 ? pg_mbcharcliplen(l->sql, strlen(l->sql), pos - 1) : 0;
+		add_row(l, pos > 0 ? script_statement_at(l->sql, byteoff) : 0,
+				script_line_of(l->sql, byteoff),
 				edata->sqlerrcode == ERRCODE_SYNTAX_ERROR ? "syntax-error" : "script-error",
 				"error", NULL, NULL,
 				pos > 0 ? psprintf("%s at character %d", edata->message, pos) : edata->message,

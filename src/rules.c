@@ -244,6 +244,7 @@ static void judge_set_not_null(Judge *j, RelFacts *rel, const char *colname);
 static void judge_validate(Judge *j, RelFacts *rel, RangeVar *rv, const char *conname);
 static void judge_attach(Judge *j, RelFacts *parent, PartitionCmd *pc);
 static void judge_domain(Judge *j, AlterDomainStmt *stmt);
+static bool may_find(Judge *j, Node *stmt);
 static bool at_risk_rv(Judge *j, RangeVar *rv, RelFacts *out);
 static bool at_risk_oid(Judge *j, Oid relid, RelFacts *out);
 static bool created_here(Oid relid);
@@ -343,6 +344,8 @@ rules_judge_safely(Node *stmt, JudgeContext *jc)
 	memset(&j, 0, sizeof(j));
 	j.jc = jc;
 	j.lockmode = NoLock;
+	if (!may_find(&j, stmt))
+		return NIL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
@@ -385,6 +388,46 @@ rules_judge_safely(Node *stmt, JudgeContext *jc)
 	PG_END_TRY();
 
 	return j.findings;
+}
+
+/*
+ * The common case, DDL on small or new tables, needs no subtransaction:
+ * these statements are judged by one table each (or by each table they
+ * drop), and when none is at risk nothing can be found.  Only lookups that
+ * cannot fail are used here; anything unusual takes the safe path.
+ */
+static bool
+may_find(Judge *j, Node *stmt)
+{
+	RelFacts	rel;
+	RangeVar   *rv;
+	ListCell   *lc;
+
+	switch (nodeTag(stmt))
+	{
+		case T_IndexStmt:
+			rv = ((IndexStmt *) stmt)->relation;
+			break;
+		case T_AlterTableStmt:
+			rv = ((AlterTableStmt *) stmt)->relation;
+			break;
+		case T_DropStmt:
+			if (((DropStmt *) stmt)->removeType != OBJECT_TABLE)
+				return true;
+			foreach(lc, ((DropStmt *) stmt)->objects)
+			{
+				List	   *names = castNode(List, lfirst(lc));
+
+				if (list_length(names) != 1 && list_length(names) != 2)
+					return true;
+				if (at_risk_rv(j, makeRangeVarFromNameList(names), &rel))
+					return true;
+			}
+			return false;
+		default:
+			return true;
+	}
+	return rv == NULL || rv->catalogname != NULL || at_risk_rv(j, rv, &rel);
 }
 
 static void

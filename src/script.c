@@ -36,8 +36,6 @@ static List *script_statements(const char *sql, List *raw, const char *what);
 static void classify(ScriptStmt *s);
 static bool defelem_true(List *options, const char *name);
 static bool calls_backfill_walker(Node *node, void *context);
-static int	count_statements_before(const char *sql, int byteoff);
-static int	char_to_byte(const char *sql, int charpos);
 
 /*
  * Parses a script into ScriptStmts.  Syntax errors are re-raised naming
@@ -64,8 +62,9 @@ script_parse(const char *sql, const char *what)
 		edata = CopyErrorData();
 		FlushErrorState();
 
-		byteoff = edata->cursorpos > 0 ? char_to_byte(sql, edata->cursorpos - 1) : 0;
-		stmtno = count_statements_before(sql, byteoff) + 1;
+		byteoff = edata->cursorpos > 0 ?
+			pg_mbcharcliplen(sql, strlen(sql), edata->cursorpos - 1) : 0;
+		stmtno = script_statement_at(sql, byteoff);
 
 		if (sql[byteoff] == '\\')
 		{
@@ -375,24 +374,14 @@ script_line_of(const char *sql, int byteoff)
 	return line;
 }
 
-static int
-char_to_byte(const char *sql, int charpos)
-{
-	int			off = 0;
-	int			len = strlen(sql);
-
-	while (charpos-- > 0 && off < len)
-		off += pg_mblen(sql + off);
-	return Min(off, len);
-}
-
 /*
- * Counts the statement-ending semicolons before a byte offset with the
- * server's lexer, so quotes, comments and dollar quoting are honoured.  A
- * lexer error (the cause of the syntax error itself) just ends the count.
+ * The 1-based number of the statement a byte offset falls in, counting the
+ * statement-ending semicolons before it with the server's lexer, so quotes,
+ * comments and dollar quoting are honoured.  For scripts that do not parse:
+ * a lexer error (the cause of the syntax error itself) just ends the count.
  */
-static int
-count_statements_before(const char *sql, int byteoff)
+int
+script_statement_at(const char *sql, int byteoff)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	volatile int count = 0;
@@ -421,5 +410,5 @@ count_statements_before(const char *sql, int byteoff)
 		FlushErrorState();
 	}
 	PG_END_TRY();
-	return count;
+	return count + 1;
 }

@@ -45,5 +45,6 @@ extern char *script_checksum(const char *sql);
 extern Datum script_version_key(const char *version);
 extern void script_check_version(const char *version, const char *argname);
 extern int	script_line_of(const char *sql, int byteoff);
+extern int	script_statement_at(const char *sql, int byteoff);
 
 #endif							/* MIGRATE_SCRIPT_H */

@@ -97,6 +97,24 @@ migrate_worker_main(Datum main_arg)
 }
 
 /*
+ * In a worker's PG_CATCH: keeps the error in cxt and rolls back, so the job
+ * can record the failure or retry instead of exiting.
+ */
+ErrorData *
+migrate_worker_take_error(MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	HOLD_INTERRUPTS();
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortOutOfAnyTransaction();
+	RESUME_INTERRUPTS();
+	return edata;
+}
+
+/*
  * Leaves the slot on any exit, an error or a terminate included: the
  * outcome goes to a waiting caller, or the slot is freed.
  */

@@ -13,5 +13,6 @@
 #include "postmaster/bgworker.h"
 
 extern PGDLLEXPORT void migrate_worker_main(Datum main_arg);
+extern ErrorData *migrate_worker_take_error(MemoryContext cxt);
 
 #endif							/* MIGRATE_WORKER_H */

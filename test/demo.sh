@@ -12,20 +12,13 @@
 set -euo pipefail
 shopt -s inherit_errexit  # errors inside $(...) stop the script too
 
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SCRIPT_NAME=demo
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 EXAMPLES=$REPO/test/examples
 FALLBACK=/tmp/migrate-demo
 FIRST_PORT=${MIGRATE_DEMO_PORT:-5499}
 
 say() { printf '\n=== %s\n' "$*"; }
-die() { echo "demo: $*" >&2; exit 1; }
-
-[ "$(id -u)" -eq 0 ] || die "run as root (make demo): it installs the extension and runs the server as postgres"
-[ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found; run test/setup.sh (make deps) first"
-BINDIR=$("$PG_CONFIG" --bindir)
-# (from / so that runuser does not complain about an unreadable cwd)
-as_pg() { (cd / && runuser -u postgres -- "$@"); }
 
 # ------------------------------------------------------------ build ----
 cd "$REPO"

@@ -19,23 +19,14 @@
 set -euo pipefail
 shopt -s inherit_errexit  # errors inside $(...) stop the script too
 
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SCRIPT_NAME=apply_bench
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 N=${BENCH_MIGRATIONS:-500}
 ROUNDS=${BENCH_ROUNDS:-3}
 FIRST_PORT=${BENCH_PORT:-5599}
 TARGET=1.2
 
-die() { echo "apply_bench: $*" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || die "run as root (the cluster runs as the postgres OS user)"
-[ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found; run test/setup.sh first"
-BINDIR=$("$PG_CONFIG" --bindir)
-as_pg() { (cd / && runuser -u postgres -- "$@"); }
-
-if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-	echo "== make && make install"
-	(cd "$REPO" && make -s PG_CONFIG="$PG_CONFIG" -j"$(nproc)" && make -s PG_CONFIG="$PG_CONFIG" install) >/dev/null
-fi
+build_and_install
 [ -f "$("$PG_CONFIG" --sharedir)/extension/migrate.control" ] || die "migrate is not installed (make install)"
 
 DIR=$(mktemp -d /tmp/migrate-bench.XXXXXX)

@@ -22,22 +22,13 @@
 set -euo pipefail
 shopt -s inherit_errexit
 
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SCRIPT_NAME=backfill_bench
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 ROWS=${BENCH_ROWS:-1000000}
 PORT=${BENCH_PORT:-5590}
 RATE=${BENCH_RATE:-200}
 
-die() { echo "backfill_bench: $*" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || die "run as root (the cluster runs as the postgres OS user)"
-[ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found; run test/setup.sh first"
-BINDIR=$("$PG_CONFIG" --bindir)
-as_pg() { (cd / && runuser -u postgres -- "$@"); }
-
-if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-	echo "== make && make install"
-	(cd "$REPO" && make -s PG_CONFIG="$PG_CONFIG" -j"$(nproc)" && make -s PG_CONFIG="$PG_CONFIG" install) >/dev/null
-fi
+build_and_install
 
 DIR=$(mktemp -d /tmp/migrate-bfbench.XXXXXX)
 chown postgres:postgres "$DIR"

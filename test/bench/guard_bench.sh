@@ -22,8 +22,8 @@
 #   BENCH_NO_BUILD=1     skip `make && make install`
 set -euo pipefail
 
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SCRIPT_NAME=guard_bench
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 TABLES=${BENCH_TABLES:-1000}
 ROUNDS=${BENCH_ROUNDS:-5}
 SCALE=${BENCH_SCALE:-10}
@@ -31,16 +31,7 @@ CLIENTS=${BENCH_CLIENTS:-4}
 SECONDS_PER_RUN=${BENCH_SECONDS:-15}
 PORT=${BENCH_PORT:-5446}
 
-die() { echo "guard_bench: $*" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || die "run as root (the cluster runs as the postgres OS user)"
-[ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found; run test/setup.sh first"
-BINDIR=$("$PG_CONFIG" --bindir)
-as_pg() { (cd / && runuser -u postgres -- "$@"); }
-
-if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-	echo "== make && make install"
-	(cd "$REPO" && make -s PG_CONFIG="$PG_CONFIG" -j"$(nproc)" && make -s PG_CONFIG="$PG_CONFIG" install) >/dev/null
-fi
+build_and_install
 
 DIR=$(mktemp -d /tmp/guard-bench.XXXXXX)
 chown postgres:postgres "$DIR"
