@@ -140,6 +140,8 @@ SELECT * FROM migrate_apply();
 CALL migrate_wait();
 \echo '=== status after apply'
 SELECT * FROM migrate_status();
+\echo '=== the backfill jobs the migrations started (batched in the worker)'
+SELECT id, relation, column_name, state, rows_done, batches, skipped_locked FROM migrate_backfill_status();
 \echo '=== the data the backfills produced'
 SELECT id, email, display_name, is_active FROM users ORDER BY id;
 SELECT id, author_name, author_id, title FROM posts ORDER BY id;

@@ -1,7 +1,7 @@
 -- Step 2: data only, in its own migration so that no DDL lock is held while
--- rows are updated.  (On a large table this would be a batched backfill.)
-UPDATE posts p
-SET author_id = u.id
-FROM users u
-WHERE u.username = p.author_name
-  AND p.author_id IS NULL;
+-- rows change.  migrate_backfill() runs it in the background worker in
+-- batches that lock their rows FOR NO KEY UPDATE SKIP LOCKED; this
+-- migration stays "running" until the backfill is done, and the next
+-- migration (the foreign key) waits for it.
+SELECT migrate_backfill('posts', 'author_id',
+  '(SELECT u.id FROM users u WHERE u.username = posts.author_name)');

@@ -1,3 +1,4 @@
--- Step 2: backfill the old rows, as a data-only migration.  (On a large
--- table this would be batched.)
-UPDATE orders SET status = 'pending' WHERE status IS NULL;
+-- Step 2: backfill the old rows in the background worker, in batches that
+-- never wait on the application's row locks.  The CHECK in 015 runs only
+-- once every row is filled.
+SELECT migrate_backfill('orders', 'status', $$'pending'$$, 'status IS NULL');
