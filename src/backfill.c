@@ -77,7 +77,7 @@
 /* advisory lock class (field4) of "this job is being run", see run_job */
 #define BACKFILL_LOCK_CLASS 3
 
-int			migrate_backfill_batch_ms = 100;
+int			migrate_backfill_batch_ms = 50;
 int			migrate_backfill_sleep_ms = 10;
 int			migrate_backfill_max_batch_size = 50000;
 int			migrate_backfill_lock_timeout = 200;
@@ -132,7 +132,7 @@ backfill_guc_init(void)
 							"time rows stay locked, takes about this long. Copied "
 							"into the job when it is submitted.",
 							&migrate_backfill_batch_ms,
-							100, 10, 60000,
+							50, 10, 60000,
 							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
@@ -608,6 +608,15 @@ run_batch(Job *job, int64 lo, int64 hi, int64 *cand, int64 *done, double *ms)
 		StartTransactionCommand();
 		snprintf(buf, sizeof(buf), "%d", migrate_backfill_lock_timeout);
 		(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+
+		/*
+		 * The batch and its progress commit together, so a crash that loses
+		 * the last commits only makes the job redo those batches: nothing is
+		 * lost or counted twice.  Not waiting for the WAL flush keeps the
+		 * row locks short.
+		 */
+		(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_LOCAL, true, 0, false);
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
