@@ -203,6 +203,18 @@ LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'migrate_resolve';
 
+-- Every routine of the extension, for the grants below.
+CREATE FUNCTION migrate.routines()
+RETURNS SETOF regprocedure
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p.oid::regprocedure
+    FROM pg_proc p
+    JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+    JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'migrate'
+$$;
+
 -- Lets a role use migrate: the functions above run with the extension
 -- owner's rights on the migrate schema, and migrations run as the caller.
 CREATE FUNCTION pg_catalog.migrate_grant(role regrole)
@@ -214,11 +226,9 @@ DECLARE
     f regprocedure;
 BEGIN
     FOR f IN
-        SELECT p.oid::regprocedure
-        FROM pg_proc p
-        JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
-        JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'migrate'
-        WHERE p.proname LIKE 'migrate\_%' AND p.proname <> 'migrate_grant'
+        SELECT r FROM migrate.routines() r JOIN pg_proc p ON p.oid = r
+        WHERE p.pronamespace = 'pg_catalog'::regnamespace
+          AND p.proname LIKE 'migrate\_%' AND p.proname <> 'migrate_grant'
     LOOP
         EXECUTE format('GRANT EXECUTE ON ROUTINE %s TO %s', f, role);
     END LOOP;
@@ -347,11 +357,7 @@ DO $$
 DECLARE
     f regprocedure;
 BEGIN
-    FOR f IN
-        SELECT p.oid::regprocedure
-        FROM pg_proc p
-        JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
-        JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'migrate'
+    FOR f IN SELECT * FROM migrate.routines()
     LOOP
         EXECUTE format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', f);
     END LOOP;
