@@ -56,7 +56,6 @@ static void start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
 static int	claim_run_slot(const char *fname, uint32 *generation);
 static bool wait_for_run(int index, uint32 generation, const char *fname);
 static bool blocked_by_me(pid_t pid);
-static int	active_run_slot(Oid dboid);
 static void report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running);
 static void report_plan(FunctionCallInfo fcinfo, List *plan);
 
@@ -265,7 +264,7 @@ claim_run_slot(const char *fname, uint32 *generation)
 		int			busy;
 
 		LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
-		busy = active_run_slot(MyDatabaseId);
+		busy = migrate_active_run_slot(MyDatabaseId);
 		if (busy < 0)
 		{
 			int			index = migrate_slot_alloc(MIGRATE_JOB_RUN, MyDatabaseId);
@@ -310,23 +309,6 @@ claim_run_slot(const char *fname, uint32 *generation)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
-}
-
-/* Index of the slot holding this database's run, or -1. Lock held. */
-static int
-active_run_slot(Oid dboid)
-{
-	int			i;
-
-	for (i = 0; i < MIGRATE_MAX_SLOTS; i++)
-	{
-		MigrateSlot *slot = &MigrateState->slots[i];
-
-		if (slot->state != MIGRATE_SLOT_FREE && slot->kind == MIGRATE_JOB_RUN &&
-			slot->dboid == dboid)
-			return i;
-	}
-	return -1;
 }
 
 /*
@@ -565,13 +547,9 @@ migrate_wait(PG_FUNCTION_ARGS)
 
 	migrate_require_shmem();
 	if (!PG_ARGISNULL(0))
-	{
-		Interval   *iv = PG_GETARG_INTERVAL_P(0);
-		int64		us = iv->time + (int64) iv->day * USECS_PER_DAY +
-			(int64) iv->month * 30 * USECS_PER_DAY;
-
-		deadline = GetCurrentTimestamp() + us;
-	}
+		deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+														   TimestampTzGetDatum(GetCurrentTimestamp()),
+														   PG_GETARG_DATUM(0)));
 
 	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
 	for (;;)
@@ -583,7 +561,7 @@ migrate_wait(PG_FUNCTION_ARGS)
 			SPI_commit();
 
 		LWLockAcquire(MigrateState->lock, LW_SHARED);
-		index = active_run_slot(MyDatabaseId);
+		index = migrate_active_run_slot(MyDatabaseId);
 		if (index >= 0)
 			pid = MigrateState->slots[index].worker_pid;
 		LWLockRelease(MigrateState->lock);
@@ -702,7 +680,7 @@ migrate_resolve(PG_FUNCTION_ARGS)
 				 errhint("Mark the migration 'applied' (you finished it by hand) or 'rolled_back' (you undid it).")));
 	migrate_require_shmem();
 	LWLockAcquire(MigrateState->lock, LW_SHARED);
-	busy = active_run_slot(MyDatabaseId) >= 0;
+	busy = migrate_active_run_slot(MyDatabaseId) >= 0;
 	LWLockRelease(MigrateState->lock);
 	if (busy)
 		ereport(ERROR,

@@ -643,13 +643,9 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 	id = PG_GETARG_INT64(0);
 	args[0] = Int64GetDatum(id);
 	if (!PG_ARGISNULL(1))
-	{
-		Interval   *iv = PG_GETARG_INTERVAL_P(1);
-		int64		us = iv->time + (int64) iv->day * USECS_PER_DAY +
-			(int64) iv->month * 30 * USECS_PER_DAY;
-
-		deadline = GetCurrentTimestamp() + us;
-	}
+		deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+														   TimestampTzGetDatum(GetCurrentTimestamp()),
+														   PG_GETARG_DATUM(1)));
 	migrate_require_shmem();
 	if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
 		ereport(ERROR,

@@ -275,24 +275,10 @@ lint_parse(Lint *l, int **xact_of)
 			if (IsA(lfirst_node(RawStmt, lc)->stmt, TransactionStmt))
 				explicit_xacts = true;
 
+		/* without BEGIN/COMMIT it is judged as a migration would run */
+		stmts = script_statements(l->sql, raw);
 		if (!explicit_xacts)
-			stmts = script_parse(l->sql, "script");
-		else
-		{
-			int			n = 0;
-
-			foreach(lc, raw)
-			{
-				RawStmt    *rs = lfirst_node(RawStmt, lc);
-				ScriptStmt *s = palloc0(sizeof(ScriptStmt));
-
-				s->number = ++n;
-				s->location = rs->stmt_location;
-				s->length = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(l->sql) - rs->stmt_location;
-				s->stmt = rs->stmt;
-				stmts = lappend(stmts, s);
-			}
-		}
+			script_check_runnable(l->sql, stmts, "script");
 		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();

@@ -32,7 +32,6 @@
 #include "migrate.h"
 #include "script.h"
 
-static List *script_statements(const char *sql, List *raw, const char *what);
 static void classify(ScriptStmt *s);
 static bool defelem_true(List *options, const char *name);
 static bool calls_backfill_walker(Node *node, void *context);
@@ -47,6 +46,7 @@ script_parse(const char *sql, const char *what)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	List	   *raw = NIL;
+	List	   *stmts;
 
 	PG_TRY();
 	{
@@ -91,12 +91,14 @@ script_parse(const char *sql, const char *what)
 	}
 	PG_END_TRY();
 
-	return script_statements(sql, raw, what);
+	stmts = script_statements(sql, raw);
+	script_check_runnable(sql, stmts, what);
+	return stmts;
 }
 
-/* Turns the raw parser's output into ScriptStmts, refusing what cannot run. */
-static List *
-script_statements(const char *sql, List *raw, const char *what)
+/* Turns the raw parser's output into classified ScriptStmts. */
+List *
+script_statements(const char *sql, List *raw)
 {
 	List	   *result = NIL;
 	ListCell   *lc;
@@ -115,33 +117,48 @@ script_statements(const char *sql, List *raw, const char *what)
 		s->stmt = rs->stmt;
 		s->tag = GetCommandTagName(CreateCommandTag(rs->stmt));
 		classify(s);
+		result = lappend(result, s);
+	}
+	return result;
+}
 
-		if (IsA(rs->stmt, TransactionStmt))
+/*
+ * Refuses what a migration cannot contain: transaction control, COPY FROM
+ * STDIN, or no statement at all.
+ */
+void
+script_check_runnable(const char *sql, List *stmts, const char *what)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmts)
+	{
+		ScriptStmt *s = lfirst(lc);
+		Node	   *stmt = s->stmt;
+
+		if (IsA(stmt, TransactionStmt))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("%s in %s, statement %d (line %d), is not allowed",
 							s->tag, what, s->number, script_line_of(sql, s->location)),
 					 errdetail("Each migration runs in its own transaction, and statements that cannot run in one are detected and run on their own."),
 					 errhint("Remove BEGIN, COMMIT and other transaction control from the script.")));
-		if (IsA(rs->stmt, CopyStmt) && ((CopyStmt *) rs->stmt)->filename == NULL &&
-			((CopyStmt *) rs->stmt)->query == NULL && ((CopyStmt *) rs->stmt)->relation != NULL &&
-			((CopyStmt *) rs->stmt)->is_from)
+		if (IsA(stmt, CopyStmt) && ((CopyStmt *) stmt)->filename == NULL &&
+			((CopyStmt *) stmt)->query == NULL && ((CopyStmt *) stmt)->relation != NULL &&
+			((CopyStmt *) stmt)->is_from)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("COPY FROM STDIN in %s, statement %d (line %d), is not supported",
 							what, s->number, script_line_of(sql, s->location)),
 					 errdetail("A migration runs in a background worker, which has no client to read data from."),
 					 errhint("Write the rows as INSERT statements, or COPY from a file the server can read.")));
-		result = lappend(result, s);
 	}
 
-	if (result == NIL)
+	if (stmts == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s contains no SQL statement", what),
 				 errhint("Pass the migration's SQL text; an empty or comment-only script does nothing.")));
-
-	return result;
 }
 
 /*

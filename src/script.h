@@ -40,6 +40,8 @@ typedef struct ScriptStep
 } ScriptStep;
 
 extern List *script_parse(const char *sql, const char *what);
+extern List *script_statements(const char *sql, List *raw);
+extern void script_check_runnable(const char *sql, List *stmts, const char *what);
 extern List *script_steps(List *stmts);
 extern char *script_checksum(const char *sql);
 extern Datum script_version_key(const char *version);

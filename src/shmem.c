@@ -106,6 +106,23 @@ migrate_slot_alloc(MigrateJobKind kind, Oid dboid)
 	return -1;
 }
 
+/* Index of the slot holding a run in the database, or -1.  Lock held. */
+int
+migrate_active_run_slot(Oid dboid)
+{
+	int			i;
+
+	for (i = 0; i < MIGRATE_MAX_SLOTS; i++)
+	{
+		MigrateSlot *slot = &MigrateState->slots[i];
+
+		if (slot->state != MIGRATE_SLOT_FREE && slot->kind == MIGRATE_JOB_RUN &&
+			slot->dboid == dboid)
+			return i;
+	}
+	return -1;
+}
+
 void
 migrate_wake_launcher(void)
 {

@@ -293,14 +293,9 @@ scan_job(void)
 		Oid			session_role = get_role_oid(run->session_role, true);
 		Oid			run_role = get_role_oid(run->run_as, true);
 		int			i;
-		bool		busy = false;
 
-		for (i = 0; i < MIGRATE_MAX_SLOTS; i++)
-			if (MigrateState->slots[i].state != MIGRATE_SLOT_FREE &&
-				MigrateState->slots[i].kind == MIGRATE_JOB_RUN &&
-				MigrateState->slots[i].dboid == MyDatabaseId)
-				busy = true;
-		if (busy || !OidIsValid(session_role) || !OidIsValid(run_role))
+		if (migrate_active_run_slot(MyDatabaseId) >= 0 ||
+			!OidIsValid(session_role) || !OidIsValid(run_role))
 			continue;
 		i = migrate_slot_alloc(MIGRATE_JOB_RUN, MyDatabaseId);
 		if (i < 0)
