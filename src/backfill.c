@@ -5,15 +5,19 @@
  *	  migrate worker, batch by batch, and finds interrupted jobs again
  *	  after a restart.
  *
- * A batch is one transaction over a range of heap blocks:
+ * A batch is one transaction over a range of heap blocks, one statement:
  *
- *	 cand	the rows of the range whose column IS DISTINCT FROM the
- *			expression (and that match the where clause), read without
- *			locking;
- *	 locked those rows locked FOR NO KEY UPDATE SKIP LOCKED, so a row an
- *			application transaction holds is skipped, never waited for;
- *	 upd	UPDATE of exactly the locked rows, by ctid (stable while we
- *			hold the row lock).
+ *	 UPDATE t SET column = expression
+ *	 WHERE ctid = ANY (ARRAY(SELECT ctid FROM t
+ *							 WHERE ctid in the range AND column IS DISTINCT FROM expression
+ *							   AND where_clause
+ *							 FOR NO KEY UPDATE SKIP LOCKED))
+ *
+ * so a row an application transaction holds is skipped, never waited for,
+ * and exactly the rows we locked are updated, by ctid (stable while we hold
+ * the row lock).  Measured against a CTE that first lists the candidates
+ * and one that materializes the locked rows, this shape costs ~12% less
+ * (README, "Backfill cost").
  *
  * The progress row (next block, counters, the adapted batch size) is
  * updated in the same transaction, so after a crash the job resumes at the
@@ -21,9 +25,12 @@
  * counted twice.  A pass ends at the table's size when the pass started:
  * the new row versions our own updates append are not walked again.  After
  * each pass one read-only check (a single snapshot, no row locks, so it
- * never waits for anyone) looks for any row still to do -- skipped because
+ * never waits for anyone) counts the rows still to do -- skipped because
  * locked, or changed or inserted by the application behind the walk -- and
- * starts another pass if there is one.
+ * starts another pass if there are any.  The check skips, without
+ * evaluating the expression, every row version our own batches wrote (its
+ * xmin is one of their transactions): those hold the expression's value by
+ * construction, and they are most of the table.
  *
  * Why block ranges rather than a key: measured on PostgreSQL 15 with 1M
  * rows and ~8,000-row batches (see README), TID range batches and keyset
@@ -59,6 +66,7 @@
 #include "storage/lock.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -108,8 +116,11 @@ typedef struct Job
 	int64		pass_rows;		/* rows this pass updated (this worker) */
 	int			failures;		/* consecutive failed batches */
 	SPIPlanPtr	batch_plan;
-	SPIPlanPtr	check_plan;
 	SPIPlanPtr	progress_plan;
+	char	   *check_sql;		/* run one-shot: see end_pass */
+	TransactionId *xids;		/* transactions of this worker's batches */
+	int			nxids;
+	int			maxxids;
 	char		activity[256];
 } Job;
 
@@ -117,7 +128,7 @@ static bool load_job(Job *job);
 static void prepare_plans(Job *job);
 static void free_plans(Job *job);
 static char *control(Job *job, double *lag_ms);
-static bool run_batch(Job *job, int64 lo, int64 hi, int64 *cand, int64 *done, double *ms);
+static bool run_batch(Job *job, int64 lo, int64 hi, int64 *done, double *ms);
 static bool end_pass(Job *job);
 static void set_state(Job *job, const char *state, const char *error, const char *held);
 static void throttle(Job *job, long ms);
@@ -213,22 +224,16 @@ backfill_build_sql(Oid relid, const char *column_name, const char *expression,
 									 get_rel_name(relid));
 	needs = psprintf("%s IS DISTINCT FROM ((%s)::%s)%s", col, expression, type, where);
 
-	*batch_sql = psprintf("WITH cand AS MATERIALIZED ("
+	*batch_sql = psprintf("UPDATE ONLY %s SET %s = (%s) "
+						  "WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
 						  "SELECT ctid FROM ONLY %s "
-						  "WHERE ctid OPERATOR(pg_catalog.>=) $1 AND ctid OPERATOR(pg_catalog.<) $2 AND %s), "
-						  "locked AS MATERIALIZED ("
-						  "SELECT ctid FROM ONLY %s "
-						  "WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT ctid FROM cand))%s "
-						  "FOR NO KEY UPDATE SKIP LOCKED), "
-						  "upd AS ("
-						  "UPDATE ONLY %s SET %s = (%s) "
-						  "WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT ctid FROM locked)) "
-						  "RETURNING 1) "
-						  "SELECT (SELECT pg_catalog.count(*) FROM cand), (SELECT pg_catalog.count(*) FROM upd)",
-						  rel, needs, rel, where, rel, col, expression);
-	*check_sql = psprintf("SELECT pg_catalog.count(*) FROM (SELECT FROM ONLY %s "
 						  "WHERE ctid OPERATOR(pg_catalog.>=) $1 AND ctid OPERATOR(pg_catalog.<) $2 AND %s "
-						  "LIMIT 1) s",
+						  "FOR NO KEY UPDATE SKIP LOCKED))",
+						  rel, col, expression, rel, needs);
+	/* CASE, not AND: the cheap test must come first, whatever the costs */
+	*check_sql = psprintf("SELECT pg_catalog.count(*) FROM ONLY %s "
+						  "WHERE ctid OPERATOR(pg_catalog.>=) $1 AND ctid OPERATOR(pg_catalog.<) $2 "
+						  "AND CASE WHEN xmin OPERATOR(pg_catalog.=) ANY ($3) THEN false ELSE %s END",
 						  rel, needs);
 }
 
@@ -285,7 +290,6 @@ backfill_run_job(MigrateSlot *slot)
 		int64		blocks;
 		int64		lo;
 		int64		hi;
-		int64		cand = 0;
 		int64		done = 0;
 		double		ms = 0;
 
@@ -343,7 +347,7 @@ backfill_run_job(MigrateSlot *slot)
 		lo = job->next_block;
 		hi = Min(lo + Max(blocks, 1), job->pass_end);
 
-		if (!run_batch(job, lo, hi, &cand, &done, &ms))
+		if (!run_batch(job, lo, hi, &done, &ms))
 		{
 			if (job->failures < 0)
 				break;			/* failed for good, recorded */
@@ -473,7 +477,7 @@ static void
 prepare_plans(Job *job)
 {
 	Oid			tids[2] = {TIDOID, TIDOID};
-	Oid			progress_types[6] = {INT8OID, INT8OID, INT8OID, INT8OID, INT4OID, FLOAT8OID};
+	Oid			progress_types[5] = {INT8OID, INT8OID, INT8OID, INT4OID, FLOAT8OID};
 	char	   *batch_sql;
 	char	   *check_sql;
 	CatalogUser user;
@@ -497,18 +501,16 @@ prepare_plans(Job *job)
 	job->batch_plan = SPI_prepare(batch_sql, 2, tids);
 	if (job->batch_plan == NULL)
 		elog(ERROR, "could not prepare the backfill batch: %s", SPI_result_code_string(SPI_result));
-	job->check_plan = SPI_prepare(check_sql, 2, tids);
-	if (job->check_plan == NULL)
-		elog(ERROR, "could not prepare the backfill check: %s", SPI_result_code_string(SPI_result));
+	job->check_sql = MemoryContextStrdup(GetMemoryChunkContext(job), check_sql);
 
 	catalog_become_owner(&user);
 	job->progress_plan =
 		SPI_prepare("UPDATE migrate.backfill_jobs SET next_block = $2, "
-					"  rows_done = rows_done + $3, skipped_locked = skipped_locked + $4, "
-					"  batches = batches + 1, batch_size = $5, "
-					"  max_batch_ms = GREATEST(max_batch_ms, $6), held_reason = NULL "
+					"  rows_done = rows_done + $3, "
+					"  batches = batches + 1, batch_size = $4, "
+					"  max_batch_ms = GREATEST(max_batch_ms, $5), held_reason = NULL "
 					"WHERE id = $1",
-					6, progress_types);
+					5, progress_types);
 	catalog_restore_user(&user);
 	/* catalog_become_owner switched the path for the transaction: back to the job's */
 	(void) set_config_option("search_path", job->search_path, PGC_USERSET, PGC_S_SESSION,
@@ -517,7 +519,6 @@ prepare_plans(Job *job)
 		elog(ERROR, "could not prepare the backfill progress update: %s",
 			 SPI_result_code_string(SPI_result));
 	SPI_keepplan(job->batch_plan);
-	SPI_keepplan(job->check_plan);
 	SPI_keepplan(job->progress_plan);
 }
 
@@ -526,11 +527,12 @@ free_plans(Job *job)
 {
 	if (job->batch_plan)
 		SPI_freeplan(job->batch_plan);
-	if (job->check_plan)
-		SPI_freeplan(job->check_plan);
 	if (job->progress_plan)
 		SPI_freeplan(job->progress_plan);
-	job->batch_plan = job->check_plan = job->progress_plan = NULL;
+	if (job->check_sql)
+		pfree(job->check_sql);
+	job->batch_plan = job->progress_plan = NULL;
+	job->check_sql = NULL;
 }
 
 /*
@@ -584,12 +586,13 @@ control(Job *job, double *lag_ms)
  * (job->failures set to -1).
  */
 static bool
-run_batch(Job *job, int64 lo, int64 hi, int64 *cand, int64 *done, double *ms)
+run_batch(Job *job, int64 lo, int64 hi, int64 *done, double *ms)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	instr_time	start;
 	instr_time	end;
 	ErrorData  *volatile edata = NULL;
+	volatile TransactionId xid = InvalidTransactionId;
 	char		buf[32];
 
 	snprintf(job->activity, sizeof(job->activity),
@@ -600,8 +603,7 @@ run_batch(Job *job, int64 lo, int64 hi, int64 *cand, int64 *done, double *ms)
 	PG_TRY();
 	{
 		Datum		args[2] = {tid_datum(lo), tid_datum(hi)};
-		Datum		progress[6];
-		bool		isnull;
+		Datum		progress[5];
 		CatalogUser user;
 
 		SetCurrentStatementStartTimestamp();
@@ -626,10 +628,10 @@ run_batch(Job *job, int64 lo, int64 hi, int64 *cand, int64 *done, double *ms)
 
 		INSTR_TIME_SET_CURRENT(start);
 		enable_timeout_after(STATEMENT_TIMEOUT, migrate_backfill_statement_timeout);
-		if (SPI_execute_plan(job->batch_plan, args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "backfill batch did not return its counts");
-		*cand = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		*done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		if (SPI_execute_plan(job->batch_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "backfill batch did not run as an UPDATE");
+		*done = SPI_processed;
+		xid = GetTopTransactionIdIfAny();
 
 		INSTR_TIME_SET_CURRENT(end);
 		INSTR_TIME_SUBTRACT(end, start);
@@ -638,9 +640,8 @@ run_batch(Job *job, int64 lo, int64 hi, int64 *cand, int64 *done, double *ms)
 		progress[0] = Int64GetDatum(job->id);
 		progress[1] = Int64GetDatum(hi);
 		progress[2] = Int64GetDatum(*done);
-		progress[3] = Int64GetDatum(*cand - *done);
-		progress[4] = Int32GetDatum(job->batch_size);
-		progress[5] = Float8GetDatum(*ms);
+		progress[3] = Int32GetDatum(job->batch_size);
+		progress[4] = Float8GetDatum(*ms);
 		catalog_become_owner(&user);
 		if (SPI_execute_plan(job->progress_plan, progress, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not record backfill progress");
@@ -671,6 +672,16 @@ run_batch(Job *job, int64 lo, int64 hi, int64 *cand, int64 *done, double *ms)
 		job->next_block = hi;
 		job->pass_rows += *done;
 		job->failures = 0;
+		if (*done > 0)
+		{
+			if (job->nxids == job->maxxids)
+			{
+				job->maxxids = Max(64, job->maxxids * 2);
+				job->xids = job->xids ? repalloc(job->xids, job->maxxids * sizeof(TransactionId))
+					: MemoryContextAlloc(GetMemoryChunkContext(job), job->maxxids * sizeof(TransactionId));
+			}
+			job->xids[job->nxids++] = xid;
+		}
 		return true;
 	}
 
@@ -709,9 +720,9 @@ run_batch(Job *job, int64 lo, int64 hi, int64 *cand, int64 *done, double *ms)
 }
 
 /*
- * At the end of a pass (or before the first): checks, with one snapshot
- * and no row locks, whether any row is still to do.  None: the job is
- * done.  Some: another pass starts over the table as it is now; if the
+ * At the end of a pass (or before the first): counts, with one snapshot
+ * and no row locks, the rows still to do; they are what the pass had to
+ * leave behind, and are added to skipped_locked.  None: the job is done.  Some: another pass starts over the table as it is now; if the
  * pass that just ended could change nothing (everything left is locked by
  * others), wait a little first rather than spin.  Returns true when the
  * worker should stop.
@@ -720,7 +731,7 @@ static bool
 end_pass(Job *job)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	volatile bool remaining = false;
+	volatile int64 remaining = 0;
 	volatile int64 nblocks = 0;
 	ErrorData  *volatile edata = NULL;
 	bool		first = job->pass_end < 0;
@@ -732,10 +743,9 @@ end_pass(Job *job)
 
 	PG_TRY();
 	{
-		Datum		args[2] = {tid_datum(0), tid_datum((int64) MaxBlockNumber)};
 		CatalogUser user;
-		Oid			types[4] = {INT8OID, INT4OID, INT8OID, BOOLOID};
-		Datum		values[4];
+		Oid			types[5] = {INT8OID, INT4OID, INT8OID, BOOLOID, INT8OID};
+		Datum		values[5];
 		Relation	rel;
 		bool		isnull;
 
@@ -748,9 +758,24 @@ end_pass(Job *job)
 
 		if (!first)
 		{
-			if (SPI_execute_plan(job->check_plan, args, NULL, true, 0) != SPI_OK_SELECT)
+			Oid			check_types[3] = {TIDOID, TIDOID, XIDARRAYOID};
+			Datum		check_args[3];
+			Datum	   *xids = palloc(Max(job->nxids, 1) * sizeof(Datum));
+
+			for (int i = 0; i < job->nxids; i++)
+				xids[i] = TransactionIdGetDatum(job->xids[i]);
+			check_args[0] = tid_datum(0);
+			check_args[1] = tid_datum((int64) MaxBlockNumber);
+			check_args[2] = PointerGetDatum(construct_array(xids, job->nxids, XIDOID,
+															sizeof(TransactionId), true, TYPALIGN_INT));
+
+			/*
+			 * One-shot, so that the planner sees the array as a constant and
+			 * looks the xmin up in a hash table rather than the whole list.
+			 */
+			if (SPI_execute_with_args(job->check_sql, 3, check_types, check_args, NULL, true, 0) != SPI_OK_SELECT)
 				elog(ERROR, "backfill check did not return a count");
-			remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0;
+			remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		}
 		rel = relation_open(job->relid, AccessShareLock);
 		nblocks = RelationGetNumberOfBlocks(rel);
@@ -759,7 +784,8 @@ end_pass(Job *job)
 		values[0] = Int64GetDatum(job->id);
 		values[1] = Int32GetDatum(first ? job->pass : job->pass + 1);
 		values[2] = Int64GetDatum(nblocks);
-		values[3] = BoolGetDatum(first || remaining);
+		values[3] = BoolGetDatum(first || remaining > 0);
+		values[4] = Int64GetDatum(remaining);
 		catalog_become_owner(&user);
 		if (SPI_execute_with_args("UPDATE migrate.backfill_jobs "
 								  "SET pass = CASE WHEN $4 THEN $2 ELSE pass END, "
@@ -768,9 +794,10 @@ end_pass(Job *job)
 								  "    state = CASE WHEN $4 OR state <> 'running' THEN state ELSE 'done' END, "
 								  "    finished_at = CASE WHEN $4 OR state <> 'running' THEN finished_at "
 								  "                       ELSE pg_catalog.clock_timestamp() END, "
-								  "    held_reason = NULL, last_error = CASE WHEN $4 THEN last_error END "
+								  "    held_reason = NULL, last_error = CASE WHEN $4 THEN last_error END, "
+								  "    skipped_locked = skipped_locked + $5 "
 								  "WHERE id = $1",
-								  4, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+								  5, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not record the end of a backfill pass");
 		catalog_restore_user(&user);
 		PopActiveSnapshot();
@@ -794,7 +821,7 @@ end_pass(Job *job)
 				(errmsg("migrate: backfill job " INT64_FORMAT " failed: %s", job->id, edata->message)));
 		return true;
 	}
-	if (!first && !remaining)
+	if (!first && remaining == 0)
 	{
 		ereport(LOG,
 				(errmsg("migrate: backfill job " INT64_FORMAT " is done after %d passes", job->id, job->pass)));

@@ -37,6 +37,7 @@
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -311,8 +312,7 @@ check_statements(Oid relid, const char *column, const char *expression, const ch
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *batch_sql;
 	char	   *check_sql;
-	SPIPlanPtr	plan;
-	Datum		empty[2];
+	Datum		empty[3];
 	ItemPointerData zero;
 
 	PG_TRY();
@@ -321,12 +321,11 @@ check_statements(Oid relid, const char *column, const char *expression, const ch
 		SPI_connect();
 		if (SPI_prepare(batch_sql, 2, (Oid[]) {TIDOID, TIDOID}) == NULL)
 			elog(ERROR, "could not prepare the backfill batch: %s", SPI_result_code_string(SPI_result));
-		plan = SPI_prepare(check_sql, 2, (Oid[]) {TIDOID, TIDOID});
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the backfill check: %s", SPI_result_code_string(SPI_result));
 		ItemPointerSet(&zero, 0, 0);
 		empty[0] = empty[1] = PointerGetDatum(&zero);
-		if (SPI_execute_plan(plan, empty, NULL, true, 0) != SPI_OK_SELECT)
+		empty[2] = PointerGetDatum(construct_empty_array(XIDOID));
+		if (SPI_execute_with_args(check_sql, 3, (Oid[]) {TIDOID, TIDOID, XIDARRAYOID}, empty,
+								  NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not run the backfill check");
 		SPI_finish();
 	}
