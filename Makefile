@@ -36,8 +36,9 @@ PROVE_TESTS = $(wildcard test/t/*.pl)
 PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror
 # JIT bitcode buys nothing for this module and doubles the build.
 override with_llvm = no
-# PGXS does not track header dependencies by default.
-autodepend = yes
+# PGXS does not track header dependencies by default; "override" because
+# Makefile.global assigns the configure-time (empty) value after us.
+override autodepend = yes
 
 EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs regression.out .demo
 
