@@ -390,6 +390,9 @@ backfill_run_job(MigrateSlot *slot)
 	MemoryContextSwitchTo(TopMemoryContext);
 	MemoryContextDelete(cxt);
 
+	/* the job's state is committed: whoever waits for it reads it now */
+	ConditionVariableBroadcast(&MigrateState->backfill_cv);
+
 	/* jobs that found no free slot when submitted start now */
 	backfill_recover();
 }
@@ -1004,6 +1007,8 @@ backfill_await_migration(ExecContext *ctx, const char *version, ErrorData **edat
 		char	   *failure = NULL;
 		uint64		i;
 
+		/* before the read, so that no broadcast between the two is missed */
+		ConditionVariablePrepareToSleep(&MigrateState->backfill_cv);
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
@@ -1043,6 +1048,8 @@ backfill_await_migration(ExecContext *ctx, const char *version, ErrorData **edat
 		CommitTransactionCommand();
 		MemoryContextSwitchTo(cxt);
 
+		if (failure || pending == 0 || ctx->slot->stop_requested)
+			ConditionVariableCancelSleep();
 		if (failure)
 		{
 			ErrorData  *e = palloc0(sizeof(ErrorData));
@@ -1061,9 +1068,7 @@ backfill_await_migration(ExecContext *ctx, const char *version, ErrorData **edat
 
 		pgstat_report_activity(STATE_IDLE,
 							   psprintf("migrate: migration %s waits for %d backfill job(s)", version, pending));
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 250L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		/* woken when a backfill worker stops; the timeout notices a stop request */
+		(void) ConditionVariableTimedSleep(&MigrateState->backfill_cv, 250L, PG_WAIT_EXTENSION);
 	}
 }

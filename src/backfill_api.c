@@ -660,6 +660,8 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 					   1, (Oid[]) {INT8OID});
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the backfill wait");
+	/* prepared before the first read, so that no broadcast can be missed */
+	ConditionVariablePrepareToSleep(&MigrateState->backfill_cv);
 	for (;;)
 	{
 		if (SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
@@ -680,11 +682,10 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 					 errmsg("timed out waiting for backfill job " INT64_FORMAT, id),
 					 errdetail("The job is %s.", state),
 					 errhint("The job goes on in the background; migrate_backfill_status() shows its progress.")));
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 100L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		/* a worker that dies without broadcasting is noticed by the timeout */
+		(void) ConditionVariableTimedSleep(&MigrateState->backfill_cv, 100L, PG_WAIT_EXTENSION);
 	}
+	ConditionVariableCancelSleep();
 	state = pstrdup(state);
 	error = error ? pstrdup(error) : NULL;
 	SPI_finish();

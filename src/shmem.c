@@ -57,6 +57,7 @@ migrate_shmem_startup(void)
 	{
 		memset(MigrateState, 0, sizeof(MigrateShared));
 		MigrateState->lock = &(GetNamedLWLockTranche("migrate"))->lock;
+		ConditionVariableInit(&MigrateState->backfill_cv);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

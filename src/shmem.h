@@ -15,6 +15,7 @@
 #ifndef MIGRATE_SHMEM_H
 #define MIGRATE_SHMEM_H
 
+#include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 
@@ -85,6 +86,7 @@ typedef struct MigrateShared
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
 	bool		recovery_scan_done;
+	ConditionVariable backfill_cv;	/* broadcast when a backfill worker stops */
 	MigrateSlot slots[MIGRATE_MAX_SLOTS];
 } MigrateShared;
 
