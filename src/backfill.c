@@ -17,7 +17,7 @@
  * and exactly the rows we locked are updated, by ctid (stable while we hold
  * the row lock).  Measured against a CTE that first lists the candidates
  * and one that materializes the locked rows, this shape costs ~12% less
- * (README, "Backfill cost").
+ * (README, "Backfills", "Benchmark").
  *
  * The progress row (next block, counters, the adapted batch size) is
  * updated in the same transaction, so after a crash the job resumes at the
@@ -118,7 +118,7 @@ typedef struct Job
 	SPIPlanPtr	batch_plan;
 	SPIPlanPtr	progress_plan;
 	char	   *check_sql;		/* run one-shot: see end_pass */
-	TransactionId *xids;		/* transactions of this worker's batches */
+	Datum	   *xids;			/* transactions of this worker's batches (xid) */
 	int			nxids;
 	int			maxxids;
 	char		activity[256];
@@ -680,10 +680,10 @@ run_batch(Job *job, int64 lo, int64 hi, int64 *done, double *ms)
 			if (job->nxids == job->maxxids)
 			{
 				job->maxxids = Max(64, job->maxxids * 2);
-				job->xids = job->xids ? repalloc(job->xids, job->maxxids * sizeof(TransactionId))
-					: MemoryContextAlloc(GetMemoryChunkContext(job), job->maxxids * sizeof(TransactionId));
+				job->xids = job->xids ? repalloc(job->xids, job->maxxids * sizeof(Datum))
+					: MemoryContextAlloc(GetMemoryChunkContext(job), job->maxxids * sizeof(Datum));
 			}
-			job->xids[job->nxids++] = xid;
+			job->xids[job->nxids++] = TransactionIdGetDatum(xid);
 		}
 		return true;
 	}
@@ -725,9 +725,10 @@ run_batch(Job *job, int64 lo, int64 hi, int64 *done, double *ms)
 /*
  * At the end of a pass (or before the first): counts, with one snapshot
  * and no row locks, the rows still to do; they are what the pass had to
- * leave behind, and are added to skipped_locked.  None: the job is done.  Some: another pass starts over the table as it is now; if the
- * pass that just ended could change nothing (everything left is locked by
- * others), wait a little first rather than spin.  Returns true when the
+ * leave behind, and are added to skipped_locked.  None: the job is done.
+ * Some: another pass starts over the table as it is now; if the pass that
+ * just ended could change nothing (everything left is locked by others),
+ * wait a little first rather than spin.  Returns true when the
  * worker should stop.
  */
 static bool
@@ -763,13 +764,10 @@ end_pass(Job *job)
 		{
 			Oid			check_types[3] = {TIDOID, TIDOID, XIDARRAYOID};
 			Datum		check_args[3];
-			Datum	   *xids = palloc(Max(job->nxids, 1) * sizeof(Datum));
 
-			for (int i = 0; i < job->nxids; i++)
-				xids[i] = TransactionIdGetDatum(job->xids[i]);
 			check_args[0] = tid_datum(0);
 			check_args[1] = tid_datum((int64) MaxBlockNumber);
-			check_args[2] = PointerGetDatum(construct_array(xids, job->nxids, XIDOID,
+			check_args[2] = PointerGetDatum(construct_array(job->xids, job->nxids, XIDOID,
 															sizeof(TransactionId), true, TYPALIGN_INT));
 
 			/*

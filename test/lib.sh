@@ -1,7 +1,8 @@
 # test/lib.sh - sourced by the demo and the benchmark scripts: the checks and
 # helpers every one of them starts with.
 #
-# Sets PG_CONFIG, REPO and BINDIR; defines die, as_pg and build_and_install.
+# Sets PG_CONFIG, REPO and BINDIR; defines die, as_pg, build_and_install
+# and median.
 # The including script sets SCRIPT_NAME (for messages) first.
 
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
@@ -22,4 +23,10 @@ build_and_install() {
 	echo "== make && make install"
 	(cd "$REPO" && make -s PG_CONFIG="$PG_CONFIG" -j"$(nproc)" &&
 		make -s PG_CONFIG="$PG_CONFIG" install) >/dev/null
+}
+
+# the median of the numbers on stdin (whitespace separated)
+median() {
+	tr -s ' \t' '\n\n' | grep . | sort -g |
+		awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }

@@ -150,9 +150,8 @@ for r in $(seq 1 "$ROUNDS"); do
 		"$(awk -v a="$m" -v b="$p" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
 done
 
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%d\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-MED_M=$(median "${MIG[@]}")
-MED_P=$(median "${PLN[@]}")
+MED_M=$(echo "${MIG[@]}" | median)
+MED_P=$(echo "${PLN[@]}" | median)
 RATIO=$(awk -v a="$MED_M" -v b="$MED_P" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 VERDICT=$(awk -v r="$RATIO" -v t="$TARGET" 'BEGIN { print (r <= t ? "within target" : "ABOVE TARGET") }')
 

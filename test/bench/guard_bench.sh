@@ -70,7 +70,6 @@ stop() {
 	STARTED=0
 }
 psql_() { as_pg "$BINDIR/psql" -X -q -h "$DIR" -p "$PORT" -v ON_ERROR_STOP=1 "$@"; }
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 now() { date +%s.%N; }
 
 # ------------------------------------------------------------------ DDL ----
