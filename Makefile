@@ -2,7 +2,7 @@
 # (both install what they need on a fresh Debian bookworm machine, as root).
 
 EXTENSION = migrate
-EXTVERSION = 1.0
+EXTVERSION = 1.1
 MODULE_big = migrate
 PGFILEDESC = "migrate - versioned schema migrations run safely inside the server"
 
@@ -33,6 +33,8 @@ ISOLATION_OPTS = --inputdir=test --temp-instance=./tmp_check_iso --temp-config=.
 TAP_TESTS = 1
 PROVE_TESTS = $(wildcard test/t/*.pl)
 
+# the schema version the C code reads and writes (catalog_version_ok)
+PG_CPPFLAGS += -DMIGRATE_EXTVERSION='"$(EXTVERSION)"'
 PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror
 # JIT bitcode buys nothing for this module and doubles the build.
 override with_llvm = no

@@ -82,8 +82,14 @@
 #include "guc.h"
 #include "worker.h"
 
-/* advisory lock class (field4) of "this job is being run", see run_job */
-#define BACKFILL_LOCK_CLASS 3
+/*
+ * Advisory lock classes (field4): "worker n of this job is running" (field3
+ * is n, see backfill_run_job) and "this job's pass is being ended" (see
+ * end_pass).  field2 is the low half of the job id: jobs 2^32 apart could
+ * only make each other wait.
+ */
+#define BACKFILL_WORKER_LOCK_CLASS 3
+#define BACKFILL_PASS_LOCK_CLASS 4
 
 int			migrate_backfill_batch_ms = 50;
 int			migrate_backfill_sleep_ms = 10;
@@ -92,6 +98,16 @@ int			migrate_backfill_lock_timeout = 200;
 int			migrate_backfill_statement_timeout = 10000;
 int			migrate_backfill_max_retries = 10;
 int			migrate_backfill_max_replica_lag = 30000;
+int			migrate_backfill_workers = 1;
+
+/* What run_batch found. */
+typedef enum BatchResult
+{
+	BATCH_DONE,					/* a batch committed */
+	BATCH_FAILED,				/* it failed; retried or recorded */
+	BATCH_BUSY,					/* other workers hold every range left */
+	BATCH_PASS_OVER				/* every range of the pass is walked */
+} BatchResult;
 
 /* One job as the worker runs it; the durable copy is its row. */
 typedef struct Job
@@ -109,12 +125,12 @@ typedef struct Job
 	int			max_rows_per_second;	/* 0: no cap */
 	int			batch_ms;
 	int			sleep_ms;
+	int			workers;
 	double		rows_per_block;
-	int			pass;
-	int64		next_block;
-	int64		pass_end;		/* -1: the pass has not started */
-	int64		pass_rows;		/* rows this pass updated (this worker) */
+	int			pass;			/* as this worker last saw it */
+	int64		pass_end;		/* -1: the first pass has not started */
 	int			failures;		/* consecutive failed batches */
+	SPIPlanPtr	claim_plan;
 	SPIPlanPtr	batch_plan;
 	SPIPlanPtr	progress_plan;
 	char	   *check_sql;		/* run one-shot: see end_pass */
@@ -127,12 +143,14 @@ typedef struct Job
 static bool load_job(Job *job);
 static void prepare_plans(Job *job);
 static void free_plans(Job *job);
+static void restore_job_user(Job *job, CatalogUser *user);
 static char *control(Job *job, double *lag_ms);
-static bool run_batch(Job *job, int64 lo, int64 hi, int64 *done, double *ms);
+static BatchResult run_batch(Job *job, int64 blocks, int64 *done, double *ms);
 static bool end_pass(Job *job);
 static void set_state(Job *job, const char *state, const char *error, const char *held);
 static void throttle(Job *job, long ms);
 static Datum tid_datum(int64 block);
+static void set_advisory_tag(LOCKTAG *tag, Job *job, uint32 n, uint16 class);
 
 void
 backfill_guc_init(void)
@@ -195,6 +213,16 @@ backfill_guc_init(void)
 							30000, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.backfill_workers",
+							"How many workers run one backfill job at once.",
+							"Copied into the job when it is submitted. Each pass is cut "
+							"into block ranges that the workers share; every worker "
+							"counts against migrate.max_workers.",
+							&migrate_backfill_workers,
+							1, 1, 16,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
 }
 
 /*
@@ -252,46 +280,52 @@ backfill_run_job(MigrateSlot *slot)
 	LOCKTAG		tag;
 	TimestampTz rate_start = 0;
 	int64		rate_rows = 0;
+	int			n;
 
 	MemoryContextSwitchTo(cxt);
 	job = palloc0(sizeof(Job));
 	job->id = slot->job_id;
 
-	/*
-	 * A job can be queued twice (its submitter's commit and a recovery scan
-	 * racing); the session-level advisory lock lets exactly one worker run
-	 * it, and outlives the batches' transactions.
-	 */
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (job->id >> 32), (uint32) job->id,
-						 BACKFILL_LOCK_CLASS);
-	StartTransactionCommand();
-	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+	if (!load_job(job))
 	{
-		CommitTransactionCommand();
+		backfill_recover(false);
 		return;
+	}
+
+	/*
+	 * A job can be queued more often than it has workers (its submitter's
+	 * commit and a recovery scan racing); worker n holds the session-level
+	 * advisory lock n, which outlives the batches' transactions, so at most
+	 * job->workers run it.
+	 */
+	StartTransactionCommand();
+	for (n = 0; n < job->workers; n++)
+	{
+		set_advisory_tag(&tag, job, n, BACKFILL_WORKER_LOCK_CLASS);
+		if (LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL)
+			break;
 	}
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(cxt);
-
-	if (!load_job(job))
-	{
-		backfill_recover();
+	if (n == job->workers)
 		return;
-	}
+	/* the first worker queues the others */
+	if (job->workers > 1)
+		backfill_recover(true);
+
 	ereport(LOG,
-			(errmsg("migrate: backfill job " INT64_FORMAT " on %s.%s runs as %s, pass %d from block " INT64_FORMAT,
+			(errmsg("migrate: backfill job " INT64_FORMAT " on %s.%s runs as %s, pass %d, worker %d of %d",
 					job->id, job->relname,
-					job->column_name, job->submitted_by, job->pass, job->next_block)));
+					job->column_name, job->submitted_by, job->pass, n + 1, job->workers)));
 
 	for (;;)
 	{
 		char	   *state;
 		double		lag_ms = 0;
 		int64		blocks;
-		int64		lo;
-		int64		hi;
 		int64		done = 0;
 		double		ms = 0;
+		BatchResult result;
 
 		MemoryContextReset(batch_cxt);
 		MemoryContextSwitchTo(batch_cxt);
@@ -336,18 +370,28 @@ backfill_run_job(MigrateSlot *slot)
 			continue;
 		}
 
-		if (job->pass_end < 0 || job->next_block >= job->pass_end)
+		if (job->pass_end < 0)
 		{
 			if (end_pass(job))
 				break;
 			continue;
 		}
 
-		blocks = (int64) ceil(job->batch_size / Max(job->rows_per_block, 1.0));
-		lo = job->next_block;
-		hi = Min(lo + Max(blocks, 1), job->pass_end);
-
-		if (!run_batch(job, lo, hi, &done, &ms))
+		blocks = Max((int64) ceil(job->batch_size / Max(job->rows_per_block, 1.0)), 1);
+		result = run_batch(job, blocks, &done, &ms);
+		if (result == BATCH_PASS_OVER)
+		{
+			if (end_pass(job))
+				break;
+			continue;
+		}
+		if (result == BATCH_BUSY)
+		{
+			/* the last ranges are being walked, or the pass ended, by others */
+			throttle(job, 10);
+			continue;
+		}
+		if (result == BATCH_FAILED)
 		{
 			if (job->failures < 0)
 				break;			/* failed for good, recorded */
@@ -361,7 +405,7 @@ backfill_run_job(MigrateSlot *slot)
 			int			cap = job->max_batch_size;
 
 			if (job->max_rows_per_second > 0)
-				cap = Min(cap, job->max_rows_per_second);
+				cap = Min(cap, Max(job->max_rows_per_second / job->workers, 1));
 			job->batch_size = (int) Max(1.0, Min((double) cap, job->batch_size * factor));
 		}
 
@@ -378,7 +422,8 @@ backfill_run_job(MigrateSlot *slot)
 					rate_start = TimestampTzPlusMilliseconds(now, -(long) ms);
 				rate_rows += done;
 				elapsed = (long) ((now - rate_start) / 1000);
-				sleep = Max(sleep, (long) (rate_rows * 1000 / job->max_rows_per_second) - elapsed);
+				/* the cap is the job's: each worker takes its share */
+				sleep = Max(sleep, (long) (rate_rows * 1000 * job->workers / job->max_rows_per_second) - elapsed);
 			}
 			if (sleep > 0)
 				throttle(job, sleep);
@@ -394,7 +439,7 @@ backfill_run_job(MigrateSlot *slot)
 	ConditionVariableBroadcast(&MigrateState->backfill_cv);
 
 	/* jobs that found no free slot when submitted start now */
-	backfill_recover();
+	backfill_recover(false);
 }
 
 /*
@@ -413,6 +458,7 @@ load_job(Job *job)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	(void) catalog_version_ok(ERROR);
 	catalog_become_owner(&user);
 	SPI_connect();
 	if (SPI_execute_with_args("UPDATE migrate.backfill_jobs "
@@ -421,7 +467,7 @@ load_job(Job *job)
 							  "WHERE id = $1 AND state OPERATOR(pg_catalog.=) ANY ('{queued,running}') "
 							  "RETURNING relid, column_name, expression, where_clause, submitted_by, search_path, "
 							  "  batch_size, max_batch_size, coalesce(max_rows_per_second, 0), batch_ms, sleep_ms, "
-							  "  rows_per_block, pass, next_block, coalesce(pass_end_block, -1)",
+							  "  rows_per_block, pass, coalesce(pass_end_block, -1), workers",
 							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not read backfill job " INT64_FORMAT, job->id);
 	if (SPI_processed > 0)
@@ -448,8 +494,8 @@ load_job(Job *job)
 		job->sleep_ms = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
 		job->rows_per_block = DatumGetFloat8(SPI_getbinval(tup, desc, 12, &isnull));
 		job->pass = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
-		job->next_block = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
-		job->pass_end = DatumGetInt64(SPI_getbinval(tup, desc, 15, &isnull));
+		job->pass_end = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
+		job->workers = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
 	}
 	SPI_finish();
 	catalog_restore_user(&user);
@@ -480,6 +526,7 @@ static void
 prepare_plans(Job *job)
 {
 	Oid			tids[2] = {TIDOID, TIDOID};
+	Oid			claim_types[2] = {INT8OID, INT8OID};
 	Oid			progress_types[5] = {INT8OID, INT8OID, INT8OID, INT4OID, FLOAT8OID};
 	char	   *batch_sql;
 	char	   *check_sql;
@@ -506,23 +553,48 @@ prepare_plans(Job *job)
 		elog(ERROR, "could not prepare the backfill batch: %s", SPI_result_code_string(SPI_result));
 	job->check_sql = MemoryContextStrdup(GetMemoryChunkContext(job), check_sql);
 
+	/*
+	 * The claim takes the first range of the pass that no other worker's
+	 * batch holds, and moves it on by $2 blocks: committed with the batch,
+	 * rolled back with it.
+	 */
 	catalog_become_owner(&user);
+	job->claim_plan =
+		SPI_prepare("WITH c AS (SELECT start_block, next_block FROM migrate.backfill_ranges "
+					"  WHERE job_id = $1 AND next_block < end_block "
+					"  ORDER BY start_block LIMIT 1 FOR UPDATE SKIP LOCKED) "
+					"UPDATE migrate.backfill_ranges r "
+					"SET next_block = LEAST(r.next_block + $2, r.end_block) "
+					"FROM c WHERE r.job_id = $1 AND r.start_block = c.start_block "
+					"RETURNING c.next_block, r.next_block",
+					2, claim_types);
 	job->progress_plan =
-		SPI_prepare("UPDATE migrate.backfill_jobs SET next_block = $2, "
+		SPI_prepare("UPDATE migrate.backfill_jobs SET next_block = next_block + $2, "
 					"  rows_done = rows_done + $3, "
 					"  batches = batches + 1, batch_size = $4, "
 					"  max_batch_ms = GREATEST(max_batch_ms, $5), held_reason = NULL "
 					"WHERE id = $1",
 					5, progress_types);
-	catalog_restore_user(&user);
-	/* catalog_become_owner switched the path for the transaction: back to the job's */
-	(void) set_config_option("search_path", job->search_path, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
-	if (job->progress_plan == NULL)
-		elog(ERROR, "could not prepare the backfill progress update: %s",
+	restore_job_user(job, &user);
+	if (job->claim_plan == NULL || job->progress_plan == NULL)
+		elog(ERROR, "could not prepare the backfill progress statements: %s",
 			 SPI_result_code_string(SPI_result));
 	SPI_keepplan(job->batch_plan);
+	SPI_keepplan(job->claim_plan);
 	SPI_keepplan(job->progress_plan);
+}
+
+/*
+ * Back from catalog_become_owner to the job's role and search_path (it
+ * switched the path for the transaction), so that the job's statements run
+ * as they were planned.
+ */
+static void
+restore_job_user(Job *job, CatalogUser *user)
+{
+	catalog_restore_user(user);
+	(void) set_config_option("search_path", job->search_path, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 }
 
 static void
@@ -530,11 +602,13 @@ free_plans(Job *job)
 {
 	if (job->batch_plan)
 		SPI_freeplan(job->batch_plan);
+	if (job->claim_plan)
+		SPI_freeplan(job->claim_plan);
 	if (job->progress_plan)
 		SPI_freeplan(job->progress_plan);
 	if (job->check_sql)
 		pfree(job->check_sql);
-	job->batch_plan = job->progress_plan = NULL;
+	job->batch_plan = job->claim_plan = job->progress_plan = NULL;
 	job->check_sql = NULL;
 }
 
@@ -582,32 +656,33 @@ control(Job *job, double *lag_ms)
 }
 
 /*
- * Runs one batch over blocks [lo, hi) with its progress in one
- * transaction.  Returns false if it failed; the failure is then retried
- * later (job->failures counts them) or, when retries are used up or the
- * error cannot go away by itself, recorded as the job's failure
- * (job->failures set to -1).
+ * Runs one batch of up to `blocks` blocks, from the first range of the
+ * pass no other worker holds, with its progress in one transaction.
+ * BATCH_FAILED: the failure is retried later (job->failures counts them)
+ * or, when retries are used up or the error cannot go away by itself,
+ * recorded as the job's failure (job->failures set to -1).
  */
-static bool
-run_batch(Job *job, int64 lo, int64 hi, int64 *done, double *ms)
+static BatchResult
+run_batch(Job *job, int64 blocks, int64 *done, double *ms)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	instr_time	start;
 	instr_time	end;
 	ErrorData  *volatile edata = NULL;
 	volatile TransactionId xid = InvalidTransactionId;
+	volatile BatchResult result = BATCH_DONE;
+	volatile int64 lo = -1;
+	volatile int64 hi = -1;
+	char	   *volatile at = "";
 	char		buf[32];
-
-	snprintf(job->activity, sizeof(job->activity),
-			 "migrate backfill " INT64_FORMAT ": %s.%s pass %d blocks " INT64_FORMAT "-" INT64_FORMAT " of " INT64_FORMAT,
-			 job->id, job->relname,
-			 job->column_name, job->pass, lo, hi, job->pass_end);
 
 	PG_TRY();
 	{
-		Datum		args[2] = {tid_datum(lo), tid_datum(hi)};
+		Datum		claim[2] = {Int64GetDatum(job->id), Int64GetDatum(blocks)};
+		Datum		args[2];
 		Datum		progress[5];
 		CatalogUser user;
+		bool		isnull;
 
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
@@ -626,29 +701,59 @@ run_batch(Job *job, int64 lo, int64 hi, int64 *done, double *ms)
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		prepare_plans(job);
-		debug_query_string = job->activity;
-		pgstat_report_activity(STATE_RUNNING, job->activity);
 
 		INSTR_TIME_SET_CURRENT(start);
-		enable_timeout_after(STATEMENT_TIMEOUT, migrate_backfill_statement_timeout);
-		if (SPI_execute_plan(job->batch_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "backfill batch did not run as an UPDATE");
-		*done = SPI_processed;
-		xid = GetTopTransactionIdIfAny();
-
-		INSTR_TIME_SET_CURRENT(end);
-		INSTR_TIME_SUBTRACT(end, start);
-		*ms = INSTR_TIME_GET_MILLISEC(end);
-
-		progress[0] = Int64GetDatum(job->id);
-		progress[1] = Int64GetDatum(hi);
-		progress[2] = Int64GetDatum(*done);
-		progress[3] = Int32GetDatum(job->batch_size);
-		progress[4] = Float8GetDatum(*ms);
 		catalog_become_owner(&user);
-		if (SPI_execute_plan(job->progress_plan, progress, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not record backfill progress");
-		catalog_restore_user(&user);
+		if (SPI_execute_plan(job->claim_plan, claim, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "could not claim a range of backfill job " INT64_FORMAT, job->id);
+		if (SPI_processed == 0)
+		{
+			/* none free: taken by other workers, or none left to walk */
+			if (SPI_execute_with_args("SELECT EXISTS (SELECT FROM migrate.backfill_ranges "
+									  "  WHERE job_id = $1 AND next_block < end_block)",
+									  1, (Oid[]) {INT8OID}, claim, NULL, true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not read the ranges of backfill job " INT64_FORMAT, job->id);
+			result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))
+				? BATCH_BUSY : BATCH_PASS_OVER;
+		}
+		else
+		{
+			lo = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			hi = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		}
+		restore_job_user(job, &user);
+
+		if (result == BATCH_DONE)
+		{
+			snprintf(job->activity, sizeof(job->activity),
+					 "migrate backfill " INT64_FORMAT ": %s.%s pass %d blocks " INT64_FORMAT "-" INT64_FORMAT " of " INT64_FORMAT,
+					 job->id, job->relname,
+					 job->column_name, job->pass, (int64) lo, (int64) hi, job->pass_end);
+			debug_query_string = job->activity;
+			pgstat_report_activity(STATE_RUNNING, job->activity);
+
+			args[0] = tid_datum(lo);
+			args[1] = tid_datum(hi);
+			enable_timeout_after(STATEMENT_TIMEOUT, migrate_backfill_statement_timeout);
+			if (SPI_execute_plan(job->batch_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "backfill batch did not run as an UPDATE");
+			*done = SPI_processed;
+			xid = GetTopTransactionIdIfAny();
+
+			INSTR_TIME_SET_CURRENT(end);
+			INSTR_TIME_SUBTRACT(end, start);
+			*ms = INSTR_TIME_GET_MILLISEC(end);
+
+			progress[0] = Int64GetDatum(job->id);
+			progress[1] = Int64GetDatum(hi - lo);
+			progress[2] = Int64GetDatum(*done);
+			progress[3] = Int32GetDatum(job->batch_size);
+			progress[4] = Float8GetDatum(*ms);
+			catalog_become_owner(&user);
+			if (SPI_execute_plan(job->progress_plan, progress, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not record backfill progress");
+			restore_job_user(job, &user);
+		}
 
 		PopActiveSnapshot();
 		SPI_finish();
@@ -670,10 +775,10 @@ run_batch(Job *job, int64 lo, int64 hi, int64 *done, double *ms)
 	debug_query_string = NULL;
 	pgstat_report_activity(STATE_IDLE, NULL);
 
+	if (edata == NULL && result != BATCH_DONE)
+		return result;
 	if (edata == NULL)
 	{
-		job->next_block = hi;
-		job->pass_rows += *done;
 		job->failures = 0;
 		if (*done > 0)
 		{
@@ -685,9 +790,11 @@ run_batch(Job *job, int64 lo, int64 hi, int64 *done, double *ms)
 			}
 			job->xids[job->nxids++] = TransactionIdGetDatum(xid);
 		}
-		return true;
+		return BATCH_DONE;
 	}
 
+	if (lo >= 0)
+		at = psprintf(" at blocks " INT64_FORMAT "-" INT64_FORMAT, (int64) lo, (int64) hi);
 	free_plans(job);
 	job->failures++;
 	if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
@@ -703,8 +810,8 @@ run_batch(Job *job, int64 lo, int64 hi, int64 *done, double *ms)
 		char	   *msg = psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message);
 
 		ereport(LOG,
-				(errmsg("migrate: backfill job " INT64_FORMAT " failed after %d attempts at blocks " INT64_FORMAT "-" INT64_FORMAT ": %s",
-						job->id, job->failures, lo, hi, edata->message)));
+				(errmsg("migrate: backfill job " INT64_FORMAT " failed after %d attempts%s: %s",
+						job->id, job->failures, at, edata->message)));
 		set_state(job, "failed", msg, NULL);
 		job->failures = -1;
 	}
@@ -713,23 +820,25 @@ run_batch(Job *job, int64 lo, int64 hi, int64 *done, double *ms)
 		double		delay = Min(100.0 * (1 << Min(job->failures, 7)), 10000.0);
 
 		ereport(LOG,
-				(errmsg("migrate: backfill job " INT64_FORMAT " batch at blocks " INT64_FORMAT "-" INT64_FORMAT " failed, retry %d of %d: %s",
-						job->id, lo, hi, job->failures, migrate_backfill_max_retries, edata->message)));
+				(errmsg("migrate: backfill job " INT64_FORMAT " batch%s failed, retry %d of %d: %s",
+						job->id, at, job->failures, migrate_backfill_max_retries, edata->message)));
 		set_state(job, "running", psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message), NULL);
 		throttle(job, (long) (delay / 2 + pg_prng_double(&pg_global_prng_state) * delay / 2));
 	}
 	FreeErrorData(edata);
-	return false;
+	return BATCH_FAILED;
 }
 
 /*
  * At the end of a pass (or before the first): counts, with one snapshot
  * and no row locks, the rows still to do; they are what the pass had to
  * leave behind, and are added to skipped_locked.  None: the job is done.
- * Some: another pass starts over the table as it is now; if the pass that
- * just ended could change nothing (everything left is locked by others),
- * wait a little first rather than spin.  Returns true when the
- * worker should stop.
+ * Some: another pass starts over the table as it is now, cut into ranges
+ * for the job's workers; if the pass that just ended could change nothing
+ * (everything left is locked by others), wait a little first rather than
+ * spin.  One worker ends a pass, under a transaction-level advisory lock;
+ * the others find its new ranges and go on.  Returns true when the worker
+ * should stop.
  */
 static bool
 end_pass(Job *job)
@@ -737,8 +846,11 @@ end_pass(Job *job)
 	MemoryContext cxt = CurrentMemoryContext;
 	volatile int64 remaining = 0;
 	volatile int64 nblocks = 0;
+	volatile bool first = false;
+	volatile bool idle = false;
+	volatile bool other = false;	/* another worker ends it, or has */
+	volatile bool locked_out = false;
 	ErrorData  *volatile edata = NULL;
-	bool		first = job->pass_end < 0;
 
 	snprintf(job->activity, sizeof(job->activity),
 			 "migrate backfill " INT64_FORMAT ": %s.%s checking for rows left after pass %d",
@@ -748,19 +860,41 @@ end_pass(Job *job)
 	PG_TRY();
 	{
 		CatalogUser user;
-		Oid			types[5] = {INT8OID, INT4OID, INT8OID, BOOLOID, INT8OID};
-		Datum		values[5];
+		Oid			types[6] = {INT8OID, INT4OID, INT8OID, BOOLOID, INT8OID, INT8OID};
+		Datum		values[6];
 		Relation	rel;
+		LOCKTAG		tag;
 		bool		isnull;
 
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
+		set_advisory_tag(&tag, job, 0, BACKFILL_PASS_LOCK_CLASS);
+		if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+			other = locked_out = true;
 		SPI_connect();
+		/* taken after the lock: sees what the previous holder committed */
 		PushActiveSnapshot(GetTransactionSnapshot());
 		prepare_plans(job);
 		pgstat_report_activity(STATE_RUNNING, job->activity);
 
-		if (!first)
+		values[0] = Int64GetDatum(job->id);
+		if (!other)
+		{
+			catalog_become_owner(&user);
+			if (SPI_execute_with_args("SELECT pass, coalesce(pass_end_block, -1), rows_done = pass_start_rows, "
+									  "  EXISTS (SELECT FROM migrate.backfill_ranges r "
+									  "          WHERE r.job_id = j.id AND r.next_block < r.end_block) "
+									  "FROM migrate.backfill_jobs j WHERE id = $1",
+									  1, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+				elog(ERROR, "could not read backfill job " INT64_FORMAT, job->id);
+			job->pass = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			job->pass_end = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+			idle = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+			other = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+			first = job->pass_end < 0;
+			restore_job_user(job, &user);
+		}
+		if (!first && !other)
 		{
 			Oid			check_types[3] = {TIDOID, TIDOID, XIDARRAYOID};
 			Datum		check_args[3];
@@ -773,34 +907,51 @@ end_pass(Job *job)
 			/*
 			 * One-shot, so that the planner sees the array as a constant and
 			 * looks the xmin up in a hash table rather than the whole list.
+			 * The array holds this worker's batches only: the rows other
+			 * workers wrote are checked by value.
 			 */
 			if (SPI_execute_with_args(job->check_sql, 3, check_types, check_args, NULL, true, 0) != SPI_OK_SELECT)
 				elog(ERROR, "backfill check did not return a count");
 			remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		}
-		rel = relation_open(job->relid, AccessShareLock);
-		nblocks = RelationGetNumberOfBlocks(rel);
-		relation_close(rel, AccessShareLock);
+		if (!other)
+		{
+			int64		nranges = job->workers == 1 ? 1 : job->workers * 4;
 
-		values[0] = Int64GetDatum(job->id);
-		values[1] = Int32GetDatum(first ? job->pass : job->pass + 1);
-		values[2] = Int64GetDatum(nblocks);
-		values[3] = BoolGetDatum(first || remaining > 0);
-		values[4] = Int64GetDatum(remaining);
-		catalog_become_owner(&user);
-		if (SPI_execute_with_args("UPDATE migrate.backfill_jobs "
-								  "SET pass = CASE WHEN $4 THEN $2 ELSE pass END, "
-								  "    next_block = CASE WHEN $4 THEN 0 ELSE next_block END, "
-								  "    pass_end_block = CASE WHEN $4 THEN $3 ELSE pass_end_block END, "
-								  "    state = CASE WHEN $4 OR state <> 'running' THEN state ELSE 'done' END, "
-								  "    finished_at = CASE WHEN $4 OR state <> 'running' THEN finished_at "
-								  "                       ELSE pg_catalog.clock_timestamp() END, "
-								  "    held_reason = NULL, last_error = CASE WHEN $4 THEN last_error END, "
-								  "    skipped_locked = skipped_locked + $5 "
-								  "WHERE id = $1",
-								  5, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not record the end of a backfill pass");
-		catalog_restore_user(&user);
+			rel = relation_open(job->relid, AccessShareLock);
+			nblocks = RelationGetNumberOfBlocks(rel);
+			relation_close(rel, AccessShareLock);
+
+			values[1] = Int32GetDatum(first ? job->pass : job->pass + 1);
+			values[2] = Int64GetDatum(nblocks);
+			values[3] = BoolGetDatum(first || remaining > 0);
+			values[4] = Int64GetDatum(remaining);
+			values[5] = Int64GetDatum(Min(nranges, nblocks));
+			catalog_become_owner(&user);
+			if (SPI_execute_with_args("UPDATE migrate.backfill_jobs "
+									  "SET pass = CASE WHEN $4 THEN $2 ELSE pass END, "
+									  "    next_block = CASE WHEN $4 THEN 0 ELSE next_block END, "
+									  "    pass_end_block = CASE WHEN $4 THEN $3 ELSE pass_end_block END, "
+									  "    pass_start_rows = rows_done, "
+									  "    state = CASE WHEN $4 OR state <> 'running' THEN state ELSE 'done' END, "
+									  "    finished_at = CASE WHEN $4 OR state <> 'running' THEN finished_at "
+									  "                       ELSE pg_catalog.clock_timestamp() END, "
+									  "    held_reason = NULL, last_error = CASE WHEN $4 THEN last_error END, "
+									  "    skipped_locked = skipped_locked + $5 "
+									  "WHERE id = $1",
+									  5, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not record the end of a backfill pass");
+			if (SPI_execute_with_args("DELETE FROM migrate.backfill_ranges WHERE job_id = $1",
+									  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "could not clear the ranges of backfill job " INT64_FORMAT, job->id);
+			if ((first || remaining > 0) &&
+				SPI_execute_with_args("INSERT INTO migrate.backfill_ranges (job_id, start_block, next_block, end_block) "
+									  "SELECT $1, $3 * i / $6, $3 * i / $6, $3 * (i + 1) / $6 "
+									  "FROM pg_catalog.generate_series(0, $6 - 1) i",
+									  6, types, values, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not cut backfill job " INT64_FORMAT " into ranges", job->id);
+			restore_job_user(job, &user);
+		}
 		PopActiveSnapshot();
 		SPI_finish();
 		CommitTransactionCommand();
@@ -822,6 +973,16 @@ end_pass(Job *job)
 				(errmsg("migrate: backfill job " INT64_FORMAT " failed: %s", job->id, edata->message)));
 		return true;
 	}
+	if (other)
+	{
+		/* its ranges are committed, or will be: walk them */
+		if (locked_out)
+		{
+			throttle(job, 10);
+			job->pass_end = Max(job->pass_end, 0);
+		}
+		return false;
+	}
 	if (!first && remaining == 0)
 	{
 		ereport(LOG,
@@ -830,17 +991,13 @@ end_pass(Job *job)
 	}
 	if (!first)
 	{
-		bool		idle = job->pass_rows == 0;
-
 		job->pass++;
-		job->pass_rows = 0;
 		if (idle)
 		{
 			set_state(job, "running", NULL, "every row left is locked by other transactions");
 			throttle(job, 1000);
 		}
 	}
-	job->next_block = 0;
 	job->pass_end = nblocks;
 	return false;
 }
@@ -897,6 +1054,13 @@ throttle(Job *job, long ms)
 	CHECK_FOR_INTERRUPTS();
 }
 
+/* The lock tag of advisory lock n of a class for this job. */
+static void
+set_advisory_tag(LOCKTAG *tag, Job *job, uint32 n, uint16 class)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) job->id, n, class);
+}
+
 /* The first tid of a block, for the TID range scan's bounds. */
 static Datum
 tid_datum(int64 block)
@@ -908,13 +1072,15 @@ tid_datum(int64 block)
 }
 
 /*
- * Queues a worker for every job of this database that should run and has
- * none: after a restart or crash (from the scan job), and when a backfill
- * worker ends (a job submitted while every slot was taken).  Runs in the
- * caller's transaction if there is one.
+ * Queues workers for every job of this database that should run and has
+ * fewer than its `workers`: after a restart or crash (from the scan job),
+ * when a backfill worker ends (a job submitted while every slot was taken)
+ * and when the first worker of a parallel job starts (its helpers).
+ * count_self: whether the caller's own slot counts, false for a worker
+ * that is leaving.  Runs in the caller's transaction if there is one.
  */
 void
-backfill_recover(void)
+backfill_recover(bool count_self)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	bool		own_xact = !IsTransactionState();
@@ -928,12 +1094,12 @@ backfill_recover(void)
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 	}
-	if (!OidIsValid(get_extension_oid("migrate", true)))
+	if (!OidIsValid(get_extension_oid("migrate", true)) || !catalog_version_ok(LOG))
 		goto out;
 
 	catalog_become_owner(&user);
 	SPI_connect();
-	if (SPI_execute("SELECT id, session_role, submitted_by FROM migrate.backfill_jobs "
+	if (SPI_execute("SELECT id, session_role, submitted_by, workers FROM migrate.backfill_jobs "
 					"WHERE state OPERATOR(pg_catalog.=) ANY ('{queued,running}') ORDER BY id",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list backfill jobs");
@@ -946,7 +1112,8 @@ backfill_recover(void)
 		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 		Oid			session_role = get_role_oid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2), true);
 		Oid			run_role = get_role_oid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3), true);
-		bool		busy = false;
+		int			workers = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4, &isnull));
+		int			busy = 0;
 		int			s;
 
 		for (s = 0; s < MIGRATE_MAX_SLOTS; s++)
@@ -955,18 +1122,21 @@ backfill_recover(void)
 
 			if (slot->state != MIGRATE_SLOT_FREE && slot->state != MIGRATE_SLOT_FINISHED &&
 				slot->kind == MIGRATE_JOB_BACKFILL && slot->dboid == MyDatabaseId &&
-				slot->job_id == id && slot->worker_pid != MyProcPid)
-				busy = true;
+				slot->job_id == id && (count_self || slot->worker_pid != MyProcPid))
+				busy++;
 		}
-		if (busy || !OidIsValid(session_role) || !OidIsValid(run_role))
+		if (!OidIsValid(session_role) || !OidIsValid(run_role))
 			continue;
-		s = migrate_slot_alloc(MIGRATE_JOB_BACKFILL, MyDatabaseId);
-		if (s < 0)
-			break;
-		MigrateState->slots[s].job_id = id;
-		MigrateState->slots[s].session_role = session_role;
-		MigrateState->slots[s].run_role = run_role;
-		queued++;
+		for (; busy < workers; busy++)
+		{
+			s = migrate_slot_alloc(MIGRATE_JOB_BACKFILL, MyDatabaseId);
+			if (s < 0)
+				break;
+			MigrateState->slots[s].job_id = id;
+			MigrateState->slots[s].session_role = session_role;
+			MigrateState->slots[s].run_role = run_role;
+			queued++;
+		}
 	}
 	LWLockRelease(MigrateState->lock);
 	SPI_finish();

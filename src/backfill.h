@@ -26,6 +26,7 @@ extern int	migrate_backfill_lock_timeout;
 extern int	migrate_backfill_statement_timeout;
 extern int	migrate_backfill_max_retries;
 extern int	migrate_backfill_max_replica_lag;
+extern int	migrate_backfill_workers;
 
 extern void backfill_guc_init(void);
 extern void backfill_build_sql(Oid relid, const char *column_name, const char *expression,
@@ -33,7 +34,7 @@ extern void backfill_build_sql(Oid relid, const char *column_name, const char *e
 
 /* The worker side (backfill.c) */
 extern void backfill_run_job(MigrateSlot *slot);
-extern void backfill_recover(void);
+extern void backfill_recover(bool count_self);
 extern ExecResult backfill_await_migration(ExecContext *ctx, const char *version,
 										   ErrorData **edata);
 

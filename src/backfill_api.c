@@ -104,10 +104,10 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	int64		id;
 	bool		isnull;
 	char	   *search_path = pstrdup(GetConfigOption("search_path", false, false));
-	Oid			types[18] = {OIDOID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID,
-	INT4OID, INT4OID, FLOAT8OID, INT8OID, NAMEOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
-	Datum		values[18];
-	char		nulls[18] = "                  ";
+	Oid			types[19] = {OIDOID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID,
+	INT4OID, INT4OID, FLOAT8OID, INT8OID, NAMEOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT4OID};
+	Datum		values[19];
+	char		nulls[19] = "                   ";
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -146,6 +146,7 @@ migrate_backfill(PG_FUNCTION_ARGS)
 				 errdetail("The migration waits for the backfill, which needs a worker of its own."),
 				 errhint("Set migrate.max_workers to 2 or more and restart the server.")));
 
+	(void) catalog_version_ok(ERROR);
 	check_relation(relid);
 	attnum = get_attnum(relid, column);
 	if (attnum == InvalidAttrNumber)
@@ -224,6 +225,7 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	}
 	else
 		nulls[15] = nulls[16] = nulls[17] = 'n';
+	values[18] = Int32GetDatum(migrate_backfill_workers);
 
 	nestlevel = NewGUCNestLevel();
 	catalog_become_owner(&user);
@@ -244,10 +246,10 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	if (SPI_execute_with_args("INSERT INTO migrate.backfill_jobs (relid, relation, column_name, expression, "
 							  "  where_clause, batch_size, max_batch_size, max_rows_per_second, batch_ms, sleep_ms, "
 							  "  rows_per_block, rows_total_estimate, submitted_by, session_role, search_path, "
-							  "  migration, migration_action, run_id) "
-							  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
+							  "  migration, migration_action, run_id, workers) "
+							  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
 							  "RETURNING id",
-							  18, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+							  19, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not record the backfill job");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();

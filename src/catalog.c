@@ -100,6 +100,33 @@ text_or_null(const char *s, char *null)
 }
 
 /*
+ * The backfill tables changed in 1.1: after the library was upgraded, its
+ * code must not run against an older schema until ALTER EXTENSION has
+ * brought the tables along.  Reports a mismatch at elevel (ERROR throws)
+ * and returns whether the schema is current.
+ */
+bool
+catalog_version_ok(int elevel)
+{
+	char	   *version;
+	bool		ok;
+
+	SPI_connect();
+	spi_exec("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'migrate'",
+			 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	version = SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
+	ok = version == NULL || strcmp(version, MIGRATE_EXTVERSION) == 0;
+	if (!ok)
+		ereport(elevel,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"migrate\" is at version %s, its library at %s", version, MIGRATE_EXTVERSION),
+				 errdetail("The backfill tables of version %s differ.", MIGRATE_EXTVERSION),
+				 errhint("Run ALTER EXTENSION migrate UPDATE.")));
+	SPI_finish();
+	return ok;
+}
+
+/*
  * Lets the worker, connected as the migrating role, write the migrate.*
  * tables: switches to the extension owner and to a search_path nobody else
  * controls, for the rest of the transaction (the user id until

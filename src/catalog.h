@@ -63,6 +63,7 @@ typedef struct CatalogUser
 	int			sec_context;
 } CatalogUser;
 
+extern bool catalog_version_ok(int elevel);
 extern void catalog_become_owner(CatalogUser *save);
 extern void catalog_restore_user(CatalogUser *save);
 extern char *catalog_register(const char *version, Datum version_key, const char *name,

@@ -1,5 +1,6 @@
 # Backfill crash safety: kill -9 of the backfill worker and immediate
-# shutdowns in the middle of a job, several times.  After every crash the
+# shutdowns in the middle of a job, several times; then the same with a
+# job run by two workers at once.  After every crash the
 # committed progress must match the table exactly (rows_done = rows that
 # are right: no batch lost, none counted twice), the job resumes where it
 # stopped, and it ends with every row right.
@@ -22,6 +23,7 @@ $node->safe_psql('postgres', q{
 	VACUUM ANALYZE t;
 });
 
+my $expr = 'v * 2';
 my $job = $node->safe_psql('postgres', q{
 	SET migrate.backfill_sleep_ms = 20;
 	SET migrate.backfill_batch_ms = 20;
@@ -34,8 +36,8 @@ sub check_exact
 	my ($what) = @_;
 	my $res = $node->safe_psql('postgres', qq{
 		SELECT (SELECT rows_done FROM migrate_backfill_status($job))
-		     = (SELECT count(*) FROM t WHERE w = v * 2),
-		       (SELECT count(*) FROM t WHERE w IS NOT NULL AND w <> v * 2)});
+		     = (SELECT count(*) FROM t WHERE w = $expr),
+		       (SELECT count(*) FROM t WHERE w IS NOT NULL AND w <> $expr)});
 	is($res, 't|0', "$what: rows_done equals the rows done, no row wrong");
 }
 
@@ -73,6 +75,42 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE w IS DISTINCT FROM
 is($node->safe_psql('postgres', "SELECT rows_done FROM migrate_backfill_status($job)"), '200000',
 	'rows_done is exact: every row counted once');
 check_exact('at the end');
+
+# Two workers share the passes of one job, by block ranges.
+$node->safe_psql('postgres', 'UPDATE t SET w = NULL');
+$expr = 'v * 3';
+$last = 0;
+$job = $node->safe_psql('postgres', q{
+	SET migrate.backfill_workers = 2;
+	SET migrate.backfill_sleep_ms = 20;
+	SET migrate.backfill_batch_ms = 20;
+	-- slow enough that the crashes below land in the middle of the job
+	SELECT migrate_backfill('t', 'w', 'v * 3', max_rows_per_second => 20000);
+});
+my $two = "SELECT count(*) = 2 FROM pg_stat_activity WHERE application_name = 'migrate backfill'";
+for my $round (1 .. 2)
+{
+	wait_progress();
+	# in round 2, after the crashes of round 1: both came back
+	ok($node->poll_query_until('postgres', $two), "two workers, round $round: both run the job");
+	my $pid = $node->safe_psql('postgres', q{
+		SELECT min(pid) FROM pg_stat_activity WHERE application_name = 'migrate backfill'});
+	kill 'KILL', $pid;
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid") or die 'no restart';
+	check_exact("two workers, kill -9 of one, round $round");
+
+	wait_progress();
+	$node->stop('immediate');
+	$node->start;
+	check_exact("two workers, immediate shutdown round $round");
+}
+is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job, '120s')"), 'done', 'the two-worker job finishes');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE w IS DISTINCT FROM v * 3'), '0', 'two workers: every row is right');
+is($node->safe_psql('postgres', "SELECT rows_done FROM migrate_backfill_status($job)"), '200000',
+	'two workers: every row counted once');
+ok($node->log_contains("backfill job $job on t.w runs as \\w+, pass \\d+, worker 2 of 2"),
+	'the log names the second worker');
 
 $node->stop;
 done_testing();

@@ -1,0 +1,49 @@
+--
+-- The upgrade path: ALTER EXTENSION migrate UPDATE from 1.0 to 1.1 carries
+-- an unfinished backfill along, and the 1.1 library refuses to run on the
+-- 1.0 tables until then.
+--
+CREATE DATABASE upgrade_regress;
+\c upgrade_regress
+SET client_min_messages = warning;
+CREATE EXTENSION migrate VERSION '1.0';
+RESET client_min_messages;
+\set VERBOSITY terse
+
+CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, w int);
+INSERT INTO t SELECT g, g, NULL FROM generate_series(1, 10000) g;
+VACUUM ANALYZE t;
+
+SELECT migrate_backfill('t', 'w', 'v * 2');
+
+-- What a 1.0 worker leaves behind when its job is paused in the middle of
+-- the first pass: blocks 0-19 walked, their rows done and counted.
+UPDATE t SET w = v * 2 WHERE ctid < '(20,0)';
+INSERT INTO migrate.backfill_jobs (relid, relation, column_name, expression, state,
+    batch_size, max_batch_size, batch_ms, sleep_ms, rows_per_block, next_block,
+    pass_end_block, rows_done, batches, submitted_by, session_role, search_path, started_at)
+SELECT 't'::regclass, 'public.t', 'w', 'v * 2', 'paused', 1000, 50000, 50, 0, 226, 20,
+       pg_relation_size('t') / 8192, count(*), 5, current_user, current_user, '"$user", public', now()
+FROM t WHERE w IS NOT NULL;
+
+ALTER EXTENSION migrate UPDATE TO '1.1';
+SELECT extversion FROM pg_extension WHERE extname = 'migrate';
+-- the walk position became the one range of the pass
+SELECT start_block, next_block, end_block = pg_relation_size('t') / 8192 AS ends_at_table_end
+FROM migrate.backfill_ranges;
+SELECT workers, pass_start_rows = rows_done AS pass_start_rows_set FROM migrate.backfill_jobs;
+
+SELECT migrate_backfill_resume(id) FROM migrate.backfill_jobs;
+SELECT migrate_backfill_wait(id, '60s') FROM migrate.backfill_jobs;
+-- every row right, each counted once, and nothing left in the ranges
+SELECT state, rows_done, pass FROM migrate_backfill_status();
+SELECT count(*) FILTER (WHERE w IS DISTINCT FROM v * 2) AS wrong FROM t;
+SELECT count(*) AS ranges_left FROM migrate.backfill_ranges;
+
+-- a new job after the upgrade
+SELECT migrate_backfill('t', 'w', 'v * 3') AS job \gset
+SELECT migrate_backfill_wait(:job, '60s');
+SELECT count(*) FILTER (WHERE w IS DISTINCT FROM v * 3) AS wrong FROM t;
+
+\c contrib_regression
+DROP DATABASE upgrade_regress;
