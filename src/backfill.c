@@ -19,12 +19,15 @@
  * and one that materializes the locked rows, this shape costs ~12% less
  * (README, "Backfills", "Benchmark").
  *
- * The progress row (next block, counters, the adapted batch size) is
- * updated in the same transaction, so after a crash the job resumes at the
+ * A pass is cut into block ranges (migrate.backfill_ranges; one per pass
+ * for a one-worker job, 4 per worker otherwise).  A batch claims the first
+ * range no other batch holds (FOR UPDATE SKIP LOCKED on its row) and moves
+ * its position on; that row and the job's counters are updated in the same
+ * transaction as the rows, so after a crash every range resumes at the
  * first block whose batch did not commit: no row is lost and no batch is
- * counted twice.  A pass ends at the table's size when the pass started:
- * the new row versions our own updates append are not walked again.  After
- * each pass one read-only check (a single snapshot, no row locks, so it
+ * counted twice, however many workers share the job.  A pass ends at the
+ * table's size when the pass started: the new row versions our own updates
+ * append are not walked again.  After each pass one read-only check (a single snapshot, no row locks, so it
  * never waits for anyone) counts the rows still to do -- skipped because
  * locked, or changed or inserted by the application behind the walk -- and
  * starts another pass if there are any.  The check skips, without

@@ -11,7 +11,8 @@
 #      per batch, COMMIT per batch; its pg_sleep(0.1) left out, like ours)
 #   3. migrate_backfill() with throttling off (migrate.backfill_sleep_ms = 0),
 #      from the call until migrate_backfill_wait() returns
-# BENCH_ROUNDS times, (1) and (3) alternating (the loop, ~3.5x slower, once),
+#   4. the same with BENCH_WORKERS workers (migrate.backfill_workers)
+# BENCH_ROUNDS times, (1), (3) and (4) in turn (the loop, ~3.5x slower, once),
 # and prints the medians, the ranges and the ratios of the medians to (1)
 # (target <= 1.10), plus the longest time any batch held its row locks
 # (max_batch_ms; target <= 200 ms).  Then, BENCH_ROUNDS times, it runs a
@@ -25,7 +26,7 @@
 # (max_rows_per_second; the job is cancelled after the window).
 #
 # Run as root.  Knobs: BENCH_ROWS (1000000)  BENCH_ROUNDS (3)
-#   BENCH_CAP (10000)  BENCH_PORT (5590)  BENCH_RATE (pgbench -R, 200)  BENCH_NO_BUILD=1
+#   BENCH_CAP (10000)  BENCH_WORKERS (2)  BENCH_PORT (5590)  BENCH_RATE (pgbench -R, 200)  BENCH_NO_BUILD=1
 #   BENCH_KEEP=1  BENCH_CONF (lines for postgresql.conf, e.g. other
 #   migrate.backfill_* defaults)
 set -euo pipefail
@@ -38,6 +39,7 @@ PORT=${BENCH_PORT:-5590}
 RATE=${BENCH_RATE:-200}
 ROUNDS=${BENCH_ROUNDS:-3}
 CAP=${BENCH_CAP:-10000}
+WORKERS=${BENCH_WORKERS:-2}
 
 build_and_install
 
@@ -94,6 +96,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 plains=
 migrates=
+parallels=
 maxms=0
 for r in $(seq "$ROUNDS"); do
 	fresh
@@ -110,6 +113,18 @@ for r in $(seq "$ROUNDS"); do
 	read -r batches ms passes < <(psql -At -F ' ' -c "SELECT batches, round(max_batch_ms), pass FROM migrate_backfill_status($job)")
 	maxms=$((ms > maxms ? ms : maxms))
 	echo "   round $r: plain $(echo "$plains" | awk '{print $NF}') ms, migrate_backfill $((t1 - t0)) ms ($batches batches, $passes passes)"
+
+	fresh
+	t0=$(now_ms)
+	job=$(psql -At -c "SET migrate.backfill_sleep_ms = 0" -c "SET migrate.backfill_workers = $WORKERS" \
+		-c "SELECT migrate_backfill('t', 'norm', 'lower(email)')")
+	psql -At -c "SELECT migrate_backfill_wait($job)" >/dev/null
+	t1=$(now_ms)
+	parallels="$parallels $((t1 - t0))"
+	check_done "migrate_backfill with $WORKERS workers"
+	read -r batches ms passes < <(psql -At -F ' ' -c "SELECT batches, round(max_batch_ms), pass FROM migrate_backfill_status($job)")
+	maxms=$((ms > maxms ? ms : maxms))
+	echo "   round $r: migrate_backfill with $WORKERS workers $((t1 - t0)) ms ($batches batches, $passes passes)"
 done
 
 fresh
@@ -208,11 +223,13 @@ capped=$(p99 <"$DIR/capped.us")
 
 plain=$(echo "$plains" | median)
 migrate=$(echo "$migrates" | median)
+parallel=$(echo "$parallels" | median)
 echo
 echo "== results ($ROWS rows; medians of $ROUNDS rounds, range in brackets)"
 printf '%-44s %8s ms  %6s x  [%s]\n' "plain UPDATE" "$plain" "1.00" "$(echo "$plains" | range)"
 printf '%-44s %8s ms  %6s x  (1 run)\n' "SKIP LOCKED loop (patterns note, no sleep)" "$loop" "$(ratio "$loop" "$plain")"
 printf '%-44s %8s ms  %6s x  [%s]  (target <= 1.10)\n' "migrate_backfill, sleep 0" "$migrate" "$(ratio "$migrate" "$plain")" "$(echo "$migrates" | range)"
+printf '%-44s %8s ms  %6s x  [%s]  (target <= 1.10)\n' "migrate_backfill, sleep 0, $WORKERS workers" "$parallel" "$(ratio "$parallel" "$plain")" "$(echo "$parallels" | range)"
 echo "   longest time a batch held its locks: ${maxms} ms unthrottled, ${maxms2} ms under load (target <= 200)"
 echo "pgbench p99 (-c 4 -R $RATE, UPDATE by id), pooled over the rounds:"
 printf '   %-42s %6s ms  %6s x  [%s]\n' "solo" "$solo" "1.00" "$(echo "$solos" | range)"
