@@ -27,10 +27,10 @@
  * first block whose batch did not commit: no row is lost and no batch is
  * counted twice, however many workers share the job.  A pass ends at the
  * table's size when the pass started: the new row versions our own updates
- * append are not walked again.  After each pass one read-only check (a single snapshot, no row locks, so it
- * never waits for anyone) counts the rows still to do -- skipped because
- * locked, or changed or inserted by the application behind the walk -- and
- * starts another pass if there are any.  The check skips, without
+ * append are not walked again.  After each pass one read-only check (a
+ * single snapshot, no row locks, so it never waits for anyone) counts the
+ * rows still to do -- skipped because locked, or changed or inserted by the
+ * application behind the walk -- and starts another pass if there are any.  The check skips, without
  * evaluating the expression, every row version our own batches wrote (its
  * xmin is one of their transactions): those hold the expression's value by
  * construction, and they are most of the table.
@@ -390,7 +390,7 @@ backfill_run_job(MigrateSlot *slot)
 		}
 		if (result == BATCH_BUSY)
 		{
-			/* the last ranges are being walked, or the pass ended, by others */
+			/* other workers are walking the last ranges of the pass */
 			throttle(job, 10);
 			continue;
 		}
@@ -840,8 +840,8 @@ run_batch(Job *job, int64 blocks, int64 *done, double *ms)
  * for the job's workers; if the pass that just ended could change nothing
  * (everything left is locked by others), wait a little first rather than
  * spin.  One worker ends a pass, under a transaction-level advisory lock;
- * the others find its new ranges and go on.  Returns true when the worker
- * should stop.
+ * the others wait for that lock, then find its new ranges (or the job
+ * finished) and go on.  Returns true when the worker should stop.
  */
 static bool
 end_pass(Job *job)
@@ -851,8 +851,7 @@ end_pass(Job *job)
 	volatile int64 nblocks = 0;
 	volatile bool first = false;
 	volatile bool idle = false;
-	volatile bool other = false;	/* another worker ends it, or has */
-	volatile bool locked_out = false;
+	volatile bool other = false;	/* another worker ended it */
 	ErrorData  *volatile edata = NULL;
 
 	snprintf(job->activity, sizeof(job->activity),
@@ -871,55 +870,53 @@ end_pass(Job *job)
 
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
+		pgstat_report_activity(STATE_RUNNING, job->activity);
 		set_advisory_tag(&tag, job, 0, BACKFILL_PASS_LOCK_CLASS);
-		if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
-			other = locked_out = true;
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
 		SPI_connect();
 		/* taken after the lock: sees what the previous holder committed */
 		PushActiveSnapshot(GetTransactionSnapshot());
 		prepare_plans(job);
-		pgstat_report_activity(STATE_RUNNING, job->activity);
 
 		values[0] = Int64GetDatum(job->id);
-		if (!other)
-		{
-			catalog_become_owner(&user);
-			if (SPI_execute_with_args("SELECT pass, coalesce(pass_end_block, -1), rows_done = pass_start_rows, "
-									  "  EXISTS (SELECT FROM migrate.backfill_ranges r "
-									  "          WHERE r.job_id = j.id AND r.next_block < r.end_block) "
-									  "FROM migrate.backfill_jobs j WHERE id = $1",
-									  1, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
-				elog(ERROR, "could not read backfill job " INT64_FORMAT, job->id);
-			job->pass = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			job->pass_end = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-			idle = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-			other = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
-			first = job->pass_end < 0;
-			restore_job_user(job, &user);
-		}
-		if (!first && !other)
-		{
-			Oid			check_types[3] = {TIDOID, TIDOID, XIDARRAYOID};
-			Datum		check_args[3];
+		catalog_become_owner(&user);
+		if (SPI_execute_with_args("SELECT pass, coalesce(pass_end_block, -1), rows_done = pass_start_rows, "
+								  "  state <> 'running' OR EXISTS (SELECT FROM migrate.backfill_ranges r "
+								  "          WHERE r.job_id = j.id AND r.next_block < r.end_block) "
+								  "FROM migrate.backfill_jobs j WHERE id = $1",
+								  1, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read backfill job " INT64_FORMAT, job->id);
+		job->pass = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		job->pass_end = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		idle = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		other = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+		first = job->pass_end < 0;
+		restore_job_user(job, &user);
 
-			check_args[0] = tid_datum(0);
-			check_args[1] = tid_datum((int64) MaxBlockNumber);
-			check_args[2] = PointerGetDatum(construct_array(job->xids, job->nxids, XIDOID,
-															sizeof(TransactionId), true, TYPALIGN_INT));
-
-			/*
-			 * One-shot, so that the planner sees the array as a constant and
-			 * looks the xmin up in a hash table rather than the whole list.
-			 * The array holds this worker's batches only: the rows other
-			 * workers wrote are checked by value.
-			 */
-			if (SPI_execute_with_args(job->check_sql, 3, check_types, check_args, NULL, true, 0) != SPI_OK_SELECT)
-				elog(ERROR, "backfill check did not return a count");
-			remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		}
 		if (!other)
 		{
 			int64		nranges = job->workers == 1 ? 1 : job->workers * 4;
+
+			if (!first)
+			{
+				Oid			check_types[3] = {TIDOID, TIDOID, XIDARRAYOID};
+				Datum		check_args[3];
+
+				check_args[0] = tid_datum(0);
+				check_args[1] = tid_datum((int64) MaxBlockNumber);
+				check_args[2] = PointerGetDatum(construct_array(job->xids, job->nxids, XIDOID,
+																sizeof(TransactionId), true, TYPALIGN_INT));
+
+				/*
+				 * One-shot, so that the planner sees the array as a constant
+				 * and looks the xmin up in a hash table rather than the whole
+				 * list.  The array holds this worker's batches only: the rows
+				 * other workers wrote are checked by value.
+				 */
+				if (SPI_execute_with_args(job->check_sql, 3, check_types, check_args, NULL, true, 0) != SPI_OK_SELECT)
+					elog(ERROR, "backfill check did not return a count");
+				remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			}
 
 			rel = relation_open(job->relid, AccessShareLock);
 			nblocks = RelationGetNumberOfBlocks(rel);
@@ -977,15 +974,7 @@ end_pass(Job *job)
 		return true;
 	}
 	if (other)
-	{
-		/* its ranges are committed, or will be: walk them */
-		if (locked_out)
-		{
-			throttle(job, 10);
-			job->pass_end = Max(job->pass_end, 0);
-		}
-		return false;
-	}
+		return false;			/* walk its ranges; control() sees an ended job */
 	if (!first && remaining == 0)
 	{
 		ereport(LOG,
