@@ -154,6 +154,7 @@ static void set_state(Job *job, const char *state, const char *error, const char
 static void throttle(Job *job, long ms);
 static Datum tid_datum(int64 block);
 static void set_advisory_tag(LOCKTAG *tag, Job *job, uint32 n, uint16 class);
+static void leave_slot(MigrateSlot *slot);
 
 void
 backfill_guc_init(void)
@@ -291,7 +292,8 @@ backfill_run_job(MigrateSlot *slot)
 
 	if (!load_job(job))
 	{
-		backfill_recover(false);
+		leave_slot(slot);
+		backfill_recover();
 		return;
 	}
 
@@ -311,10 +313,13 @@ backfill_run_job(MigrateSlot *slot)
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(cxt);
 	if (n == job->workers)
+	{
+		leave_slot(slot);
 		return;
+	}
 	/* the first worker queues the others */
 	if (job->workers > 1)
-		backfill_recover(true);
+		backfill_recover();
 
 	ereport(LOG,
 			(errmsg("migrate: backfill job " INT64_FORMAT " on %s.%s runs as %s, pass %d, worker %d of %d",
@@ -441,8 +446,24 @@ backfill_run_job(MigrateSlot *slot)
 	/* the job's state is committed: whoever waits for it reads it now */
 	ConditionVariableBroadcast(&MigrateState->backfill_cv);
 
-	/* jobs that found no free slot when submitted start now */
-	backfill_recover(false);
+	/*
+	 * A resume that commits from here on must find no worker on the job and
+	 * start one, which must find the worker lock free; the scan below then
+	 * sees every resume that committed before.  It also starts the jobs
+	 * that found no free slot when submitted.
+	 */
+	LockRelease(&tag, ExclusiveLock, true);
+	leave_slot(slot);
+	backfill_recover();
+}
+
+/* The slot no longer runs its job, though the process is still there. */
+static void
+leave_slot(MigrateSlot *slot)
+{
+	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
+	slot->job_id = 0;
+	LWLockRelease(MigrateState->lock);
 }
 
 /*
@@ -1066,13 +1087,13 @@ tid_datum(int64 block)
 /*
  * Queues workers for every job of this database that should run and has
  * fewer than its `workers`: after a restart or crash (from the scan job),
- * when a backfill worker ends (a job submitted while every slot was taken)
- * and when the first worker of a parallel job starts (its helpers).
- * count_self: whether the caller's own slot counts, false for a worker
- * that is leaving.  Runs in the caller's transaction if there is one.
+ * when a backfill worker ends (a job submitted while every slot was taken,
+ * or resumed while the worker was leaving) and when the first worker of a
+ * parallel job starts (its helpers).  Runs in the caller's transaction if
+ * there is one.
  */
 void
-backfill_recover(bool count_self)
+backfill_recover(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	bool		own_xact = !IsTransactionState();
@@ -1114,7 +1135,7 @@ backfill_recover(bool count_self)
 
 			if (slot->state != MIGRATE_SLOT_FREE && slot->state != MIGRATE_SLOT_FINISHED &&
 				slot->kind == MIGRATE_JOB_BACKFILL && slot->dboid == MyDatabaseId &&
-				slot->job_id == id && (count_self || slot->worker_pid != MyProcPid))
+				slot->job_id == id)
 				busy++;
 		}
 		if (!OidIsValid(session_role) || !OidIsValid(run_role))

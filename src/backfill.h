@@ -34,7 +34,7 @@ extern void backfill_build_sql(Oid relid, const char *column_name, const char *e
 
 /* The worker side (backfill.c) */
 extern void backfill_run_job(MigrateSlot *slot);
-extern void backfill_recover(bool count_self);
+extern void backfill_recover(void);
 extern ExecResult backfill_await_migration(ExecContext *ctx, const char *version,
 										   ErrorData **edata);
 

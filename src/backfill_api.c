@@ -627,6 +627,7 @@ migrate_backfill_cancel(PG_FUNCTION_ARGS)
 Datum
 migrate_backfill_wait(PG_FUNCTION_ARGS)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	int64		id;
 	TimestampTz deadline = 0;
 	CatalogUser user;
@@ -675,21 +676,27 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 					 errmsg("backfill job " INT64_FORMAT " does not exist", id),
 					 errhint("migrate_backfill_status() lists the backfill jobs.")));
 		state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 		if (strcmp(state, "queued") != 0 && strcmp(state, "running") != 0)
+		{
+			/* out of SPI's memory, which SPI_finish frees */
+			error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+			state = MemoryContextStrdup(cxt, state);
+			error = error ? MemoryContextStrdup(cxt, error) : NULL;
 			break;
+		}
 		if (deadline != 0 && GetCurrentTimestamp() >= deadline)
 			ereport(ERROR,
 					(errcode(ERRCODE_QUERY_CANCELED),
 					 errmsg("timed out waiting for backfill job " INT64_FORMAT, id),
 					 errdetail("The job is %s.", state),
 					 errhint("The job goes on in the background; migrate_backfill_status() shows its progress.")));
+		/* a wait of hours reads the job ten times a second */
+		pfree(state);
+		SPI_freetuptable(SPI_tuptable);
 		/* a worker that dies without broadcasting is noticed by the timeout */
 		(void) ConditionVariableTimedSleep(&MigrateState->backfill_cv, 100L, PG_WAIT_EXTENSION);
 	}
 	ConditionVariableCancelSleep();
-	state = pstrdup(state);
-	error = error ? pstrdup(error) : NULL;
 	SPI_finish();
 	catalog_restore_user(&user);
 	AtEOXact_GUC(false, nestlevel);

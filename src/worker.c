@@ -309,7 +309,7 @@ scan_job(void)
 
 	/* backfills that were queued or running go on where they stopped */
 	if (installed)
-		backfill_recover(false);
+		backfill_recover();
 
 	PopActiveSnapshot();
 	CommitTransactionCommand();

@@ -70,6 +70,24 @@ $node->poll_query_until('postgres', "SELECT rows_done > $at_pause FROM migrate_b
   or die 'no progress after resume';
 pass('progress again after resume');
 
+# --- a resume that lands while the paused worker is on its way out still
+# gets a worker, however the two interleave
+my $flip = $node->safe_psql('postgres', q{
+	SET ROLE alice; SET migrate.backfill_sleep_ms = 5;
+	SELECT migrate_backfill('t', 'x', 'v + 1', batch_size => 200)});
+$node->poll_query_until('postgres', "SELECT rows_done > 0 FROM migrate_backfill_status($flip)")
+  or die 'no progress';
+for (1 .. 40)
+{
+	# one session, two transactions 0-10 ms apart: the pause wakes the worker
+	$node->safe_psql('postgres', "SET ROLE alice;\nSELECT migrate_backfill_pause($flip);\n"
+		  . "SELECT pg_sleep(random() * 0.01);\nSELECT migrate_backfill_resume($flip);");
+}
+is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($flip, '60s')"), 'done',
+	'a job paused and resumed 40 times in quick succession finishes');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE x IS DISTINCT FROM v + 1'), '0',
+	'with every row right');
+
 # --- losing the right mid-job fails the job with the error, no endless retry
 $node->safe_psql('postgres', 'REVOKE UPDATE (w) ON t FROM alice');
 $node->poll_query_until('postgres', "SELECT state = 'failed' FROM migrate_backfill_status($job)")
