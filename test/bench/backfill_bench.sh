@@ -25,10 +25,19 @@
 # during the first 12 s of a backfill capped at BENCH_CAP rows per second
 # (max_rows_per_second; the job is cancelled after the window).
 #
+# Last, the same p99 interleaved, which cancels the drift of a shared
+# machine's latency between runs: in each of BENCH_ROUNDS pgbench runs, one
+# backfill of each setting in BENCH_SETTINGS runs and is paused in turn, 2 s
+# each, BENCH_WINDOWS times (or until it is done), and the p99 of the
+# transactions that ended while it ran is set against that of the ones that
+# ended while it was paused (the first 200 ms after each switch left out).
+#
 # Run as root.  Knobs: BENCH_ROWS (1000000)  BENCH_ROUNDS (3)
 #   BENCH_CAP (10000)  BENCH_WORKERS (2)  BENCH_PORT (5590)  BENCH_RATE (pgbench -R, 200)  BENCH_NO_BUILD=1
 #   BENCH_KEEP=1  BENCH_CONF (lines for postgresql.conf, e.g. other
-#   migrate.backfill_* defaults)
+#   migrate.backfill_* defaults)  BENCH_WINDOWS (4)
+#   BENCH_SETTINGS (';'-separated SET lists, '-' for the defaults:
+#   "-;SET migrate.backfill_sleep_ms = 450")
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -40,6 +49,8 @@ RATE=${BENCH_RATE:-200}
 ROUNDS=${BENCH_ROUNDS:-3}
 CAP=${BENCH_CAP:-10000}
 WORKERS=${BENCH_WORKERS:-2}
+WINDOWS=${BENCH_WINDOWS:-4}
+SETTINGS=${BENCH_SETTINGS:--;SET migrate.backfill_sleep_ms = 450}
 
 build_and_install
 
@@ -235,3 +246,62 @@ echo "pgbench p99 (-c 4 -R $RATE, UPDATE by id), pooled over the rounds:"
 printf '   %-42s %6s ms  %6s x  [%s]\n' "solo" "$solo" "1.00" "$(echo "$solos" | range)"
 printf '   %-42s %6s ms  %6s x  [%s]  (target <= 1.5)\n' "during a default backfill" "$during" "$(ratio "$during" "$solo")" "$(echo "$durings" | range)"
 printf '   %-42s %6s ms  %6s x  [%s]\n' "during a backfill capped at $CAP rows/s" "$capped" "$(ratio "$capped" "$solo")" "$(echo "$cappeds" | range)"
+
+# --- interleaved: one pgbench run per round, each backfill running and
+# paused in turn
+# p99 of the transactions that ended inside the windows of a kind (on/off)
+# listed in $DIR/windows as "kind from to" (epoch ms)
+windowed() {
+	cat "$DIR"/pgbench_log.* | awk -v kind="$1" 'NR == FNR {if ($1 == kind) {a[++n] = $2 + 200; b[n] = $3}; next}
+		{t = $5 * 1000 + int($6 / 1000); for (i = 1; i <= n; i++) if (t >= a[i] && t <= b[i]) {print $3; break}}' \
+		"$DIR/windows" -
+}
+state_of() { psql -At -c "SELECT state FROM migrate_backfill_status($1)"; }
+echo
+echo "== p99 interleaved: each backfill runs and is paused in turn, 2 s each, in one pgbench run"
+IFS=';' read -r -a sets <<<"$SETTINGS"
+for i in "${!sets[@]}"; do
+	: >"$DIR/on.$i"
+	: >"$DIR/off.$i"
+done
+for r in $(seq "$ROUNDS"); do
+	for i in "${!sets[@]}"; do
+		set_sql=${sets[$i]}
+		[ "$set_sql" = - ] && set_sql="RESET ALL"
+		fresh
+		bench_app $((WINDOWS * 4 + 3)) &
+		app=$!
+		sleep 1
+		: >"$DIR/windows"
+		job=$(psql -At -c "$set_sql" -c "SELECT migrate_backfill('t', 'norm', 'lower(email)')")
+		for _ in $(seq "$WINDOWS"); do
+			t0=$(now_ms)
+			sleep 2
+			# a job done inside the window ends it there
+			echo "on $t0 $(psql -At -c "SELECT coalesce((extract(epoch FROM finished_at) * 1000)::bigint, $(now_ms))
+				FROM migrate_backfill_status($job)")" >>"$DIR/windows"
+			[ "$(state_of "$job")" = running ] || break
+			psql -At -c "SELECT migrate_backfill_pause($job)" >/dev/null
+			t0=$(now_ms)
+			sleep 2
+			echo "off $t0 $(now_ms)" >>"$DIR/windows"
+			psql -At -c "SELECT migrate_backfill_resume($job)" >/dev/null
+		done
+		psql -At -c "SELECT migrate_backfill_cancel($job) FROM migrate_backfill_status($job)
+			WHERE state IN ('queued', 'running', 'paused')" >/dev/null
+		wait "$app"
+		windowed on >>"$DIR/on.$i"
+		windowed off >>"$DIR/off.$i"
+	done
+	echo "   round $r done"
+done
+for i in "${!sets[@]}"; do
+	if [ ! -s "$DIR/off.$i" ]; then
+		printf '   %-44s done before its first pause\n' "${sets[$i]/#-/defaults}"
+		continue
+	fi
+	on=$(p99 <"$DIR/on.$i")
+	off=$(p99 <"$DIR/off.$i")
+	printf '   %-44s running %6s ms, paused %6s ms: %5s x  (%s + %s transactions; target <= 1.5)\n' \
+		"${sets[$i]/#-/defaults}" "$on" "$off" "$(ratio "$on" "$off")" "$(wc -l <"$DIR/on.$i")" "$(wc -l <"$DIR/off.$i")"
+done
