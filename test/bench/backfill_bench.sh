@@ -89,6 +89,15 @@ fresh() {
 		-c "VACUUM ANALYZE t" -c "CHECKPOINT"
 }
 now_ms() { date +%s%3N; }
+# when job $1 ended (epoch ms), or now if it has not: a window ends there
+ended_ms() {
+	psql -At -c "SELECT coalesce((extract(epoch FROM finished_at) * 1000)::bigint, $(now_ms))
+		FROM migrate_backfill_status($1)"
+}
+cancel_unfinished() {
+	psql -At -c "SELECT migrate_backfill_cancel(id) FROM migrate_backfill_status($1)
+		WHERE state IN ('queued', 'running', 'paused')" >/dev/null
+}
 timed() {
 	local t0 t1
 	t0=$(now_ms)
@@ -216,12 +225,9 @@ for r in $(seq "$ROUNDS"); do
 	t0=$(now_ms)
 	job3=$(psql -At -c "SELECT migrate_backfill('t', 'norm', 'lower(email)', max_rows_per_second => $CAP)")
 	sleep 12
-	t1=$(now_ms)
-	# a small table can be done before the window ends: then it ends there
-	t1=$(psql -At -c "SELECT coalesce((extract(epoch FROM finished_at) * 1000)::bigint, $t1)
-		FROM migrate_backfill_status($job3)")
-	psql -At -c "SELECT migrate_backfill_cancel(id) FROM migrate_backfill_status($job3)
-		WHERE state IN ('queued', 'running', 'paused')" >/dev/null
+	# a small table can be done before the window ends
+	t1=$(ended_ms "$job3")
+	cancel_unfinished "$job3"
 	wait "$app"
 	latencies "$t0" "$t1" >"$DIR/round.us"
 	cat "$DIR/round.us" >>"$DIR/capped.us"
@@ -256,7 +262,6 @@ windowed() {
 		{t = $5 * 1000 + int($6 / 1000); for (i = 1; i <= n; i++) if (t >= a[i] && t <= b[i]) {print $3; break}}' \
 		"$DIR/windows" -
 }
-state_of() { psql -At -c "SELECT state FROM migrate_backfill_status($1)"; }
 echo
 echo "== p99 interleaved: each backfill runs and is paused in turn, 2 s each, in one pgbench run"
 IFS=';' read -r -a sets <<<"$SETTINGS"
@@ -277,18 +282,15 @@ for r in $(seq "$ROUNDS"); do
 		for _ in $(seq "$WINDOWS"); do
 			t0=$(now_ms)
 			sleep 2
-			# a job done inside the window ends it there
-			echo "on $t0 $(psql -At -c "SELECT coalesce((extract(epoch FROM finished_at) * 1000)::bigint, $(now_ms))
-				FROM migrate_backfill_status($job)")" >>"$DIR/windows"
-			[ "$(state_of "$job")" = running ] || break
+			echo "on $t0 $(ended_ms "$job")" >>"$DIR/windows"
+			[ "$(psql -At -c "SELECT state FROM migrate_backfill_status($job)")" = running ] || break
 			psql -At -c "SELECT migrate_backfill_pause($job)" >/dev/null
 			t0=$(now_ms)
 			sleep 2
 			echo "off $t0 $(now_ms)" >>"$DIR/windows"
 			psql -At -c "SELECT migrate_backfill_resume($job)" >/dev/null
 		done
-		psql -At -c "SELECT migrate_backfill_cancel($job) FROM migrate_backfill_status($job)
-			WHERE state IN ('queued', 'running', 'paused')" >/dev/null
+		cancel_unfinished "$job"
 		wait "$app"
 		windowed on >>"$DIR/on.$i"
 		windowed off >>"$DIR/off.$i"
