@@ -20,8 +20,10 @@ $node->safe_psql('postgres', q{
 	VACUUM ANALYZE t;
 });
 
-# capped so that the job outlives the workload
+# capped so that the job outlives the workload; the cap, not the default
+# pause, paces it, so that batches meet the workload many times a second
 my $job = $node->safe_psql('postgres', q{
+	SET migrate.backfill_sleep_ms = 10;
 	SELECT migrate_backfill('t', 'w', 'v * 2', max_rows_per_second => 12000)});
 
 $node->pgbench(
