@@ -95,7 +95,7 @@
 #define BACKFILL_PASS_LOCK_CLASS 4
 
 int			migrate_backfill_batch_ms = 50;
-int			migrate_backfill_sleep_ms = 950;
+int			migrate_backfill_sleep_ms = 1950;
 int			migrate_backfill_max_batch_size = 50000;
 int			migrate_backfill_lock_timeout = 200;
 int			migrate_backfill_statement_timeout = 10000;
@@ -171,12 +171,11 @@ backfill_guc_init(void)
 
 	DefineCustomIntVariable("migrate.backfill_sleep_ms",
 							"Pause between two backfill batches.",
-							"Copied into the job when it is submitted. With the "
-							"default batch duration a worker works ~5% of the time, "
-							"which leaves the application's latency as it is; 0 runs "
-							"batches back to back.",
+							"Copied into the job when it is submitted. The default, "
+							"one 50 ms batch every 2 s, leaves the application's "
+							"latency as it is; 0 runs batches back to back.",
 							&migrate_backfill_sleep_ms,
-							950, 0, 3600000,
+							1950, 0, 3600000,
 							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 

@@ -18,27 +18,20 @@
 # (max_batch_ms; target <= 200 ms).  Then, BENCH_ROUNDS times, it runs a
 # rate-limited pgbench workload (point UPDATEs of another column of the same
 # table) alone, and again during the first BENCH_SPAN seconds of a backfill
-# with default settings, of one capped at BENCH_CAP rows per second
-# (max_rows_per_second) and of an unthrottled one (sleep_ms 0), and prints
+# with default settings, of one with no pause but capped at BENCH_CAP rows
+# per second (max_rows_per_second) and of an unthrottled one, and prints
 # the p99 latency of each, pooled over the rounds, counting only the
 # transactions that ended in the span (target: during the default backfill
-# <= 1.5 x alone).  A 3,000-transaction span has only 30 in its top 1%:
+# <= 1.5 x alone).  A 4,000-transaction span has only 40 in its top 1%:
 # pooling is what makes the p99 repeatable.
-#
-# Last, the same p99 interleaved, which cancels the drift of a shared
-# machine's latency between runs: in each of BENCH_ROUNDS pgbench runs, one
-# backfill of each setting in BENCH_SETTINGS runs and is paused in turn, 2 s
-# each, BENCH_WINDOWS times (or until it is done), and the p99 of the
-# transactions that ended while it ran is set against that of the ones that
-# ended while it was paused (the first 200 ms after each switch left out).
+# The four spans of a round run one after the other, so that the drift of
+# a shared machine's latency between them stays small.
 #
 # Run as root.  Knobs: BENCH_ROWS (1000000)  BENCH_ROUNDS (3)
 #   BENCH_CAP (10000)  BENCH_WORKERS (2)  BENCH_PORT (5590)  BENCH_RATE (pgbench -R, 200)
-#   BENCH_SPAN (15)  BENCH_NO_BUILD=1
+#   BENCH_SPAN (20)  BENCH_NO_BUILD=1
 #   BENCH_KEEP=1  BENCH_CONF (lines for postgresql.conf, e.g. other
-#   migrate.backfill_* defaults)  BENCH_WINDOWS (4)
-#   BENCH_SETTINGS (';'-separated SET lists, '-' for the defaults:
-#   "-;SET migrate.backfill_sleep_ms = 10", the defaults and the old ones)
+#   migrate.backfill_* defaults)
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -50,9 +43,7 @@ RATE=${BENCH_RATE:-200}
 ROUNDS=${BENCH_ROUNDS:-3}
 CAP=${BENCH_CAP:-10000}
 WORKERS=${BENCH_WORKERS:-2}
-WINDOWS=${BENCH_WINDOWS:-4}
-SPAN=${BENCH_SPAN:-15}
-SETTINGS=${BENCH_SETTINGS:--;SET migrate.backfill_sleep_ms = 10}
+SPAN=${BENCH_SPAN:-20}
 
 build_and_install
 
@@ -91,15 +82,6 @@ fresh() {
 		-c "VACUUM ANALYZE t" -c "CHECKPOINT"
 }
 now_ms() { date +%s%3N; }
-# when job $1 ended (epoch ms), or now if it has not: a window ends there
-ended_ms() {
-	psql -At -c "SELECT coalesce((extract(epoch FROM finished_at) * 1000)::bigint, $(now_ms))
-		FROM migrate_backfill_status($1)"
-}
-cancel_unfinished() {
-	psql -At -c "SELECT migrate_backfill_cancel(id) FROM migrate_backfill_status($1)
-		WHERE state IN ('queued', 'running', 'paused')" >/dev/null
-}
 timed() {
 	local t0 t1
 	t0=$(now_ms)
@@ -182,11 +164,12 @@ bench_app() {
 	(cd "$DIR" && as_pg "$BINDIR/pgbench" -n -h "$DIR" -p "$PORT" -c 4 -j 2 -R "$RATE" -T "$1" \
 		-D rows="$ROWS" -f "$DIR/app.sql" -l --log-prefix="$DIR/pgbench_log" postgres) >/dev/null 2>&1
 }
-# The transactions that ended in the first SPAN s after a backfill was
-# submitted with the extra migrate_backfill() arguments $1 ('-': no
-# backfill, the same window alone), after the settings $3, go to $2; the backfill is cancelled
-# after the window, and the longest time one of its batches held its locks
-# goes to $DIR/batch_ms.
+# The latencies of the transactions that ended in the first SPAN s after a
+# backfill was submitted with the extra migrate_backfill() arguments $1
+# ('-': no backfill, the same span alone), after the settings $3, go to $2,
+# and their p99 to stdout; the backfill is cancelled after the span, and the
+# longest time one of its batches held its locks and the rows it did go to
+# $DIR/job.
 p99_window() {
 	local app t0 t1 job
 	fresh
@@ -197,14 +180,17 @@ p99_window() {
 	if [ "$1" = - ]; then
 		sleep "$SPAN"
 		t1=$(now_ms)
-		echo 0 >"$DIR/batch_ms"
+		echo 0 0 >"$DIR/job"
 	else
 		job=$(psql -At -c "${3:-RESET ALL}" -c "SELECT migrate_backfill('t', 'norm', 'lower(email)'$1)")
 		sleep "$SPAN"
-		# a small table can be done before the window ends
-		t1=$(ended_ms "$job")
-		psql -At -c "SELECT coalesce(round(max_batch_ms), 0) FROM migrate_backfill_status($job)" >"$DIR/batch_ms"
-		cancel_unfinished "$job"
+		# the span ends early if the job does
+		t1=$(psql -At -c "SELECT coalesce((extract(epoch FROM finished_at) * 1000)::bigint, $(now_ms))
+			FROM migrate_backfill_status($job)")
+		psql -At -F ' ' -c "SELECT coalesce(round(max_batch_ms), 0), rows_done
+			FROM migrate_backfill_status($job)" >"$DIR/job"
+		psql -At -c "SELECT migrate_backfill_cancel(id) FROM migrate_backfill_status($job)
+			WHERE state IN ('queued', 'running', 'paused')" >/dev/null
 	fi
 	wait "$app"
 	latencies "$t0" "$t1" >"$DIR/round.us"
@@ -219,17 +205,19 @@ solos=
 durings=
 cappeds=
 fasts=
+rates=
 maxms2=0
 for r in $(seq "$ROUNDS"); do
 	solos="$solos $(p99_window - "$DIR/solo.us")"
 	durings="$durings $(p99_window "" "$DIR/during.us")"
-	ms=$(cat "$DIR/batch_ms")
+	read -r ms rows <"$DIR/job"
 	maxms2=$((ms > maxms2 ? ms : maxms2))
-	cappeds="$cappeds $(p99_window ", max_rows_per_second => $CAP" "$DIR/capped.us")"
+	rates="$rates $((rows / SPAN))"
+	cappeds="$cappeds $(p99_window ", max_rows_per_second => $CAP" "$DIR/capped.us" "SET migrate.backfill_sleep_ms = 0")"
 	fasts="$fasts $(p99_window "" "$DIR/fast.us" "SET migrate.backfill_sleep_ms = 0")"
-	ms=$(cat "$DIR/batch_ms")
+	read -r ms rows <"$DIR/job"
 	maxms2=$((ms > maxms2 ? ms : maxms2))
-	echo "   round $r: p99 alone $(echo "$solos" | awk '{print $NF}') ms, during a default backfill $(echo "$durings" | awk '{print $NF}') ms, capped at $CAP rows/s $(echo "$cappeds" | awk '{print $NF}') ms, unthrottled $(echo "$fasts" | awk '{print $NF}') ms"
+	echo "   round $r: p99 alone $(echo "$solos" | awk '{print $NF}') ms, during a default backfill $(echo "$durings" | awk '{print $NF}') ms ($(echo "$rates" | awk '{print $NF}') rows/s), capped at $CAP rows/s $(echo "$cappeds" | awk '{print $NF}') ms, unthrottled $(echo "$fasts" | awk '{print $NF}') ms"
 done
 solo=$(p99 <"$DIR/solo.us")
 during=$(p99 <"$DIR/during.us")
@@ -248,61 +236,6 @@ printf '%-44s %8s ms  %6s x  [%s]  (target <= 1.10)\n' "migrate_backfill, sleep 
 echo "   longest time a batch held its locks: ${maxms} ms unthrottled, ${maxms2} ms under load (target <= 200)"
 echo "pgbench p99 (-c 4 -R $RATE, UPDATE by id), pooled over the rounds:"
 printf '   %-42s %6s ms  %6s x  [%s]\n' "alone" "$solo" "1.00" "$(echo "$solos" | range)"
-printf '   %-42s %6s ms  %6s x  [%s]  (target <= 1.5)\n' "during a default backfill" "$during" "$(ratio "$during" "$solo")" "$(echo "$durings" | range)"
-printf '   %-42s %6s ms  %6s x  [%s]\n' "during a backfill capped at $CAP rows/s" "$capped" "$(ratio "$capped" "$solo")" "$(echo "$cappeds" | range)"
+printf '   %-42s %6s ms  %6s x  [%s]  (target <= 1.5)\n' "during a default backfill ($(echo "$rates" | median) rows/s)" "$during" "$(ratio "$during" "$solo")" "$(echo "$durings" | range)"
+printf '   %-42s %6s ms  %6s x  [%s]\n' "during a backfill at $CAP rows/s (cap, no sleep)" "$capped" "$(ratio "$capped" "$solo")" "$(echo "$cappeds" | range)"
 printf '   %-42s %6s ms  %6s x  [%s]\n' "during an unthrottled backfill (sleep_ms 0)" "$fast" "$(ratio "$fast" "$solo")" "$(echo "$fasts" | range)"
-
-# --- interleaved: one pgbench run per round, each backfill running and
-# paused in turn
-# p99 of the transactions that ended inside the windows of a kind (on/off)
-# listed in $DIR/windows as "kind from to" (epoch ms)
-windowed() {
-	cat "$DIR"/pgbench_log.* | awk -v kind="$1" 'NR == FNR {if ($1 == kind) {a[++n] = $2 + 200; b[n] = $3}; next}
-		{t = $5 * 1000 + int($6 / 1000); for (i = 1; i <= n; i++) if (t >= a[i] && t <= b[i]) {print $3; break}}' \
-		"$DIR/windows" -
-}
-echo
-echo "== p99 interleaved: each backfill runs and is paused in turn, 2 s each, in one pgbench run"
-IFS=';' read -r -a sets <<<"$SETTINGS"
-for i in "${!sets[@]}"; do
-	: >"$DIR/on.$i"
-	: >"$DIR/off.$i"
-done
-for r in $(seq "$ROUNDS"); do
-	for i in "${!sets[@]}"; do
-		set_sql=${sets[$i]}
-		[ "$set_sql" = - ] && set_sql="RESET ALL"
-		fresh
-		bench_app $((WINDOWS * 4 + 3)) &
-		app=$!
-		sleep 1
-		: >"$DIR/windows"
-		job=$(psql -At -c "$set_sql" -c "SELECT migrate_backfill('t', 'norm', 'lower(email)')")
-		for _ in $(seq "$WINDOWS"); do
-			t0=$(now_ms)
-			sleep 2
-			echo "on $t0 $(ended_ms "$job")" >>"$DIR/windows"
-			[ "$(psql -At -c "SELECT state FROM migrate_backfill_status($job)")" = running ] || break
-			psql -At -c "SELECT migrate_backfill_pause($job)" >/dev/null
-			t0=$(now_ms)
-			sleep 2
-			echo "off $t0 $(now_ms)" >>"$DIR/windows"
-			psql -At -c "SELECT migrate_backfill_resume($job)" >/dev/null
-		done
-		cancel_unfinished "$job"
-		wait "$app"
-		windowed on >>"$DIR/on.$i"
-		windowed off >>"$DIR/off.$i"
-	done
-	echo "   round $r done"
-done
-for i in "${!sets[@]}"; do
-	if [ ! -s "$DIR/off.$i" ]; then
-		printf '   %-44s done before its first pause\n' "${sets[$i]/#-/defaults}"
-		continue
-	fi
-	on=$(p99 <"$DIR/on.$i")
-	off=$(p99 <"$DIR/off.$i")
-	printf '   %-44s running %6s ms, paused %6s ms: %5s x  (%s + %s transactions; target <= 1.5)\n' \
-		"${sets[$i]/#-/defaults}" "$on" "$off" "$(ratio "$on" "$off")" "$(wc -l <"$DIR/on.$i")" "$(wc -l <"$DIR/off.$i")"
-done
