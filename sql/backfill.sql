@@ -106,6 +106,7 @@ CREATE TABLE orders (id int PRIMARY KEY, amount int);
 INSERT INTO orders SELECT g, g FROM generate_series(1, 3000) g;
 SELECT migrate_register('1', 'orders_add_status',
 $$ALTER TABLE orders ADD COLUMN status text;
+SET LOCAL migrate.backfill_sleep_ms = 0;
 SELECT migrate_backfill('orders', 'status', $e$CASE WHEN amount > 100 THEN 'big' ELSE 'small' END$e$);$$,
 'ALTER TABLE orders DROP COLUMN status;');
 SELECT migrate_register('2', 'orders_status_not_null',
@@ -117,6 +118,8 @@ SELECT version, name, status FROM migrate_apply();
 SELECT version, state, steps FROM migrate_status();
 SELECT count(*) FILTER (WHERE status IS NULL) AS nulls, count(DISTINCT status) AS kinds FROM orders;
 SELECT relation, column_name, state, rows_done, migration FROM migrate_backfill_status() WHERE migration IS NOT NULL;
+-- the script's setting went into its job
+SELECT sleep_ms FROM migrate.backfill_jobs WHERE migration IS NOT NULL;
 SELECT attnotnull FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'status';
 
 \c contrib_regression
