@@ -436,7 +436,14 @@ backfill_run_job(MigrateSlot *slot)
 				sleep = Max(sleep, (long) (rate_rows * 1000 * job->workers / job->max_rows_per_second) - elapsed);
 			}
 			if (sleep > 0)
+			{
+				/* the worker spends most of its time here with the defaults */
+				snprintf(job->activity, sizeof(job->activity),
+						 "migrate backfill " INT64_FORMAT ": %s.%s pass %d, pausing %ld ms between batches",
+						 job->id, job->relname, job->column_name, job->pass, sleep);
+				pgstat_report_activity(STATE_IDLE, job->activity);
 				throttle(job, sleep);
+			}
 		}
 	}
 

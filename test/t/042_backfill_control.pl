@@ -51,6 +51,12 @@ $node->poll_query_until('postgres', "SELECT rows_done > 0 FROM migrate_backfill_
 # SET ROLEs to the submitting role, as migration runs do
 is($node->safe_psql('postgres', "SELECT submitted_by FROM migrate_backfill_status($job)"),
 	'alice', 'the job runs as the submitting role');
+# between batches pg_stat_activity says the worker is pausing, and how long
+$node->poll_query_until('postgres', q{
+	SELECT state = 'idle' AND query ~ ': t\.w pass 1, pausing 100 ms between batches$'
+	FROM pg_stat_activity WHERE application_name = 'migrate backfill'})
+  or die 'the pause is not shown';
+pass('pg_stat_activity shows the pause between batches');
 
 # --- another role cannot control it
 ($ret, $out, $err) = $node->psql('postgres', "SET ROLE bob; SELECT migrate_backfill_pause($job)");
