@@ -172,8 +172,9 @@ backfill_guc_init(void)
 	DefineCustomIntVariable("migrate.backfill_sleep_ms",
 							"Pause between two backfill batches.",
 							"Copied into the job when it is submitted. The default, "
-							"one 50 ms batch every 2 s, leaves the application's "
-							"latency as it is; 0 runs batches back to back.",
+							"one 50 ms batch every 2 s, keeps the application's "
+							"latency close to what it is without a backfill; 0 runs "
+							"batches back to back.",
 							&migrate_backfill_sleep_ms,
 							1950, 0, 3600000,
 							PGC_USERSET, GUC_UNIT_MS,
