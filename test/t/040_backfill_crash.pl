@@ -50,22 +50,30 @@ sub wait_progress
 	$last = $node->safe_psql('postgres', "SELECT rows_done FROM migrate_backfill_status($job)");
 }
 
+# kill -9 of worker $pid, then, after more progress, an immediate
+# shutdown; the progress must be exact after each
+sub crash_twice
+{
+	my ($pid, $killed, $stopped) = @_;
+	kill 'KILL', $pid;
+	# the server restarts after the crash: wait until the worker is gone
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid") or die 'no restart';
+	check_exact($killed);
+
+	wait_progress();
+	$node->stop('immediate');
+	$node->start;
+	check_exact($stopped);
+}
+
 for my $round (1 .. 3)
 {
 	wait_progress();
 	my $pid = $node->safe_psql('postgres', q{
 		SELECT pid FROM pg_stat_activity WHERE application_name = 'migrate backfill'});
 	ok($pid =~ /^\d+$/, "round $round: the backfill worker is visible in pg_stat_activity");
-	kill 'KILL', $pid;
-	# the server restarts after the crash: wait until the worker is gone
-	$node->poll_query_until('postgres',
-		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid") or die 'no restart';
-	check_exact("kill -9 round $round");
-
-	wait_progress();
-	$node->stop('immediate');
-	$node->start;
-	check_exact("immediate shutdown round $round");
+	crash_twice($pid, "kill -9 round $round", "immediate shutdown round $round");
 	my $next = $node->safe_psql('postgres', "SELECT next_block > 0 OR pass > 1 FROM migrate.backfill_jobs WHERE id = $job");
 	is($next, 't', "round $round: the walk position survived");
 }
@@ -95,15 +103,8 @@ for my $round (1 .. 2)
 	ok($node->poll_query_until('postgres', $two), "two workers, round $round: both run the job");
 	my $pid = $node->safe_psql('postgres', q{
 		SELECT min(pid) FROM pg_stat_activity WHERE application_name = 'migrate backfill'});
-	kill 'KILL', $pid;
-	$node->poll_query_until('postgres',
-		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid") or die 'no restart';
-	check_exact("two workers, kill -9 of one, round $round");
-
-	wait_progress();
-	$node->stop('immediate');
-	$node->start;
-	check_exact("two workers, immediate shutdown round $round");
+	crash_twice($pid, "two workers, kill -9 of one, round $round",
+		"two workers, immediate shutdown round $round");
 }
 is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job, '120s')"), 'done', 'the two-worker job finishes');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE w IS DISTINCT FROM v * 3'), '0', 'two workers: every row is right');
