@@ -2,7 +2,7 @@
 # (both install what they need on a fresh Debian bookworm machine, as root).
 
 EXTENSION = migrate
-EXTVERSION = 1.1
+EXTVERSION = 1.2
 MODULE_big = migrate
 PGFILEDESC = "migrate - versioned schema migrations run safely inside the server"
 
@@ -33,7 +33,8 @@ ISOLATION_OPTS = --inputdir=test --temp-instance=./tmp_check_iso --temp-config=.
 TAP_TESTS = 1
 PROVE_TESTS = $(wildcard test/t/*.pl)
 
-# the schema version the C code reads and writes (catalog_version_ok)
+# the schema version the C code reads and writes (catalog_version_ok); a
+# new version must rebuild the object that compiles it in
 PG_CPPFLAGS += -DMIGRATE_EXTVERSION='"$(EXTVERSION)"'
 PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror
 # JIT bitcode buys nothing for this module and doubles the build.
@@ -49,6 +50,9 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 endif
+
+# after PGXS, so that "all" stays the default goal
+src/catalog.o: Makefile
 
 .PHONY: deps demo test bench
 

@@ -1,7 +1,8 @@
 --
 -- The upgrade path: ALTER EXTENSION migrate UPDATE from 1.0 to 1.1 carries
--- an unfinished backfill along, and the 1.1 library refuses to run on the
--- 1.0 tables until then.
+-- an unfinished backfill along, 1.1 to 1.2 keeps the grants of the status
+-- function it recreates, and the library refuses to run backfills on an
+-- older catalog until then.
 --
 CREATE DATABASE upgrade_regress;
 \c upgrade_regress
@@ -33,6 +34,21 @@ SELECT start_block, next_block, end_block = pg_relation_size('t') / 8192 AS ends
 FROM migrate.backfill_ranges;
 SELECT workers, pass_start_rows = rows_done AS pass_start_rows_set FROM migrate.backfill_jobs;
 
+-- the library is 1.2: no backfill on the 1.1 catalog
+SELECT migrate_backfill('t', 'w', 'v');
+-- roles let in under 1.1, one for everything, one to watch
+CREATE ROLE upgrade_user;
+CREATE ROLE upgrade_watcher;
+SELECT migrate_grant('upgrade_user');
+GRANT EXECUTE ON FUNCTION migrate_backfill_status(bigint) TO upgrade_watcher;
+ALTER EXTENSION migrate UPDATE TO '1.2';
+SELECT extversion FROM pg_extension WHERE extname = 'migrate';
+SELECT r AS role,
+       has_function_privilege(r, 'migrate_backfill_status(bigint)', 'EXECUTE') AS status,
+       has_function_privilege(r, 'migrate_backfill_pace(bigint, int, int)', 'EXECUTE') AS pace
+FROM unnest(ARRAY['upgrade_user', 'upgrade_watcher', 'public']) r;
+SELECT workers, sleep_ms, max_rows_per_second FROM migrate_backfill_status();
+
 SELECT migrate_backfill_resume(id) FROM migrate.backfill_jobs;
 SELECT migrate_backfill_wait(id, '60s') FROM migrate.backfill_jobs;
 -- every row right, each counted once, and nothing left in the ranges
@@ -47,3 +63,4 @@ SELECT count(*) FILTER (WHERE w IS DISTINCT FROM v * 3) AS wrong FROM t;
 
 \c contrib_regression
 DROP DATABASE upgrade_regress;
+DROP ROLE upgrade_user, upgrade_watcher;

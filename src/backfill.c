@@ -176,7 +176,7 @@ backfill_guc_init(void)
 							"latency close to what it is without a backfill; 0 runs "
 							"batches back to back.",
 							&migrate_backfill_sleep_ms,
-							1950, 0, 3600000,
+							1950, 0, MIGRATE_BACKFILL_MAX_SLEEP_MS,
 							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
@@ -333,6 +333,7 @@ backfill_run_job(MigrateSlot *slot)
 	{
 		char	   *state;
 		double		lag_ms = 0;
+		int			old_cap = job->max_rows_per_second;
 		int64		blocks;
 		int64		done = 0;
 		double		ms = 0;
@@ -348,6 +349,14 @@ backfill_run_job(MigrateSlot *slot)
 		}
 
 		state = control(job, &lag_ms);
+		if (job->max_rows_per_second != old_cap)
+		{
+			/* a new cap counts from now, and bounds the next batch already */
+			rate_start = 0;
+			rate_rows = 0;
+			if (job->max_rows_per_second > 0)
+				job->batch_size = Max(1, Min(job->batch_size, job->max_rows_per_second / job->workers));
+		}
 		if (strcmp(state, "running") != 0)
 		{
 			ereport(LOG,
@@ -648,9 +657,10 @@ free_plans(Job *job)
 
 /*
  * Reads, in a short read-only transaction of its own, what may have
- * changed under the worker: the job's state (pause, cancel) and the
- * replay lag of the streaming standbys.  The lag is read as the extension
- * owner, because pg_stat_replication hides it from unprivileged roles.
+ * changed under the worker: the job's state (pause, cancel), its pace
+ * (migrate_backfill_pace) and the replay lag of the streaming standbys.
+ * The lag is read as the extension owner, because pg_stat_replication
+ * hides it from unprivileged roles.
  */
 static char *
 control(Job *job, double *lag_ms)
@@ -668,18 +678,23 @@ control(Job *job, double *lag_ms)
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT j.state, "
 							  "  (SELECT pg_catalog.max(extract(epoch FROM r.replay_lag) * 1000) "
-							  "   FROM pg_catalog.pg_stat_replication r WHERE r.state = 'streaming') "
+							  "   FROM pg_catalog.pg_stat_replication r WHERE r.state = 'streaming'), "
+							  "  j.sleep_ms, coalesce(j.max_rows_per_second, 0) "
 							  "FROM migrate.backfill_jobs j WHERE j.id = $1",
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read backfill job " INT64_FORMAT, job->id);
 	if (SPI_processed > 0)
 	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		Datum		lag;
 
-		state = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-		lag = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		state = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 1));
+		lag = SPI_getbinval(tup, desc, 2, &isnull);
 		*lag_ms = isnull ? 0 : DatumGetFloat8(DirectFunctionCall1(numeric_float8, lag));
+		job->sleep_ms = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		job->max_rows_per_second = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 	}
 	SPI_finish();
 	catalog_restore_user(&user);

@@ -19,6 +19,9 @@
 #include "shmem.h"
 
 /* Settings (backfill.c) */
+/* upper bound of migrate.backfill_sleep_ms and of a job's pause */
+#define MIGRATE_BACKFILL_MAX_SLEEP_MS 3600000
+
 extern int	migrate_backfill_batch_ms;
 extern int	migrate_backfill_sleep_ms;
 extern int	migrate_backfill_max_batch_size;

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * backfill_api.c
- *	  The SQL functions of backfills: submit, pause, resume, cancel, wait.
+ *	  The SQL functions of backfills: submit, pause, resume, cancel, pace,
+ *	  wait.
  *
  * These run as the caller (not SECURITY DEFINER): the submitted
  * expression is checked with the caller's search_path and privileges,
@@ -56,6 +57,7 @@ PG_FUNCTION_INFO_V1(migrate_backfill);
 PG_FUNCTION_INFO_V1(migrate_backfill_pause);
 PG_FUNCTION_INFO_V1(migrate_backfill_resume);
 PG_FUNCTION_INFO_V1(migrate_backfill_cancel);
+PG_FUNCTION_INFO_V1(migrate_backfill_pace);
 PG_FUNCTION_INFO_V1(migrate_backfill_wait);
 
 /* A job to start, or a worker to wake, when this transaction commits. */
@@ -77,6 +79,8 @@ static bool has_param_walker(Node *node, void *context);
 static void remember(int64 id, bool start);
 static void xact_callback(XactEvent event, void *arg);
 static void start_pending(void);
+static char *lock_job(FunctionCallInfo fcinfo, CatalogUser *user, const char *fname);
+static void require_job_id(FunctionCallInfo fcinfo);
 static void change_state(FunctionCallInfo fcinfo, const char *from, const char *to,
 						 bool start, const char *fname);
 
@@ -526,9 +530,47 @@ start_pending(void)
 }
 
 /*
- * Moves a job from one of the states in "from" (a text[] literal) to "to",
- * if the caller acts for the role that submitted it.
+ * Locks the row of the job whose id is the first argument and returns its
+ * state, if the caller acts for the role that submitted it.  Runs as the
+ * extension owner (user holds the caller) inside SPI.
  */
+static char *
+lock_job(FunctionCallInfo fcinfo, CatalogUser *user, const char *fname)
+{
+	Datum		id = PG_GETARG_DATUM(0);
+	char	   *submitted_by;
+
+	if (SPI_execute_with_args("SELECT state, submitted_by FROM migrate.backfill_jobs WHERE id = $1 FOR UPDATE",
+							  1, (Oid[]) {INT8OID}, &id, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read backfill job " INT64_FORMAT, DatumGetInt64(id));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("backfill job " INT64_FORMAT " does not exist", DatumGetInt64(id)),
+				 errhint("migrate_backfill_status() lists the backfill jobs.")));
+	submitted_by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (!has_privs_of_role(user->userid, get_role_oid(submitted_by, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to change backfill job " INT64_FORMAT, DatumGetInt64(id)),
+				 errdetail("The job was submitted by role \"%s\".", submitted_by),
+				 errhint("Call %s as that role, a member of it, or a superuser.", fname)));
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/* A job id argument, which must not be null. */
+static void
+require_job_id(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("id must not be null"),
+				 errhint("Pass the job id migrate_backfill() returned; migrate_backfill_status() lists them.")));
+	migrate_require_shmem();
+}
+
+/* Moves a job from one of the states in "from" (a text[] literal) to "to". */
 static void
 change_state(FunctionCallInfo fcinfo, const char *from, const char *to, bool start,
 			 const char *fname)
@@ -539,15 +581,9 @@ change_state(FunctionCallInfo fcinfo, const char *from, const char *to, bool sta
 	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	char	   *state;
-	char	   *submitted_by;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("id must not be null"),
-				 errhint("Pass the job id migrate_backfill() returned; migrate_backfill_status() lists them.")));
+	require_job_id(fcinfo);
 	id = PG_GETARG_INT64(0);
-	migrate_require_shmem();
 	values[0] = Int64GetDatum(id);
 	values[1] = CStringGetTextDatum(from);
 	values[2] = CStringGetTextDatum(to);
@@ -555,22 +591,7 @@ change_state(FunctionCallInfo fcinfo, const char *from, const char *to, bool sta
 	nestlevel = NewGUCNestLevel();
 	catalog_become_owner(&user);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT state, submitted_by FROM migrate.backfill_jobs WHERE id = $1 FOR UPDATE",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read backfill job " INT64_FORMAT, id);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("backfill job " INT64_FORMAT " does not exist", id),
-				 errhint("migrate_backfill_status() lists the backfill jobs.")));
-	state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	submitted_by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (!has_privs_of_role(user.userid, get_role_oid(submitted_by, true)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to change backfill job " INT64_FORMAT, id),
-				 errdetail("The job was submitted by role \"%s\".", submitted_by),
-				 errhint("Call %s as that role, a member of it, or a superuser.", fname)));
+	state = lock_job(fcinfo, &user, fname);
 	if (SPI_execute_with_args("UPDATE migrate.backfill_jobs SET state = $3, "
 							  "  finished_at = CASE WHEN $3 = 'cancelled' THEN pg_catalog.clock_timestamp() "
 							  "                     WHEN $3 = 'queued' THEN NULL ELSE finished_at END, "
@@ -611,6 +632,70 @@ Datum
 migrate_backfill_cancel(PG_FUNCTION_ARGS)
 {
 	change_state(fcinfo, "{queued,running,paused}", "cancelled", false, "migrate_backfill_cancel()");
+	PG_RETURN_VOID();
+}
+
+/*
+ * migrate_backfill_pace(id, sleep_ms, max_rows_per_second): changes the
+ * pause between batches and the rate cap (0: none) of an unfinished job;
+ * NULL keeps one.  Its worker is woken at commit and takes them before its
+ * next batch.
+ */
+Datum
+migrate_backfill_pace(PG_FUNCTION_ARGS)
+{
+	int64		id;
+	CatalogUser user;
+	int			nestlevel;
+	Oid			types[3] = {INT8OID, INT4OID, INT4OID};
+	Datum		values[3];
+	char		nulls[3] = "   ";
+	char	   *state;
+
+	require_job_id(fcinfo);
+	id = PG_GETARG_INT64(0);
+	if (PG_ARGISNULL(1) && PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("sleep_ms and max_rows_per_second must not both be null"),
+				 errhint("Pass the new pause between batches, the new rate cap, or both.")));
+	if (!PG_ARGISNULL(1) && (PG_GETARG_INT32(1) < 0 || PG_GETARG_INT32(1) > MIGRATE_BACKFILL_MAX_SLEEP_MS))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sleep_ms must be between 0 and %d, not %d",
+						MIGRATE_BACKFILL_MAX_SLEEP_MS, PG_GETARG_INT32(1)),
+				 errhint("Pass the pause between batches in milliseconds; 0 runs them back to back.")));
+	if (!PG_ARGISNULL(2) && PG_GETARG_INT32(2) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_rows_per_second must not be negative, not %d", PG_GETARG_INT32(2)),
+				 errhint("Pass the rows per second the job may not exceed, or 0 for no cap.")));
+	values[0] = Int64GetDatum(id);
+	values[1] = PG_GETARG_DATUM(1);
+	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
+	values[2] = PG_GETARG_DATUM(2);
+	nulls[2] = PG_ARGISNULL(2) ? 'n' : ' ';
+
+	nestlevel = NewGUCNestLevel();
+	catalog_become_owner(&user);
+	SPI_connect();
+	state = lock_job(fcinfo, &user, "migrate_backfill_pace()");
+	if (strcmp(state, "queued") != 0 && strcmp(state, "running") != 0 && strcmp(state, "paused") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("backfill job " INT64_FORMAT " is %s", id, state),
+				 errhint("migrate_backfill_pace() works on jobs that are queued, running or paused.")));
+	if (SPI_execute_with_args("UPDATE migrate.backfill_jobs "
+							  "SET sleep_ms = coalesce($2, sleep_ms), "
+							  "    max_rows_per_second = CASE WHEN $3 IS NULL THEN max_rows_per_second "
+							  "                               WHEN $3 > 0 THEN $3 END "
+							  "WHERE id = $1",
+							  3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not change backfill job " INT64_FORMAT, id);
+	SPI_finish();
+	catalog_restore_user(&user);
+	AtEOXact_GUC(false, nestlevel);
+	remember(id, false);
 	PG_RETURN_VOID();
 }
 

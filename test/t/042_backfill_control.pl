@@ -121,5 +121,23 @@ is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job2, '60s')"), '
 is($node->safe_psql('postgres', "SELECT rows_done FROM migrate_backfill_status($job2)"), 100000 - $at_cancel,
 	'it did only the rows left');
 
+# --- the pace of a running job changes at once: its worker, asleep for an
+# hour after its first batch, is woken and finishes
+my $job3 = $node->safe_psql('postgres', q{
+	SET ROLE alice; SET migrate.backfill_sleep_ms = 3600000;
+	SELECT migrate_backfill('t', 'x', 'v * 3', batch_size => 1000)});
+# (the first blocks may hold only the dead rows of the jobs above: batches,
+# not rows_done)
+$node->poll_query_until('postgres', "SELECT batches > 0 FROM migrate_backfill_status($job3)")
+  or die 'no first batch';
+($ret, $out, $err) = $node->psql('postgres', "SET ROLE bob; SELECT migrate_backfill_pace($job3, 0)");
+like($err, qr/permission denied to change backfill job $job3/, 'another role cannot change the pace');
+$node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job3, sleep_ms => 0, max_rows_per_second => 50000)");
+is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job3, '60s')"), 'done',
+	'a job paced at one batch an hour finishes once its pace is changed');
+is($node->safe_psql('postgres', "SELECT sleep_ms, max_rows_per_second FROM migrate_backfill_status($job3)"),
+	'0|50000', 'the status shows the new pace');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE x = v * 3'), '100000', 'every row is right');
+
 $node->stop;
 done_testing();
