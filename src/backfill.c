@@ -171,9 +171,9 @@ backfill_guc_init(void)
 
 	DefineCustomIntVariable("migrate.backfill_sleep_ms",
 							"Pause between two backfill batches.",
-							"Copied into the job when it is submitted. The default, "
-							"one 50 ms batch every 2 s, keeps the application's "
-							"latency close to what it is without a backfill; 0 runs "
+							"Copied into the job when it is submitted; "
+							"migrate_backfill_pace() changes it for a running job. "
+							"The default runs one 50 ms batch every 2 s; 0 runs "
 							"batches back to back.",
 							&migrate_backfill_sleep_ms,
 							1950, 0, MIGRATE_BACKFILL_MAX_SLEEP_MS,
