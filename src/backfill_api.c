@@ -79,8 +79,9 @@ static bool has_param_walker(Node *node, void *context);
 static void remember(int64 id, bool start);
 static void xact_callback(XactEvent event, void *arg);
 static void start_pending(void);
-static char *lock_job(FunctionCallInfo fcinfo, CatalogUser *user, const char *fname);
-static void require_job_id(FunctionCallInfo fcinfo);
+static void update_job(FunctionCallInfo fcinfo, const char *fname, const char *from,
+					   const char *set, int nargs, Oid *types, Datum *values,
+					   const char *nulls, bool start);
 static void change_state(FunctionCallInfo fcinfo, const char *from, const char *to,
 						 bool start, const char *fname);
 
@@ -530,75 +531,56 @@ start_pending(void)
 }
 
 /*
- * Locks the row of the job whose id is the first argument and returns its
- * state, if the caller acts for the role that submitted it.  Runs as the
- * extension owner (user holds the caller) inside SPI.
+ * Runs "UPDATE migrate.backfill_jobs SET <set>" on the job whose id is the
+ * first argument ($1), if it is in one of the states in "from" (a text[]
+ * literal, $2) and the caller acts for the role that submitted it; the
+ * caller fills values from $3 on.  At commit the job's worker is woken, or
+ * a worker started for it when "start" is set.
  */
-static char *
-lock_job(FunctionCallInfo fcinfo, CatalogUser *user, const char *fname)
+static void
+update_job(FunctionCallInfo fcinfo, const char *fname, const char *from, const char *set,
+		   int nargs, Oid *types, Datum *values, const char *nulls, bool start)
 {
-	Datum		id = PG_GETARG_DATUM(0);
+	int64		id;
+	CatalogUser user;
+	int			nestlevel;
+	char	   *state;
 	char	   *submitted_by;
 
-	if (SPI_execute_with_args("SELECT state, submitted_by FROM migrate.backfill_jobs WHERE id = $1 FOR UPDATE",
-							  1, (Oid[]) {INT8OID}, &id, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read backfill job " INT64_FORMAT, DatumGetInt64(id));
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("backfill job " INT64_FORMAT " does not exist", DatumGetInt64(id)),
-				 errhint("migrate_backfill_status() lists the backfill jobs.")));
-	submitted_by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (!has_privs_of_role(user->userid, get_role_oid(submitted_by, true)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to change backfill job " INT64_FORMAT, DatumGetInt64(id)),
-				 errdetail("The job was submitted by role \"%s\".", submitted_by),
-				 errhint("Call %s as that role, a member of it, or a superuser.", fname)));
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-}
-
-/* A job id argument, which must not be null. */
-static void
-require_job_id(FunctionCallInfo fcinfo)
-{
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("id must not be null"),
 				 errhint("Pass the job id migrate_backfill() returned; migrate_backfill_status() lists them.")));
-	migrate_require_shmem();
-}
-
-/* Moves a job from one of the states in "from" (a text[] literal) to "to". */
-static void
-change_state(FunctionCallInfo fcinfo, const char *from, const char *to, bool start,
-			 const char *fname)
-{
-	int64		id;
-	CatalogUser user;
-	int			nestlevel;
-	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	char	   *state;
-
-	require_job_id(fcinfo);
 	id = PG_GETARG_INT64(0);
+	migrate_require_shmem();
+	types[0] = INT8OID;
 	values[0] = Int64GetDatum(id);
+	types[1] = TEXTOID;
 	values[1] = CStringGetTextDatum(from);
-	values[2] = CStringGetTextDatum(to);
 
 	nestlevel = NewGUCNestLevel();
 	catalog_become_owner(&user);
 	SPI_connect();
-	state = lock_job(fcinfo, &user, fname);
-	if (SPI_execute_with_args("UPDATE migrate.backfill_jobs SET state = $3, "
-							  "  finished_at = CASE WHEN $3 = 'cancelled' THEN pg_catalog.clock_timestamp() "
-							  "                     WHEN $3 = 'queued' THEN NULL ELSE finished_at END, "
-							  "  last_error = CASE WHEN $3 = 'queued' THEN NULL ELSE last_error END, "
-							  "  held_reason = NULL "
-							  "WHERE id = $1 AND state OPERATOR(pg_catalog.=) ANY ($2::text[])",
-							  3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+	if (SPI_execute_with_args("SELECT state, submitted_by FROM migrate.backfill_jobs WHERE id = $1 FOR UPDATE",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read backfill job " INT64_FORMAT, id);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("backfill job " INT64_FORMAT " does not exist", id),
+				 errhint("migrate_backfill_status() lists the backfill jobs.")));
+	state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	submitted_by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (!has_privs_of_role(user.userid, get_role_oid(submitted_by, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to change backfill job " INT64_FORMAT, id),
+				 errdetail("The job was submitted by role \"%s\".", submitted_by),
+				 errhint("Call %s as that role, a member of it, or a superuser.", fname)));
+	if (SPI_execute_with_args(psprintf("UPDATE migrate.backfill_jobs SET %s "
+									   "WHERE id = $1 AND state OPERATOR(pg_catalog.=) ANY ($2::text[])", set),
+							  nargs, types, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not change backfill job " INT64_FORMAT, id);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -609,6 +591,23 @@ change_state(FunctionCallInfo fcinfo, const char *from, const char *to, bool sta
 	catalog_restore_user(&user);
 	AtEOXact_GUC(false, nestlevel);
 	remember(id, start);
+}
+
+/* Moves a job from one of the states in "from" to "to". */
+static void
+change_state(FunctionCallInfo fcinfo, const char *from, const char *to, bool start,
+			 const char *fname)
+{
+	Oid			types[3] = {InvalidOid, InvalidOid, TEXTOID};
+	Datum		values[3] = {0, 0, CStringGetTextDatum(to)};
+
+	update_job(fcinfo, fname, from,
+			   "state = $3, "
+			   "finished_at = CASE WHEN $3 = 'cancelled' THEN pg_catalog.clock_timestamp() "
+			   "                   WHEN $3 = 'queued' THEN NULL ELSE finished_at END, "
+			   "last_error = CASE WHEN $3 = 'queued' THEN NULL ELSE last_error END, "
+			   "held_reason = NULL",
+			   3, types, values, NULL, start);
 }
 
 /* migrate_backfill_pause(id): the worker stops after its current batch. */
@@ -644,16 +643,10 @@ migrate_backfill_cancel(PG_FUNCTION_ARGS)
 Datum
 migrate_backfill_pace(PG_FUNCTION_ARGS)
 {
-	int64		id;
-	CatalogUser user;
-	int			nestlevel;
-	Oid			types[3] = {INT8OID, INT4OID, INT4OID};
-	Datum		values[3];
-	char		nulls[3] = "   ";
-	char	   *state;
+	Oid			types[4] = {InvalidOid, InvalidOid, INT4OID, INT4OID};
+	Datum		values[4] = {0, 0, PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
+	char		nulls[4] = {' ', ' ', PG_ARGISNULL(1) ? 'n' : ' ', PG_ARGISNULL(2) ? 'n' : ' '};
 
-	require_job_id(fcinfo);
-	id = PG_GETARG_INT64(0);
 	if (PG_ARGISNULL(1) && PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -670,32 +663,11 @@ migrate_backfill_pace(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_rows_per_second must not be negative, not %d", PG_GETARG_INT32(2)),
 				 errhint("Pass the rows per second the job may not exceed, or 0 for no cap.")));
-	values[0] = Int64GetDatum(id);
-	values[1] = PG_GETARG_DATUM(1);
-	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
-	values[2] = PG_GETARG_DATUM(2);
-	nulls[2] = PG_ARGISNULL(2) ? 'n' : ' ';
-
-	nestlevel = NewGUCNestLevel();
-	catalog_become_owner(&user);
-	SPI_connect();
-	state = lock_job(fcinfo, &user, "migrate_backfill_pace()");
-	if (strcmp(state, "queued") != 0 && strcmp(state, "running") != 0 && strcmp(state, "paused") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("backfill job " INT64_FORMAT " is %s", id, state),
-				 errhint("migrate_backfill_pace() works on jobs that are queued, running or paused.")));
-	if (SPI_execute_with_args("UPDATE migrate.backfill_jobs "
-							  "SET sleep_ms = coalesce($2, sleep_ms), "
-							  "    max_rows_per_second = CASE WHEN $3 IS NULL THEN max_rows_per_second "
-							  "                               WHEN $3 > 0 THEN $3 END "
-							  "WHERE id = $1",
-							  3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not change backfill job " INT64_FORMAT, id);
-	SPI_finish();
-	catalog_restore_user(&user);
-	AtEOXact_GUC(false, nestlevel);
-	remember(id, false);
+	update_job(fcinfo, "migrate_backfill_pace()", "{queued,running,paused}",
+			   "sleep_ms = coalesce($3, sleep_ms), "
+			   "max_rows_per_second = CASE WHEN $4 IS NULL THEN max_rows_per_second "
+			   "                           WHEN $4 > 0 THEN $4 END",
+			   4, types, values, nulls, false);
 	PG_RETURN_VOID();
 }
 
