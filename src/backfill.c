@@ -351,11 +351,9 @@ backfill_run_job(MigrateSlot *slot)
 		state = control(job, &lag_ms);
 		if (job->max_rows_per_second != old_cap)
 		{
-			/* a new cap counts from now, and bounds the next batch already */
+			/* a new cap (migrate_backfill_pace) counts from now */
 			rate_start = 0;
 			rate_rows = 0;
-			if (job->max_rows_per_second > 0)
-				job->batch_size = Max(1, Min(job->batch_size, job->max_rows_per_second / job->workers));
 		}
 		if (strcmp(state, "running") != 0)
 		{
@@ -397,6 +395,9 @@ backfill_run_job(MigrateSlot *slot)
 			continue;
 		}
 
+		/* a batch is at most the worker's share of the rate cap */
+		if (job->max_rows_per_second > 0)
+			job->batch_size = Min(job->batch_size, Max(job->max_rows_per_second / job->workers, 1));
 		blocks = Max((int64) ceil(job->batch_size / Max(job->rows_per_block, 1.0)), 1);
 		result = run_batch(job, blocks, &done, &ms);
 		if (result == BATCH_PASS_OVER)
@@ -422,11 +423,8 @@ backfill_run_job(MigrateSlot *slot)
 		if (ms > 0)
 		{
 			double		factor = Max(0.5, Min(2.0, job->batch_ms / ms));
-			int			cap = job->max_batch_size;
 
-			if (job->max_rows_per_second > 0)
-				cap = Min(cap, Max(job->max_rows_per_second / job->workers, 1));
-			job->batch_size = (int) Max(1.0, Min((double) cap, job->batch_size * factor));
+			job->batch_size = (int) Max(1.0, Min((double) job->max_batch_size, job->batch_size * factor));
 		}
 
 		/* throttle: a fixed pause, and the rows-per-second cap */
