@@ -53,6 +53,7 @@
 #include <math.h>
 
 #include "access/relation.h"
+#include "access/xlog.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -102,6 +103,7 @@ int			migrate_backfill_statement_timeout = 10000;
 int			migrate_backfill_max_retries = 10;
 int			migrate_backfill_max_replica_lag = 30000;
 int			migrate_backfill_workers = 1;
+bool		migrate_backfill_wal_compression = true;
 
 /* What run_batch found. */
 typedef enum BatchResult
@@ -230,6 +232,16 @@ backfill_guc_init(void)
 							1, 1, 16,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("migrate.backfill_wal_compression",
+							 "Compresses the full-page images that backfill batches write to the WAL.",
+							 "Batches run with wal_compression = lz4 when the server's "
+							 "wal_compression is off. No effect when PostgreSQL was "
+							 "built without lz4.",
+							 &migrate_backfill_wal_compression,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 }
 
 /*
@@ -657,8 +669,9 @@ free_plans(Job *job)
  * Reads, in a short read-only transaction of its own, what may have
  * changed under the worker: the job's state (pause, cancel), its pace
  * (migrate_backfill_pace) and the replay lag of the streaming standbys.
- * The lag is read as the extension owner, because pg_stat_replication
- * hides it from unprivileged roles.
+ * The lag is read as the extension owner, because it is hidden from
+ * unprivileged roles; from the function behind pg_stat_replication, whose
+ * view costs ~0.5 ms more to plan, in every batch.
  */
 static char *
 control(Job *job, double *lag_ms)
@@ -676,7 +689,7 @@ control(Job *job, double *lag_ms)
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT j.state, "
 							  "  (SELECT pg_catalog.max(extract(epoch FROM r.replay_lag) * 1000) "
-							  "   FROM pg_catalog.pg_stat_replication r WHERE r.state = 'streaming'), "
+							  "   FROM pg_catalog.pg_stat_get_wal_senders() r WHERE r.state = 'streaming'), "
 							  "  j.sleep_ms, coalesce(j.max_rows_per_second, 0) "
 							  "FROM migrate.backfill_jobs j WHERE j.id = $1",
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
@@ -745,6 +758,18 @@ run_batch(Job *job, int64 blocks, int64 *done, double *ms)
 		 */
 		(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_LOCAL, true, 0, false);
+#ifdef USE_LZ4
+
+		/*
+		 * A batch writes the first image of every page it touches after a
+		 * checkpoint; the application's next commits have to flush them.
+		 * lz4 makes them about a third as big at no measurable cost in time
+		 * (README, "Backfills", "WAL").
+		 */
+		if (migrate_backfill_wal_compression && wal_compression == WAL_COMPRESSION_NONE)
+			(void) set_config_option("wal_compression", "lz4", PGC_SUSET, PGC_S_SESSION,
+									 GUC_ACTION_LOCAL, true, 0, false);
+#endif
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		prepare_plans(job);

@@ -12,10 +12,11 @@
 #   3. migrate_backfill() with throttling off (migrate.backfill_sleep_ms = 0),
 #      from the call until migrate_backfill_wait() returns
 #   4. the same with BENCH_WORKERS workers (migrate.backfill_workers)
-# BENCH_ROUNDS times, (1), (3) and (4) in turn (the loop, ~3.5x slower, once),
-# and prints the medians, the ranges and the ratios of the medians to (1)
-# (target <= 1.10), plus the longest time any batch held its row locks
-# (max_batch_ms; target <= 200 ms).  Then, BENCH_ROUNDS times, it runs a
+#   5. (3) with migrate.backfill_wal_compression = off
+# BENCH_ROUNDS times, (1), (3), (4) and (5) in turn (the loop, ~3.5x slower,
+# once), and prints the medians, the ranges and the ratios of the medians to
+# (1) (target <= 1.10), the WAL each wrote, plus the longest time any batch
+# held its row locks (max_batch_ms; target <= 200 ms).  Then, BENCH_ROUNDS times, it runs a
 # rate-limited pgbench workload (point UPDATEs of another column of the same
 # table) alone, and again during the first BENCH_SPAN seconds of a backfill
 # with default settings, of one with no pause but capped at BENCH_CAP rows
@@ -82,11 +83,17 @@ fresh() {
 		-c "VACUUM ANALYZE t" -c "CHECKPOINT"
 }
 now_ms() { date +%s%3N; }
+lsn() { psql -At -c "SELECT pg_current_wal_insert_lsn()"; }
+# MB of WAL written since the position $1
+wal_since() { psql -At -c "SELECT round(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '$1') / 1048576)"; }
+# ms the command takes; the WAL it writes goes to $DIR/wal
 timed() {
-	local t0 t1
+	local t0 t1 l0
+	l0=$(lsn)
 	t0=$(now_ms)
 	"$@" >/dev/null
 	t1=$(now_ms)
+	wal_since "$l0" >"$DIR/wal"
 	echo $((t1 - t0))
 }
 check_done() {
@@ -99,12 +106,13 @@ range() { tr ' ' '\n' | grep . | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 # ms from migrate_backfill() with $1 workers and no pause until
-# migrate_backfill_wait() returns, on a fresh table; its batches and passes
-# go to $DIR/job, and the longest time one of its batches held its locks to
-# $DIR/maxms if it is the longest so far
+# migrate_backfill_wait() returns, on a fresh table; its batches, passes and
+# WAL go to $DIR/job, and the longest time one of its batches held its locks
+# to $DIR/maxms if it is the longest so far
 timed_backfill() {
-	local t0 t1 job batches ms passes
+	local t0 t1 l0 job batches ms passes
 	fresh
+	l0=$(lsn)
 	t0=$(now_ms)
 	job=$(psql -At -c "SET migrate.backfill_sleep_ms = 0" -c "SET migrate.backfill_workers = $1" \
 		-c "SELECT migrate_backfill('t', 'norm', 'lower(email)')")
@@ -112,26 +120,44 @@ timed_backfill() {
 	t1=$(now_ms)
 	check_done "migrate_backfill with $1 worker(s)"
 	read -r batches ms passes < <(psql -At -F ' ' -c "SELECT batches, round(max_batch_ms), pass FROM migrate_backfill_status($job)")
-	echo "$batches batches, $passes passes" >"$DIR/job"
+	echo "$batches batches, $passes passes, $(wal_since "$l0") MB of WAL" >"$DIR/job"
 	[ "$ms" -le "$(cat "$DIR/maxms")" ] || echo "$ms" >"$DIR/maxms"
 	echo $((t1 - t0))
+}
+# the WAL compression of batches is a server setting
+wal_compression() {
+	psql -c "ALTER SYSTEM SET migrate.backfill_wal_compression = $1" -c "SELECT pg_reload_conf()" >/dev/null
 }
 plains=
 migrates=
 parallels=
+plainzs=
+plainwals=
+wals=
+rawwals=
 echo 0 >"$DIR/maxms"
 for r in $(seq "$ROUNDS"); do
 	fresh
 	plains="$plains $(timed psql -c "UPDATE t SET norm = lower(email) WHERE norm IS DISTINCT FROM lower(email)")"
+	plainwals="$plainwals $(cat "$DIR/wal")"
 	check_done "the plain UPDATE"
+	echo "   round $r: plain $(echo "$plains" | awk '{print $NF}') ms ($(cat "$DIR/wal") MB of WAL)"
 
 	ms=$(timed_backfill 1)
 	migrates="$migrates $ms"
-	echo "   round $r: plain $(echo "$plains" | awk '{print $NF}') ms, migrate_backfill $ms ms ($(cat "$DIR/job"))"
+	wals="$wals $(awk '{print $(NF - 3)}' "$DIR/job")"
+	echo "   round $r: migrate_backfill $ms ms ($(cat "$DIR/job"))"
 
 	ms=$(timed_backfill "$WORKERS")
 	parallels="$parallels $ms"
 	echo "   round $r: migrate_backfill with $WORKERS workers $ms ms ($(cat "$DIR/job"))"
+
+	wal_compression off
+	ms=$(timed_backfill 1)
+	wal_compression on
+	plainzs="$plainzs $ms"
+	rawwals="$rawwals $(awk '{print $(NF - 3)}' "$DIR/job")"
+	echo "   round $r: migrate_backfill, WAL compression off, $ms ms ($(cat "$DIR/job"))"
 done
 
 fresh
@@ -230,12 +256,15 @@ fast=$(p99 <"$DIR/fast.us")
 plain=$(echo "$plains" | median)
 migrate=$(echo "$migrates" | median)
 parallel=$(echo "$parallels" | median)
+plainz=$(echo "$plainzs" | median)
 echo
 echo "== results ($ROWS rows; medians of $ROUNDS rounds, range in brackets)"
 printf '%-44s %8s ms  %6s x  [%s]\n' "plain UPDATE" "$plain" "1.00" "$(echo "$plains" | range)"
 printf '%-44s %8s ms  %6s x  (1 run)\n' "SKIP LOCKED loop (patterns note, no sleep)" "$loop" "$(ratio "$loop" "$plain")"
 printf '%-44s %8s ms  %6s x  [%s]  (target <= 1.10)\n' "migrate_backfill, sleep 0" "$migrate" "$(ratio "$migrate" "$plain")" "$(echo "$migrates" | range)"
 printf '%-44s %8s ms  %6s x  [%s]  (target <= 1.10)\n' "migrate_backfill, sleep 0, $WORKERS workers" "$parallel" "$(ratio "$parallel" "$plain")" "$(echo "$parallels" | range)"
+printf '%-44s %8s ms  %6s x  [%s]\n' "migrate_backfill, sleep 0, WAL uncompressed" "$plainz" "$(ratio "$plainz" "$plain")" "$(echo "$plainzs" | range)"
+echo "   WAL written (median MB): plain UPDATE $(echo "$plainwals" | median), migrate_backfill $(echo "$wals" | median), with WAL compression off $(echo "$rawwals" | median)"
 echo "   longest time a batch held its locks: $(cat "$DIR/maxms") ms unthrottled, ${maxms2} ms under load (target <= 200)"
 echo "pgbench p99 (-c 4 -R $RATE, UPDATE by id), pooled over the rounds:"
 printf '   %-50s %6s ms  %6s x  [%s]\n' "alone" "$solo" "1.00" "$(echo "$solos" | range)"
