@@ -14,7 +14,7 @@
 #   4. the same with BENCH_WORKERS workers (migrate.backfill_workers)
 #   5. (3) with migrate.backfill_wal_compression = off
 # BENCH_ROUNDS times, (1), (3), (4) and (5) in turn (the loop, ~3.5x slower,
-# once), and prints the medians, the ranges and the ratios of the medians to
+# once; see in_turn), and prints the medians, the ranges and the ratios of the medians to
 # (1) (target <= 1.10), the WAL each wrote, plus the longest time any batch
 # held its row locks (max_batch_ms; target <= 200 ms).  Then, BENCH_ROUNDS times, it runs a
 # rate-limited pgbench workload (point UPDATEs of another column of the same
@@ -26,7 +26,8 @@
 # <= 1.5 x alone).  A 4,000-transaction span has only 40 in its top 1%:
 # pooling is what makes the p99 repeatable.
 # The four spans of a round run one after the other, so that the drift of
-# a shared machine's latency between them stays small.
+# a shared machine's latency between them stays small; runs and spans go in
+# the reverse order in even rounds.
 #
 # Run as root.  Knobs: BENCH_ROWS (1000000)  BENCH_ROUNDS (3)
 #   BENCH_CAP (10000)  BENCH_WORKERS (2)  BENCH_PORT (5590)  BENCH_RATE (pgbench -R, 200)
@@ -136,28 +137,50 @@ plainwals=
 wals=
 rawwals=
 echo 0 >"$DIR/maxms"
-for r in $(seq "$ROUNDS"); do
+# The runs of a round, each on a fresh table (the round number is $1).
+time_plain() {
 	fresh
 	plains="$plains $(timed psql -c "UPDATE t SET norm = lower(email) WHERE norm IS DISTINCT FROM lower(email)")"
 	plainwals="$plainwals $(cat "$DIR/wal")"
 	check_done "the plain UPDATE"
-	echo "   round $r: plain $(echo "$plains" | awk '{print $NF}') ms ($(cat "$DIR/wal") MB of WAL)"
-
+	echo "   round $1: plain $(echo "$plains" | awk '{print $NF}') ms ($(cat "$DIR/wal") MB of WAL)"
+}
+time_one() {
+	local ms
 	ms=$(timed_backfill 1)
 	migrates="$migrates $ms"
 	wals="$wals $(awk '{print $(NF - 3)}' "$DIR/job")"
-	echo "   round $r: migrate_backfill $ms ms ($(cat "$DIR/job"))"
-
+	echo "   round $1: migrate_backfill $ms ms ($(cat "$DIR/job"))"
+}
+time_parallel() {
+	local ms
 	ms=$(timed_backfill "$WORKERS")
 	parallels="$parallels $ms"
-	echo "   round $r: migrate_backfill with $WORKERS workers $ms ms ($(cat "$DIR/job"))"
-
+	echo "   round $1: migrate_backfill with $WORKERS workers $ms ms ($(cat "$DIR/job"))"
+}
+time_uncompressed() {
+	local ms
 	wal_compression off
 	ms=$(timed_backfill 1)
 	wal_compression on
 	plainzs="$plainzs $ms"
 	rawwals="$rawwals $(awk '{print $(NF - 3)}' "$DIR/job")"
-	echo "   round $r: migrate_backfill, WAL compression off, $ms ms ($(cat "$DIR/job"))"
+	echo "   round $1: migrate_backfill, WAL compression off, $ms ms ($(cat "$DIR/job"))"
+}
+# Even rounds run in the reverse order: a run's place in the round matters
+# here (the WAL segments the runs before it left to recycle, say), so each
+# method takes each place equally often.
+in_turn() {
+	local r=$1 runs
+	shift
+	runs="$*"
+	[ $((r % 2)) = 1 ] || runs=$(echo "$runs" | tr ' ' '\n' | tac | tr '\n' ' ')
+	for run in $runs; do
+		"$run" "$r"
+	done
+}
+for r in $(seq "$ROUNDS"); do
+	in_turn "$r" time_plain time_one time_parallel time_uncompressed
 done
 
 fresh
@@ -236,16 +259,26 @@ cappeds=
 fasts=
 rates=
 maxms2=0
-for r in $(seq "$ROUNDS"); do
-	solos="$solos $(p99_window - "$DIR/solo.us")"
+# The spans of a round.
+span_solo() { solos="$solos $(p99_window - "$DIR/solo.us")"; }
+span_during() {
+	local ms rows
 	durings="$durings $(p99_window "" "$DIR/during.us")"
 	read -r ms rows <"$DIR/job"
 	maxms2=$((ms > maxms2 ? ms : maxms2))
 	rates="$rates $((rows / SPAN))"
+}
+span_capped() {
 	cappeds="$cappeds $(p99_window ", max_rows_per_second => $CAP" "$DIR/capped.us" "SET migrate.backfill_sleep_ms = 0")"
+}
+span_fast() {
+	local ms rows
 	fasts="$fasts $(p99_window "" "$DIR/fast.us" "SET migrate.backfill_sleep_ms = 0")"
 	read -r ms rows <"$DIR/job"
 	maxms2=$((ms > maxms2 ? ms : maxms2))
+}
+for r in $(seq "$ROUNDS"); do
+	in_turn "$r" span_solo span_during span_capped span_fast
 	echo "   round $r: p99 alone $(echo "$solos" | awk '{print $NF}') ms, during a default backfill $(echo "$durings" | awk '{print $NF}') ms ($(echo "$rates" | awk '{print $NF}') rows/s), capped at $CAP rows/s $(echo "$cappeds" | awk '{print $NF}') ms, unthrottled $(echo "$fasts" | awk '{print $NF}') ms"
 done
 solo=$(p99 <"$DIR/solo.us")
