@@ -57,6 +57,10 @@ static int	claim_run_slot(const char *fname, uint32 *generation);
 static bool wait_for_run(int index, uint32 generation, const char *fname);
 static bool blocked_by_me(pid_t pid);
 static void report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running);
+
+/* what migrate_apply() says of a migration the worker has not started */
+static const char *const queued_detail =
+"queued for the migrate worker; follow it with migrate_status() or CALL migrate_wait()";
 static void report_plan(FunctionCallInfo fcinfo, List *plan);
 
 static char *
@@ -451,6 +455,7 @@ report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running)
 	Datum		args[1] = {Int64GetDatum(run_id)};
 	SPIPlanPtr	plan;
 	uint64		i;
+	char	   *current = NULL; /* the migration the worker is on */
 
 	SPI_connect();
 	plan = SPI_prepare("SELECT v.version, coalesce(m.name, h.name), h.state, h.duration_ms, "
@@ -490,11 +495,19 @@ report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running)
 		nulls[3] = isnull;
 		if (state == NULL || strcmp(state, "running") == 0)
 		{
-			if (still_running)
+			if (still_running && state != NULL)
 			{
-				state = "running";
+				current = SPI_getvalue(tup, desc, 1);
 				detail = "the worker is finishing it: CONCURRENTLY waits for transactions older than it, "
 					"this one included; follow it with migrate_status() or CALL migrate_wait()";
+			}
+			else if (still_running)
+			{
+				/* the same state as in the plan that wait => false returns */
+				state = "running";
+				detail = current == NULL ? (char *) queued_detail :
+					psprintf("queued behind migration %s in the worker; follow it with "
+							 "migrate_status() or CALL migrate_wait()", current);
 			}
 			else if (state == NULL)
 			{
@@ -527,7 +540,7 @@ report_plan(FunctionCallInfo fcinfo, List *plan)
 		values[0] = CStringGetTextDatum(m->version);
 		values[1] = CStringGetTextDatum(m->name);
 		values[2] = CStringGetTextDatum("running");
-		values[4] = CStringGetTextDatum("queued for the migrate worker; follow it with migrate_status()");
+		values[4] = CStringGetTextDatum(queued_detail);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 }

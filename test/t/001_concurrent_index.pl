@@ -71,12 +71,29 @@ $node->safe_psql('postgres', 'CALL migrate_wait()');
 is($node->safe_psql('postgres', q{SELECT state FROM migrate_status() WHERE version = '2'}),
 	'applied', 'finished once the old snapshot was gone');
 
-# Roll both back: DROP INDEX CONCURRENTLY runs at top level too.
-$node->safe_psql('postgres', 'SELECT migrate_rollback(2)');
+# The build waits for the caller's own snapshot, so migrate_apply() returns
+# while it runs, and says what each migration left is waiting for.
+$node->safe_psql('postgres', q{
+	SELECT migrate_register('3', 'index_v',
+		'CREATE INDEX CONCURRENTLY t_v_idx ON t (v);',
+		'DROP INDEX CONCURRENTLY IF EXISTS t_v_idx;');
+	SELECT migrate_register('4', 'create_u', 'CREATE TABLE u (id int);', 'DROP TABLE u;');
+});
+$res = $node->safe_psql('postgres', 'SELECT version, status, detail FROM migrate_apply()');
+like($res, qr/^3\|running\|the worker is finishing it: CONCURRENTLY waits for transactions older than it/m,
+	'the build the worker is on: why the call did not wait for it');
+like($res, qr/^4\|running\|queued behind migration 3 in the worker/m,
+	'the migration after it: queued behind it');
+$node->safe_psql('postgres', 'CALL migrate_wait()');
+is($node->safe_psql('postgres', q{SELECT string_agg(state, ',' ORDER BY version) FROM migrate_status() WHERE version IN ('3', '4')}),
+	'applied,applied', 'both applied once the call had returned');
+
+# Roll them all back: DROP INDEX CONCURRENTLY runs at top level too.
+$node->safe_psql('postgres', 'SELECT migrate_rollback(4)');
 $node->safe_psql('postgres', 'CALL migrate_wait()');
 is($node->safe_psql('postgres',
-		q{SELECT count(*) FROM pg_class WHERE relname IN ('t_v_key', 't_id_v_idx')}),
-	'0', 'both indexes dropped concurrently');
+		q{SELECT count(*) FROM pg_class WHERE relname IN ('t_v_key', 't_id_v_idx', 't_v_idx', 'u')}),
+	'0', 'the indexes dropped concurrently, and the table');
 
 $node->stop;
 done_testing();
