@@ -57,11 +57,11 @@ static int	claim_run_slot(const char *fname, uint32 *generation);
 static bool wait_for_run(int index, uint32 generation, const char *fname);
 static bool blocked_by_me(pid_t pid);
 static void report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running);
+static void report_plan(FunctionCallInfo fcinfo, List *plan);
 
 /* what migrate_apply() says of a migration the worker has not started */
 static const char *const queued_detail =
 "queued for the migrate worker; follow it with migrate_status() or CALL migrate_wait()";
-static void report_plan(FunctionCallInfo fcinfo, List *plan);
 
 static char *
 text_arg(FunctionCallInfo fcinfo, int n, const char *name)

@@ -670,8 +670,9 @@ free_plans(Job *job)
  * changed under the worker: the job's state (pause, cancel), its pace
  * (migrate_backfill_pace) and the replay lag of the streaming standbys.
  * The lag is read as the extension owner, because it is hidden from
- * unprivileged roles; from the function behind pg_stat_replication, whose
- * view costs ~0.5 ms more to plan, in every batch.
+ * unprivileged roles, and from pg_stat_get_wal_senders(), the function
+ * behind pg_stat_replication: the view costs ~0.5 ms more to plan, and
+ * this runs before every batch.
  */
 static char *
 control(Job *job, double *lag_ms)
