@@ -63,6 +63,7 @@
 #include "pgstat.h"
 #include "portability/instr_time.h"
 #include "postmaster/interrupt.h"
+#include "postmaster/postmaster.h"
 #include "storage/bufmgr.h"
 #include "storage/itemptr.h"
 #include "storage/latch.h"
@@ -102,6 +103,7 @@ int			migrate_backfill_lock_timeout = 200;
 int			migrate_backfill_statement_timeout = 10000;
 int			migrate_backfill_max_retries = 10;
 int			migrate_backfill_max_replica_lag = 30000;
+int			migrate_backfill_max_active_sessions = 0;
 int			migrate_backfill_workers = 1;
 bool		migrate_backfill_wal_compression = true;
 
@@ -149,7 +151,7 @@ static bool load_job(Job *job);
 static void prepare_plans(Job *job);
 static void free_plans(Job *job);
 static void restore_job_user(Job *job, CatalogUser *user);
-static char *control(Job *job, double *lag_ms);
+static char *control(Job *job, char **held);
 static BatchResult run_batch(Job *job, int64 blocks, int64 *done, double *ms);
 static bool end_pass(Job *job);
 static void set_state(Job *job, const char *state, const char *error, const char *held);
@@ -221,6 +223,16 @@ backfill_guc_init(void)
 							&migrate_backfill_max_replica_lag,
 							30000, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.backfill_max_active_sessions",
+							"Backfills hold while more sessions than this are running a statement.",
+							"0 turns the check off. Counts client backends whose "
+							"pg_stat_activity.state is active, except those waiting "
+							"in an extension, such as migrate_backfill_wait().",
+							&migrate_backfill_max_active_sessions,
+							0, 0, MAX_BACKENDS,
+							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("migrate.backfill_workers",
@@ -344,7 +356,7 @@ backfill_run_job(MigrateSlot *slot)
 	for (;;)
 	{
 		char	   *state;
-		double		lag_ms = 0;
+		char	   *held;
 		int			old_cap = job->max_rows_per_second;
 		int64		blocks;
 		int64		done = 0;
@@ -360,7 +372,7 @@ backfill_run_job(MigrateSlot *slot)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		state = control(job, &lag_ms);
+		state = control(job, &held);
 		if (job->max_rows_per_second != old_cap)
 		{
 			/* a new cap (migrate_backfill_pace) counts from now */
@@ -373,29 +385,35 @@ backfill_run_job(MigrateSlot *slot)
 					(errmsg("migrate: backfill job " INT64_FORMAT " stops: it is %s", job->id, state)));
 			break;
 		}
-		if (migrate_backfill_max_replica_lag > 0 && lag_ms > migrate_backfill_max_replica_lag)
+		if (held)
 		{
-			char	   *held = psprintf("replica replay lag %.0f ms exceeds migrate.backfill_max_replica_lag (%d ms)",
-										lag_ms, migrate_backfill_max_replica_lag);
+			/* a hold can last hours: each check's strings are freed */
+			MemoryContext hold_cxt = AllocSetContextCreate(batch_cxt, "migrate backfill hold",
+														   ALLOCSET_SMALL_SIZES);
+			char		shown[sizeof(job->activity)] = "";
 
-			set_state(job, "running", NULL, held);
-			snprintf(job->activity, sizeof(job->activity),
-					 "migrate backfill " INT64_FORMAT ": holding, %s", job->id, held);
-			pgstat_report_activity(STATE_IDLE, job->activity);
-			throttle(job, 1000);
-			for (;;)
+			/* checked again every second; the reason shown follows it */
+			while (held && strcmp(state, "running") == 0)
 			{
+				if (strcmp(shown, held) != 0)
+				{
+					set_state(job, "running", NULL, held);
+					strlcpy(shown, held, sizeof(shown));
+					snprintf(job->activity, sizeof(job->activity),
+							 "migrate backfill " INT64_FORMAT ": holding, %s", job->id, held);
+					pgstat_report_activity(STATE_IDLE, job->activity);
+				}
+				throttle(job, 1000);
 				if (ConfigReloadPending)
 				{
 					ConfigReloadPending = false;
 					ProcessConfigFile(PGC_SIGHUP);
 				}
-				state = control(job, &lag_ms);
-				if (strcmp(state, "running") != 0 || migrate_backfill_max_replica_lag == 0 ||
-					lag_ms <= migrate_backfill_max_replica_lag)
-					break;
-				throttle(job, 1000);
+				MemoryContextReset(hold_cxt);
+				MemoryContextSwitchTo(hold_cxt);
+				state = control(job, &held);
 			}
+			MemoryContextSwitchTo(batch_cxt);
 			set_state(job, "running", NULL, NULL);
 			continue;
 		}
@@ -668,31 +686,40 @@ free_plans(Job *job)
 /*
  * Reads, in a short read-only transaction of its own, what may have
  * changed under the worker: the job's state (pause, cancel), its pace
- * (migrate_backfill_pace) and the replay lag of the streaming standbys.
- * The lag is read as the extension owner, because it is hidden from
- * unprivileged roles, and from pg_stat_get_wal_senders(), the function
- * behind pg_stat_replication: the view costs ~0.5 ms more to plan, and
- * this runs before every batch.
+ * (migrate_backfill_pace), and whether the job must hold: *held is why,
+ * or NULL.  It holds while a streaming standby's replay lag exceeds
+ * migrate.backfill_max_replica_lag, or while more client sessions than
+ * migrate.backfill_max_active_sessions are running a statement (sessions
+ * waiting in an extension, such as migrate_backfill_wait(), load nothing).
+ * Both are read as the extension owner, because they are hidden from
+ * unprivileged roles, from the functions behind pg_stat_replication and
+ * pg_stat_activity: the views cost ~0.5 ms more to plan, and this runs
+ * before every batch.
  */
 static char *
-control(Job *job, double *lag_ms)
+control(Job *job, char **held)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	CatalogUser user;
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(job->id)};
 	char	   *state = "cancelled";
+	const char *active = migrate_backfill_max_active_sessions == 0 ? "NULL::pg_catalog.int8" :
+		"(SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_get_activity(NULL) a "
+		" WHERE a.backend_type = 'client backend' AND a.state = 'active' "
+		"   AND a.wait_event_type IS DISTINCT FROM 'Extension')";
 
+	*held = NULL;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	catalog_become_owner(&user);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT j.state, "
-							  "  (SELECT pg_catalog.max(extract(epoch FROM r.replay_lag) * 1000) "
-							  "   FROM pg_catalog.pg_stat_get_wal_senders() r WHERE r.state = 'streaming'), "
-							  "  j.sleep_ms, coalesce(j.max_rows_per_second, 0) "
-							  "FROM migrate.backfill_jobs j WHERE j.id = $1",
+	if (SPI_execute_with_args(psprintf("SELECT j.state, "
+									   "  (SELECT pg_catalog.max(extract(epoch FROM r.replay_lag) * 1000) "
+									   "   FROM pg_catalog.pg_stat_get_wal_senders() r WHERE r.state = 'streaming'), "
+									   "  j.sleep_ms, coalesce(j.max_rows_per_second, 0), %s "
+									   "FROM migrate.backfill_jobs j WHERE j.id = $1", active),
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read backfill job " INT64_FORMAT, job->id);
 	if (SPI_processed > 0)
@@ -700,13 +727,21 @@ control(Job *job, double *lag_ms)
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		Datum		lag;
+		Datum		lag = SPI_getbinval(tup, desc, 2, &isnull);
+		double		lag_ms = isnull ? 0 : DatumGetFloat8(DirectFunctionCall1(numeric_float8, lag));
+		int64		sessions = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
 
 		state = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 1));
-		lag = SPI_getbinval(tup, desc, 2, &isnull);
-		*lag_ms = isnull ? 0 : DatumGetFloat8(DirectFunctionCall1(numeric_float8, lag));
 		job->sleep_ms = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 		job->max_rows_per_second = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		if (migrate_backfill_max_replica_lag > 0 && lag_ms > migrate_backfill_max_replica_lag)
+			*held = MemoryContextStrdup(cxt,
+										psprintf("replica replay lag %.0f ms exceeds migrate.backfill_max_replica_lag (%d ms)",
+												 lag_ms, migrate_backfill_max_replica_lag));
+		else if (migrate_backfill_max_active_sessions > 0 && sessions > migrate_backfill_max_active_sessions)
+			*held = MemoryContextStrdup(cxt,
+										psprintf(INT64_FORMAT " active sessions exceed migrate.backfill_max_active_sessions (%d)",
+												 sessions, migrate_backfill_max_active_sessions));
 	}
 	SPI_finish();
 	catalog_restore_user(&user);

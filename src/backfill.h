@@ -29,6 +29,7 @@ extern int	migrate_backfill_lock_timeout;
 extern int	migrate_backfill_statement_timeout;
 extern int	migrate_backfill_max_retries;
 extern int	migrate_backfill_max_replica_lag;
+extern int	migrate_backfill_max_active_sessions;
 extern int	migrate_backfill_workers;
 extern bool migrate_backfill_wal_compression;
 

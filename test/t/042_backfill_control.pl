@@ -1,7 +1,7 @@
 # Pause, resume and cancel a running backfill, and privileges: a job runs as
 # the role that submitted it, which needs UPDATE on the column and SELECT on
 # what the expression reads; losing the right mid-job fails the job cleanly;
-# another role cannot control it.
+# another role cannot control it; a busy server holds a job.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -138,6 +138,40 @@ is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job3, '60s')"), '
 is($node->safe_psql('postgres', "SELECT sleep_ms, max_rows_per_second FROM migrate_backfill_status($job3)"),
 	'0|50000', 'the status shows the new pace');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE x = v * 3'), '100000', 'every row is right');
+
+# --- a busy server holds the job: while more client sessions than
+# migrate.backfill_max_active_sessions run a statement, no batch starts;
+# sessions waiting in migrate_backfill_wait() do not count
+$node->safe_psql('postgres', 'ALTER SYSTEM SET migrate.backfill_max_active_sessions = 1');
+$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+my @sleepers = map { $node->background_psql('postgres', on_error_stop => 0) } 1 .. 2;
+$_->query_until(qr/sleeping/, "\\echo sleeping\nSELECT pg_sleep(600);\n") for @sleepers;
+my $job4 = $node->safe_psql('postgres', q{
+	SET ROLE alice; SET migrate.backfill_sleep_ms = 0;
+	SELECT migrate_backfill('t', 'w', 'v * 5')});
+$node->poll_query_until('postgres', "SELECT held_reason ~ '^\\d+ active sessions exceed "
+	  . "migrate\\.backfill_max_active_sessions \\(1\\)\$' FROM migrate_backfill_status($job4)")
+  or die 'the job does not hold';
+like($node->safe_psql('postgres', q{
+	SELECT query FROM pg_stat_activity WHERE application_name = 'migrate backfill'}),
+	qr/^migrate backfill $job4: holding, \d+ active sessions exceed/, 'pg_stat_activity says why it holds');
+sleep 1;
+is($node->safe_psql('postgres', "SELECT state, batches FROM migrate_backfill_status($job4)"), 'running|0',
+	'a job held by the load stays running and starts no batch');
+# two waiters at once: counted, they would be two active sessions
+my $waiter = $node->background_psql('postgres');
+$waiter->query_until(qr/waiting/, "\\echo waiting\nSELECT migrate_backfill_wait($job4, '60s');\n");
+$node->safe_psql('postgres', q{
+	SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(600)%'});
+is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job4, '60s')"), 'done',
+	'the job goes on once the load is gone, sessions waiting for it not counted');
+$waiter->quit;
+$_->quit for @sleepers;
+is($node->safe_psql('postgres', "SELECT held_reason IS NULL FROM migrate_backfill_status($job4)"), 't',
+	'the hold reason is cleared');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE w = v * 5'), '100000', 'every row is right');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET migrate.backfill_max_active_sessions');
+$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 
 $node->stop;
 done_testing();
