@@ -267,6 +267,26 @@ ALTER TABLE big DROP COLUMN w;
 COMMIT;
 ALTER TABLE big DROP COLUMN w;
 $$);
+-- update-unbatched (lint only): an UPDATE of a large table that spares no
+-- rows (no WHERE, or one reading only the columns it sets); the hint is the
+-- migrate_backfill() call that does the same, when the statement is simple
+SELECT statement, rule, severity, message, hint
+FROM migrate_lint($$
+UPDATE big SET v = lower(v);
+UPDATE ONLY big SET v = 'it''s' WHERE v IS NULL RETURNING id;
+UPDATE big SET v = (SELECT max(b2.v) FROM big b2 WHERE b2.id = big.id)
+  WHERE (v IS NULL OR v = '');
+UPDATE big SET v = lower(v) WHERE id < 100;
+UPDATE big SET v = lower(v) WHERE v IN (SELECT v FROM ref);
+UPDATE big SET v = lower(v), s = 'x';
+UPDATE big b SET v = lower(b.v);
+UPDATE big SET v = DEFAULT;
+UPDATE big SET v = lower(v) -- a note
+;
+UPDATE events SET id = 0 WHERE id IS NULL;
+CREATE TABLE new_t (id int, v text);
+UPDATE new_t SET v = 'x';
+$$);
 SELECT * FROM migrate_lint('ALTER TABLE big ADD COLUMN;');
 SELECT * FROM migrate_lint($$SELECT 1;
 CREATE INDEX ON big (v) WHERE;$$);
@@ -288,6 +308,11 @@ SELECT migrate_register('1', 'index big',
     E'-- migrate:allow create-index-blocking big is small during the test\nCREATE INDEX big_n_idx ON big (n);');
 SELECT version, status FROM migrate_apply();
 SELECT indexrelid::regclass FROM pg_index WHERE indexrelid = 'big_n_idx'::regclass;
+-- the apply-time lint refuses update-unbatched too, with the call to run instead
+SELECT migrate_register('2', 'fill big', 'UPDATE big SET v = upper(v);');
+SELECT version, status FROM migrate_apply();
+SELECT error_code, error_message, error_hint
+FROM migrate.history ORDER BY id DESC LIMIT 1;
 
 -- CREATE EXTENSION and ALTER EXTENSION run their scripts unguarded
 DROP EXTENSION migrate;

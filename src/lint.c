@@ -405,6 +405,7 @@ lint_statement(Lint *l, ScriptStmt *s, bool report)
 	}
 
 	l->jc.lock_timeout_set = timeout > 0;
+	l->jc.text = s->text;
 	findings = rules_judge_safely(stmt, &l->jc);
 
 	foreach(lc, findings)

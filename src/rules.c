@@ -46,11 +46,15 @@
 #include "common/relpath.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"
 #include "parser/parse_node.h"
 #include "parser/parse_type.h"
 #include "parser/parse_utilcmd.h"
+#include "parser/scanner.h"
+#include "parser/gram.h"			/* token codes; needs scanner.h first */
+#include "parser/scansup.h"
 #include "partitioning/partbounds.h"
 #include "storage/lmgr.h"
 #include "tcop/utility.h"
@@ -215,7 +219,12 @@ const RuleDef migrate_rules[RULE_COUNT] = {
 		"ddl-with-dml", false, true,
 		"Schema changes and data changes in one transaction: the DDL's lock is held while the rows are written.",
 		"the DDL's lock, held until the data change commits",
-		"Put the data change in a migration of its own, batched: one lock-taking statement per transaction, e.g. 007 ALTER TABLE posts ADD COLUMN author_id bigint; then 008 UPDATE posts SET author_id = ... in batches."},
+		"Put the data change in a migration of its own, batched: one lock-taking statement per transaction, e.g. 007 ALTER TABLE posts ADD COLUMN author_id bigint; then 008 SELECT migrate_backfill('posts', 'author_id', '(SELECT id FROM users WHERE users.name = posts.author_name)');"},
+	[RULE_UPDATE_UNBATCHED] = {
+		"update-unbatched", true, true,
+		"UPDATE of a large table with no WHERE clause, or one that reads only the columns it sets (WHERE status IS NULL): one transaction can change most rows, and each stays locked, blocking the application's writes to it, until the whole statement commits.",
+		"ROW EXCLUSIVE on the table, and a row lock on every row changed, until commit",
+		"Backfill it in the background, in short batches that never wait on the application's row locks: SELECT migrate_backfill('orders', 'status', $$'pending'$$, where_clause => 'status IS NULL'); (a migration that starts it stays running until it is done; one job per column)."},
 };
 
 /* What the engine knows about a relation a statement names. */
@@ -244,6 +253,11 @@ static void judge_set_not_null(Judge *j, RelFacts *rel, const char *colname);
 static void judge_validate(Judge *j, RelFacts *rel, RangeVar *rv, const char *conname);
 static void judge_attach(Judge *j, RelFacts *parent, PartitionCmd *pc);
 static void judge_domain(Judge *j, AlterDomainStmt *stmt);
+static void judge_update(Judge *j, UpdateStmt *stmt);
+static bool reads_other_columns(Node *node, List *columns);
+static char *backfill_call(const char *text, UpdateStmt *stmt, RelFacts *rel);
+static char *text_between(const char *text, int start, int end);
+static char *readable_literal(const char *text);
 static bool may_find(Judge *j, Node *stmt);
 static bool at_risk_rv(Judge *j, RangeVar *rv, RelFacts *out);
 static bool at_risk_oid(Judge *j, Oid relid, RelFacts *out);
@@ -318,6 +332,7 @@ rules_judges(Node *stmt)
 		case T_TruncateStmt:
 		case T_RefreshMatViewStmt:
 		case T_AlterDomainStmt:
+		case T_UpdateStmt:
 			return true;
 		default:
 			return false;
@@ -410,6 +425,9 @@ may_find(Judge *j, Node *stmt)
 			break;
 		case T_AlterTableStmt:
 			rv = ((AlterTableStmt *) stmt)->relation;
+			break;
+		case T_UpdateStmt:
+			rv = ((UpdateStmt *) stmt)->relation;
 			break;
 		case T_DropStmt:
 			if (((DropStmt *) stmt)->removeType != OBJECT_TABLE)
@@ -654,6 +672,9 @@ judge_statement(Judge *j, Node *stmt)
 			}
 		case T_AlterDomainStmt:
 			judge_domain(j, (AlterDomainStmt *) stmt);
+			break;
+		case T_UpdateStmt:
+			judge_update(j, (UpdateStmt *) stmt);
 			break;
 		default:
 			break;
@@ -1180,6 +1201,163 @@ judge_domain(Judge *j, AlterDomainStmt *stmt)
 	}
 	systable_endscan(scan);
 	table_close(deprel, AccessShareLock);
+}
+
+/*
+ * UPDATE on a large table that spares no rows: no WHERE clause, or one that
+ * reads only the columns the statement sets (WHERE c IS NULL, the usual
+ * backfill).  What it would change is not estimated: that needs parse
+ * analysis, which locks the table, and lint takes no locks.
+ */
+static void
+judge_update(Judge *j, UpdateStmt *stmt)
+{
+	RelFacts	rel;
+	List	   *columns = NIL;
+	ListCell   *lc;
+
+	if (!at_risk_rv(j, stmt->relation, &rel) ||
+		(rel.relkind != RELKIND_RELATION && rel.relkind != RELKIND_PARTITIONED_TABLE))
+		return;
+	foreach(lc, stmt->targetList)
+		columns = lappend(columns, lfirst_node(ResTarget, lc)->name);
+	if (stmt->whereClause && reads_other_columns(stmt->whereClause, columns))
+		return;
+	add(j, RULE_UPDATE_UNBATCHED, &rel, RowExclusiveLock, backfill_call(j->jc->text, stmt, &rel),
+		stmt->whereClause ?
+		"UPDATE of large table %s (" INT64_FORMAT " kB) whose WHERE clause reads only the columns it sets can change most rows in one transaction, each locked until it commits" :
+		"UPDATE of every row of large table %s (" INT64_FORMAT " kB) in one transaction: each row stays locked until it commits",
+		rel.name, rel.bytes / 1024);
+}
+
+/*
+ * Whether an expression reads a column not in the list, or anything that
+ * cannot be told from the text (a subquery, a whole-row reference).
+ */
+static bool
+reads_other_columns(Node *node, List *columns)
+{
+	ListCell   *lc;
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, SubLink))
+		return true;
+	if (IsA(node, ColumnRef))
+	{
+		Node	   *last = llast(((ColumnRef *) node)->fields);
+
+		if (!IsA(last, String))
+			return true;
+		foreach(lc, columns)
+		{
+			if (strcmp(strVal(last), (char *) lfirst(lc)) == 0)
+				return false;
+		}
+		return true;
+	}
+	return raw_expression_tree_walker(node, reads_other_columns, columns);
+}
+
+/*
+ * The migrate_backfill() call that does what a one-column UPDATE does, cut
+ * from the statement's text with the server's own lexer: the expression
+ * runs from after "=" to the WHERE, the where clause from after WHERE to
+ * RETURNING or the end, both at parenthesis depth 0.  NULL (the rule's
+ * generic advice) for anything else: several columns, DEFAULT, FROM, WITH,
+ * an alias the expression could use.
+ */
+static char *
+backfill_call(const char *text, UpdateStmt *stmt, RelFacts *rel)
+{
+	ResTarget  *target;
+	core_yyscan_t scanner;
+	core_yy_extra_type extra;
+	core_YYSTYPE val;
+	YYLTYPE		loc;
+	int			tok;
+	int			depth = 0;
+	int			expr_start = -1;
+	int			expr_end = -1;
+	int			where_start = -1;
+	int			where_end = -1;
+	int			end;
+	bool		expr_next = false;
+	bool		where_next = false;
+	char	   *expr;
+	char	   *where;
+	char	   *args;
+
+	if (text == NULL || list_length(stmt->targetList) != 1 || stmt->fromClause ||
+		stmt->withClause || stmt->relation->alias)
+		return NULL;
+	target = linitial_node(ResTarget, stmt->targetList);
+	if (target->indirection || IsA(target->val, SetToDefault))
+		return NULL;
+
+	scanner = scanner_init(text, &extra, &ScanKeywords, ScanKeywordTokens);
+	while ((tok = core_yylex(&val, &loc, scanner)) != 0)
+	{
+		if (expr_next)
+			expr_start = loc;
+		if (where_next)
+			where_start = loc;
+		expr_next = where_next = false;
+		if (tok == '(' || tok == '[')
+			depth++;
+		else if (tok == ')' || tok == ']')
+			depth--;
+		else if (depth == 0 && tok == '=' && expr_start < 0)
+			expr_next = true;
+		else if (depth == 0 && tok == WHERE && expr_start >= 0 && where_start < 0)
+		{
+			expr_end = loc;
+			where_next = true;
+		}
+		else if (depth == 0 && (tok == RETURNING || tok == ';'))
+			break;
+	}
+	end = tok != 0 ? loc : (int) strlen(text);
+	scanner_finish(scanner);
+	if (where_start >= 0)
+		where_end = end;
+	else
+		expr_end = end;
+	if (expr_start < 0 || expr_end <= expr_start || (where_start >= 0 && where_end <= where_start))
+		return NULL;
+	expr = text_between(text, expr_start, expr_end);
+	where = where_start >= 0 ? text_between(text, where_start, where_end) : NULL;
+	/* a comment pasted into the call could swallow what follows it */
+	if (strstr(expr, "--") || strstr(expr, "/*") ||
+		(where && (strstr(where, "--") || strstr(where, "/*"))))
+		return NULL;
+
+	args = psprintf("%s, %s%s%s", quote_literal_cstr(target->name), readable_literal(expr),
+					where ? ", where_clause => " : "", where ? readable_literal(where) : "");
+	/* migrate_backfill() takes one partition at a time */
+	if (rel->relkind == RELKIND_PARTITIONED_TABLE)
+		return psprintf("Backfill each partition in the background, in short batches that never wait on the application's row locks: SELECT migrate_backfill(relid, %s) FROM pg_catalog.pg_partition_tree(%s) WHERE isleaf; a migration that starts them stays running until they are done.",
+						args, quote_literal_cstr(rel->name));
+	return psprintf("Backfill it in the background, in short batches that never wait on the application's row locks: SELECT migrate_backfill(%s, %s); a migration that starts it stays running until it is done.",
+					quote_literal_cstr(rel->name), args);
+}
+
+/* SQL text as a literal to paste: dollar-quoted if it holds quotes */
+static char *
+readable_literal(const char *text)
+{
+	if (strchr(text, '\'') && !strchr(text, '$'))
+		return psprintf("$$%s$$", text);
+	return quote_literal_cstr(text);
+}
+
+/* text[start, end) without the whitespace at its end */
+static char *
+text_between(const char *text, int start, int end)
+{
+	while (end > start && scanner_isspace(text[end - 1]))
+		end--;
+	return pnstrdup(text + start, end - start);
 }
 
 /*

@@ -46,6 +46,7 @@ typedef enum RuleId
 	RULE_DOMAIN_CONSTRAINT,
 	RULE_MISSING_LOCK_TIMEOUT,
 	RULE_DDL_WITH_DML,			/* lint only */
+	RULE_UPDATE_UNBATCHED,		/* lint only */
 	RULE_COUNT
 } RuleId;
 
@@ -79,6 +80,7 @@ typedef struct Finding
 typedef struct JudgeContext
 {
 	bool		lock_timeout_set;
+	const char *text;			/* the statement's source, for hints; or NULL */
 	List	   *created;		/* RangeVar: tables the script created */
 	List	   *not_valid;		/* char *"rel.constraint" added NOT VALID in
 								 * this transaction of the script */
