@@ -1,8 +1,8 @@
 --
 -- The upgrade path: ALTER EXTENSION migrate UPDATE from 1.0 to 1.1 carries
 -- an unfinished backfill along, 1.1 to 1.2 keeps the grants of the status
--- function it recreates, and the library refuses to run backfills on an
--- older catalog until then.
+-- function it recreates, 1.2 to 1.3 adds the record of a job's batches,
+-- and the library refuses to run backfills on an older catalog until then.
 --
 CREATE DATABASE upgrade_regress;
 \c upgrade_regress
@@ -34,7 +34,7 @@ SELECT start_block, next_block, end_block = pg_relation_size('t') / 8192 AS ends
 FROM migrate.backfill_ranges;
 SELECT workers, pass_start_rows = rows_done AS pass_start_rows_set FROM migrate.backfill_jobs;
 
--- the library is 1.2: no backfill on the 1.1 catalog
+-- the library is 1.3: no backfill on the 1.1 catalog
 SELECT migrate_backfill('t', 'w', 'v');
 -- roles let in under 1.1, one for everything, one to watch
 CREATE ROLE upgrade_user;
@@ -48,6 +48,11 @@ SELECT r AS role,
        has_function_privilege(r, 'migrate_backfill_pace(bigint, int, int)', 'EXECUTE') AS pace
 FROM unnest(ARRAY['upgrade_user', 'upgrade_watcher', 'public']) r;
 SELECT workers, sleep_ms, max_rows_per_second FROM migrate_backfill_status();
+-- nor on the 1.2 catalog
+SELECT migrate_backfill('t', 'w', 'v');
+ALTER EXTENSION migrate UPDATE TO '1.3';
+SELECT extversion FROM pg_extension WHERE extname = 'migrate';
+SELECT count(*) AS batches_recorded FROM migrate.backfill_batches;
 
 SELECT migrate_backfill_resume(id) FROM migrate.backfill_jobs;
 SELECT migrate_backfill_wait(id, '60s') FROM migrate.backfill_jobs;
@@ -55,6 +60,7 @@ SELECT migrate_backfill_wait(id, '60s') FROM migrate.backfill_jobs;
 SELECT state, rows_done, pass FROM migrate_backfill_status();
 SELECT count(*) FILTER (WHERE w IS DISTINCT FROM v * 2) AS wrong FROM t;
 SELECT count(*) AS ranges_left FROM migrate.backfill_ranges;
+SELECT count(*) AS batches_left FROM migrate.backfill_batches;
 
 -- a new job after the upgrade
 SELECT migrate_backfill('t', 'w', 'v * 3') AS job \gset

@@ -30,10 +30,13 @@
  * append are not walked again.  After each pass one read-only check (a
  * single snapshot, no row locks, so it never waits for anyone) counts the
  * rows still to do -- skipped because locked, or changed or inserted by the
- * application behind the walk -- and starts another pass if there are any.  The check skips, without
- * evaluating the expression, every row version our own batches wrote (its
- * xmin is one of their transactions): those hold the expression's value by
- * construction, and they are most of the table.
+ * application behind the walk -- and starts another pass if there are
+ * any.  The check skips, without evaluating the expression, every row
+ * version the job's batches wrote: its xmin is one of their transactions,
+ * which each batch records in migrate.backfill_batches as it commits, so
+ * the check knows every worker's batches, also after a restart.  Those
+ * rows hold the expression's value by construction (a volatile one would
+ * look different at every check), and they are most of the table.
  *
  * Why block ranges rather than a key: measured on PostgreSQL 15 with 1M
  * rows and ~8,000-row batches (see README), TID range batches and keyset
@@ -141,9 +144,6 @@ typedef struct Job
 	SPIPlanPtr	batch_plan;
 	SPIPlanPtr	progress_plan;
 	char	   *check_sql;		/* run one-shot: see end_pass */
-	Datum	   *xids;			/* transactions of this worker's batches (xid) */
-	int			nxids;
-	int			maxxids;
 	char		activity[256];
 } Job;
 
@@ -640,7 +640,9 @@ prepare_plans(Job *job)
 					"RETURNING c.next_block, r.next_block",
 					2, claim_types);
 	job->progress_plan =
-		SPI_prepare("UPDATE migrate.backfill_jobs SET next_block = next_block + $2, "
+		SPI_prepare("WITH b AS (INSERT INTO migrate.backfill_batches (job_id, xid) "
+					"  SELECT $1, pg_catalog.pg_current_xact_id() WHERE $3 OPERATOR(pg_catalog.>) 0) "
+					"UPDATE migrate.backfill_jobs SET next_block = next_block + $2, "
 					"  rows_done = rows_done + $3, "
 					"  batches = batches + 1, batch_size = $4, "
 					"  max_batch_ms = GREATEST(max_batch_ms, $5), held_reason = NULL "
@@ -765,7 +767,6 @@ run_batch(Job *job, int64 blocks, int64 *done, double *ms)
 	instr_time	start;
 	instr_time	end;
 	ErrorData  *volatile edata = NULL;
-	volatile TransactionId xid = InvalidTransactionId;
 	volatile BatchResult result = BATCH_DONE;
 	volatile int64 lo = -1;
 	volatile int64 hi = -1;
@@ -846,7 +847,6 @@ run_batch(Job *job, int64 blocks, int64 *done, double *ms)
 			if (SPI_execute_plan(job->batch_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "backfill batch did not run as an UPDATE");
 			*done = SPI_processed;
-			xid = GetTopTransactionIdIfAny();
 
 			INSTR_TIME_SET_CURRENT(end);
 			INSTR_TIME_SUBTRACT(end, start);
@@ -888,16 +888,6 @@ run_batch(Job *job, int64 blocks, int64 *done, double *ms)
 	if (edata == NULL)
 	{
 		job->failures = 0;
-		if (*done > 0)
-		{
-			if (job->nxids == job->maxxids)
-			{
-				job->maxxids = Max(64, job->maxxids * 2);
-				job->xids = job->xids ? repalloc(job->xids, job->maxxids * sizeof(Datum))
-					: MemoryContextAlloc(GetMemoryChunkContext(job), job->maxxids * sizeof(Datum));
-			}
-			job->xids[job->nxids++] = TransactionIdGetDatum(xid);
-		}
 		return BATCH_DONE;
 	}
 
@@ -1007,16 +997,21 @@ end_pass(Job *job)
 				Oid			check_types[3] = {TIDOID, TIDOID, XIDARRAYOID};
 				Datum		check_args[3];
 
+				/* the transactions of every batch of the job, any worker's */
+				catalog_become_owner(&user);
+				if (SPI_execute_with_args("SELECT coalesce(pg_catalog.array_agg(xid::pg_catalog.xid), '{}') "
+										  "FROM migrate.backfill_batches WHERE job_id = $1",
+										  1, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+					elog(ERROR, "could not read the batches of backfill job " INT64_FORMAT, job->id);
+				check_args[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+				restore_job_user(job, &user);
 				check_args[0] = tid_datum(0);
 				check_args[1] = tid_datum((int64) MaxBlockNumber);
-				check_args[2] = PointerGetDatum(construct_array(job->xids, job->nxids, XIDOID,
-																sizeof(TransactionId), true, TYPALIGN_INT));
 
 				/*
 				 * One-shot, so that the planner sees the array as a constant
 				 * and looks the xmin up in a hash table rather than the whole
-				 * list.  The array holds this worker's batches only: the rows
-				 * other workers wrote are checked by value.
+				 * list.
 				 */
 				if (SPI_execute_with_args(job->check_sql, 3, check_types, check_args, NULL, true, 0) != SPI_OK_SELECT)
 					elog(ERROR, "backfill check did not return a count");
@@ -1047,6 +1042,9 @@ end_pass(Job *job)
 									  5, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "could not record the end of a backfill pass");
 			if (SPI_execute_with_args("DELETE FROM migrate.backfill_ranges WHERE job_id = $1",
+									  1, types, values, NULL, false, 0) != SPI_OK_DELETE ||
+				SPI_execute_with_args("DELETE FROM migrate.backfill_batches b USING migrate.backfill_jobs j "
+									  "WHERE b.job_id = $1 AND j.id = $1 AND j.state = 'done'",
 									  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 				elog(ERROR, "could not clear the ranges of backfill job " INT64_FORMAT, job->id);
 			if ((first || remaining > 0) &&
