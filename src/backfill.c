@@ -138,6 +138,7 @@ typedef struct Job
 	int			workers;
 	double		rows_per_block;
 	int			pass;			/* as this worker last saw it */
+	int			plan_pass;		/* the pass batch_plan was made for */
 	int64		pass_end;		/* -1: the first pass has not started */
 	int			failures;		/* consecutive failed batches */
 	SPIPlanPtr	claim_plan;
@@ -261,10 +262,13 @@ backfill_guc_init(void)
  * and where clause as single expressions (backfill_api.c), so pasting them
  * between parentheses cannot change the statement's shape.  The expression
  * is compared in the column's type, the way the UPDATE will store it.
+ * skip_xids, an xid[] literal or NULL, lists transactions whose rows the
+ * batches leave alone: a constant, so that the planner hashes it.
  */
 void
 backfill_build_sql(Oid relid, const char *column_name, const char *expression,
-				   const char *where_clause, char **batch_sql, char **check_sql)
+				   const char *where_clause, const char *skip_xids,
+				   char **batch_sql, char **check_sql)
 {
 	AttrNumber	attnum = get_attnum(relid, column_name);
 	Oid			typid;
@@ -286,9 +290,13 @@ backfill_build_sql(Oid relid, const char *column_name, const char *expression,
 	*batch_sql = psprintf("UPDATE ONLY %s SET %s = (%s) "
 						  "WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
 						  "SELECT ctid FROM ONLY %s "
-						  "WHERE ctid OPERATOR(pg_catalog.>=) $1 AND ctid OPERATOR(pg_catalog.<) $2 AND %s "
+						  "WHERE ctid OPERATOR(pg_catalog.>=) $1 AND ctid OPERATOR(pg_catalog.<) $2 AND %s%s%s%s "
 						  "FOR NO KEY UPDATE SKIP LOCKED))",
-						  rel, col, expression, rel, needs);
+						  rel, col, expression, rel,
+						  skip_xids ? "xmin OPERATOR(pg_catalog.<>) ALL (" : "",
+						  skip_xids ? quote_literal_cstr(skip_xids) : "",
+						  skip_xids ? "::pg_catalog.xid[]) AND " : "",
+						  needs);
 	/* CASE, not AND: the cheap test must come first, whatever the costs */
 	*check_sql = psprintf("SELECT pg_catalog.count(*) FROM ONLY %s "
 						  "WHERE ctid OPERATOR(pg_catalog.>=) $1 AND ctid OPERATOR(pg_catalog.<) $2 "
@@ -602,9 +610,11 @@ prepare_plans(Job *job)
 	char	   *batch_sql;
 	char	   *check_sql;
 	CatalogUser user;
+	char	   *skip_xids = NULL;
 
-	if (job->batch_plan)
+	if (job->batch_plan && job->plan_pass == job->pass)
 		return;
+	free_plans(job);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(job->relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -617,8 +627,27 @@ prepare_plans(Job *job)
 						job->column_name, get_rel_name(job->relid)),
 				 errhint("Submit a new job for the column under its current name.")));
 
+	/*
+	 * After the first pass, the rows the job's batches wrote are right by
+	 * construction: a volatile expression (gen_random_uuid()) would look
+	 * different and be written again, the whole table each pass, when all
+	 * that is left is the few rows the check found.
+	 */
+	if (job->pass > 1)
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(job->id)};
+
+		catalog_become_owner(&user);
+		if (SPI_execute_with_args("SELECT pg_catalog.array_agg(xid::pg_catalog.xid)::pg_catalog.text "
+								  "FROM migrate.backfill_batches WHERE job_id = $1",
+								  1, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read the batches of backfill job " INT64_FORMAT, job->id);
+		skip_xids = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		restore_job_user(job, &user);
+	}
 	backfill_build_sql(job->relid, job->column_name, job->expression, job->where_clause,
-					   &batch_sql, &check_sql);
+					   skip_xids, &batch_sql, &check_sql);
 	job->batch_plan = SPI_prepare(batch_sql, 2, tids);
 	if (job->batch_plan == NULL)
 		elog(ERROR, "could not prepare the backfill batch: %s", SPI_result_code_string(SPI_result));
@@ -655,6 +684,7 @@ prepare_plans(Job *job)
 	SPI_keepplan(job->batch_plan);
 	SPI_keepplan(job->claim_plan);
 	SPI_keepplan(job->progress_plan);
+	job->plan_pass = job->pass;
 }
 
 /*

@@ -35,7 +35,8 @@ extern bool migrate_backfill_wal_compression;
 
 extern void backfill_guc_init(void);
 extern void backfill_build_sql(Oid relid, const char *column_name, const char *expression,
-							   const char *where_clause, char **batch_sql, char **check_sql);
+							   const char *where_clause, const char *skip_xids,
+							   char **batch_sql, char **check_sql);
 
 /* The worker side (backfill.c) */
 extern void backfill_run_job(MigrateSlot *slot);

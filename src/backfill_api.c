@@ -324,7 +324,7 @@ check_statements(Oid relid, const char *column, const char *expression, const ch
 
 	PG_TRY();
 	{
-		backfill_build_sql(relid, column, expression, where, &batch_sql, &check_sql);
+		backfill_build_sql(relid, column, expression, where, NULL, &batch_sql, &check_sql);
 		SPI_connect();
 		if (SPI_prepare(batch_sql, 2, (Oid[]) {TIDOID, TIDOID}) == NULL)
 			elog(ERROR, "could not prepare the backfill batch: %s", SPI_result_code_string(SPI_result));
