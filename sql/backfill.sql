@@ -102,13 +102,18 @@ SELECT migrate_backfill_pause(:slow);
 SELECT migrate_backfill_wait(:slow);
 SELECT migrate_backfill_pause(:slow);
 SELECT state FROM migrate_backfill_status(:slow);
--- its pace changes while it is unfinished; NULL keeps a setting, a cap of 0 removes it
+-- its pace and workers change while it is unfinished; NULL keeps a setting, a cap of 0 removes it
 SELECT workers, sleep_ms, max_rows_per_second FROM migrate_backfill_status(:slow);
 SELECT migrate_backfill_pace(:slow, max_rows_per_second => 100);
 SELECT workers, sleep_ms, max_rows_per_second FROM migrate_backfill_status(:slow);
 SELECT migrate_backfill_pace(:slow, sleep_ms => 300, max_rows_per_second => 0);
 SELECT workers, sleep_ms, max_rows_per_second FROM migrate_backfill_status(:slow);
+SELECT migrate_backfill_pace(:slow, workers => 2);
+SELECT workers, sleep_ms, max_rows_per_second FROM migrate_backfill_status(:slow);
+SELECT migrate_backfill_pace(:slow, workers => 1);
 SELECT migrate_backfill_pace(:slow);
+SELECT migrate_backfill_pace(:slow, workers => 0);
+SELECT migrate_backfill_pace(:slow, workers => 17);
 SELECT migrate_backfill_pace(:slow, sleep_ms => -1);
 SELECT migrate_backfill_pace(:slow, sleep_ms => 3600001);
 SELECT migrate_backfill_pace(:slow, max_rows_per_second => -5);

@@ -53,6 +53,11 @@ SELECT migrate_backfill('t', 'w', 'v');
 ALTER EXTENSION migrate UPDATE TO '1.3';
 SELECT extversion FROM pg_extension WHERE extname = 'migrate';
 SELECT count(*) AS batches_recorded FROM migrate.backfill_batches;
+-- the pace function takes the workers now; who could call it still can
+SELECT r AS role,
+       has_function_privilege(r, 'migrate_backfill_pace(bigint, int, int, int)', 'EXECUTE') AS pace
+FROM unnest(ARRAY['upgrade_user', 'upgrade_watcher', 'public']) r;
+SELECT count(*) AS old_pace FROM pg_proc WHERE proname LIKE 'migrate_backfill_pace%' AND pronargs = 3;
 
 SELECT migrate_backfill_resume(id) FROM migrate.backfill_jobs;
 SELECT migrate_backfill_wait(id, '60s') FROM migrate.backfill_jobs;

@@ -155,6 +155,7 @@ static void restore_job_user(Job *job, CatalogUser *user);
 static char *control(Job *job, char **held);
 static BatchResult run_batch(Job *job, int64 blocks, int64 *done, double *ms);
 static bool end_pass(Job *job);
+static void recut_ranges(Job *job);
 static void set_state(Job *job, const char *state, const char *error, const char *held);
 static void throttle(Job *job, long ms);
 static Datum tid_datum(int64 block);
@@ -238,11 +239,12 @@ backfill_guc_init(void)
 
 	DefineCustomIntVariable("migrate.backfill_workers",
 							"How many workers run one backfill job at once.",
-							"Copied into the job when it is submitted. Each pass is cut "
-							"into block ranges that the workers share; every worker "
-							"counts against migrate.max_workers.",
+							"Copied into the job when it is submitted; "
+							"migrate_backfill_pace() changes it for a running job. Each "
+							"pass is cut into block ranges that the workers share; every "
+							"worker counts against migrate.max_workers.",
 							&migrate_backfill_workers,
-							1, 1, 16,
+							1, 1, MIGRATE_BACKFILL_MAX_WORKERS,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
@@ -320,6 +322,7 @@ backfill_run_job(MigrateSlot *slot)
 	TimestampTz rate_start = 0;
 	int64		rate_rows = 0;
 	int			n;
+	int			workers_seen;
 
 	MemoryContextSwitchTo(cxt);
 	job = palloc0(sizeof(Job));
@@ -360,6 +363,7 @@ backfill_run_job(MigrateSlot *slot)
 			(errmsg("migrate: backfill job " INT64_FORMAT " on %s.%s runs as %s, pass %d, worker %d of %d",
 					job->id, job->relname,
 					job->column_name, job->submitted_by, job->pass, n + 1, job->workers)));
+	workers_seen = job->workers;
 
 	for (;;)
 	{
@@ -393,6 +397,21 @@ backfill_run_job(MigrateSlot *slot)
 					(errmsg("migrate: backfill job " INT64_FORMAT " stops: it is %s", job->id, state)));
 			break;
 		}
+		/* migrate_backfill_pace() changed the number of workers */
+		if (n >= job->workers)
+		{
+			ereport(LOG,
+					(errmsg_plural("migrate: backfill job " INT64_FORMAT " runs with %d worker now: worker %d leaves",
+								   "migrate: backfill job " INT64_FORMAT " runs with %d workers now: worker %d leaves",
+								   job->workers, job->id, job->workers, n + 1)));
+			break;
+		}
+		if (job->workers > workers_seen)
+		{
+			recut_ranges(job);
+			backfill_recover();
+		}
+		workers_seen = job->workers;
 		if (held)
 		{
 			/* a hold can last hours: each check's strings are freed */
@@ -717,8 +736,8 @@ free_plans(Job *job)
 
 /*
  * Reads, in a short read-only transaction of its own, what may have
- * changed under the worker: the job's state (pause, cancel), its pace
- * (migrate_backfill_pace), and whether the job must hold: *held is why,
+ * changed under the worker: the job's state (pause, cancel), its pace and
+ * number of workers (migrate_backfill_pace), and whether the job must hold: *held is why,
  * or NULL.  It holds while a streaming standby's replay lag exceeds
  * migrate.backfill_max_replica_lag, or while more client sessions than
  * migrate.backfill_max_active_sessions are running a statement (sessions
@@ -750,7 +769,7 @@ control(Job *job, char **held)
 	if (SPI_execute_with_args(psprintf("SELECT j.state, "
 									   "  (SELECT pg_catalog.max(extract(epoch FROM r.replay_lag) * 1000) "
 									   "   FROM pg_catalog.pg_stat_get_wal_senders() r WHERE r.state = 'streaming'), "
-									   "  j.sleep_ms, coalesce(j.max_rows_per_second, 0), %s "
+									   "  j.sleep_ms, coalesce(j.max_rows_per_second, 0), %s, j.workers "
 									   "FROM migrate.backfill_jobs j WHERE j.id = $1", active),
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read backfill job " INT64_FORMAT, job->id);
@@ -766,6 +785,7 @@ control(Job *job, char **held)
 		state = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 1));
 		job->sleep_ms = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 		job->max_rows_per_second = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		job->workers = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
 		if (migrate_backfill_max_replica_lag > 0 && lag_ms > migrate_backfill_max_replica_lag)
 			*held = MemoryContextStrdup(cxt,
 										psprintf("replica replay lag %.0f ms exceeds migrate.backfill_max_replica_lag (%d ms)",
@@ -1125,6 +1145,53 @@ end_pass(Job *job)
 	}
 	job->pass_end = nblocks;
 	return false;
+}
+
+/*
+ * More workers for a running job: cuts what is left of the pass into at
+ * least 4 ranges per worker, as end_pass would have, so that the new ones
+ * have blocks of their own to walk now rather than from the next pass.
+ * Each unfinished range keeps its first piece (its position is the piece's
+ * start) and gives up the rest as new ranges, in one transaction that
+ * locks the ranges the way a batch's claim does, so no block is lost or
+ * walked twice, also after a crash.
+ */
+static void
+recut_ranges(Job *job)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	CatalogUser user;
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(job->id), Int32GetDatum(job->workers * 4)};
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	catalog_become_owner(&user);
+	SPI_connect();
+	if (SPI_execute_with_args("WITH r AS (SELECT start_block, next_block, end_block FROM migrate.backfill_ranges "
+							  "           WHERE job_id = $1 AND next_block < end_block FOR UPDATE), "
+							  "p AS (SELECT r.*, LEAST(r.end_block - r.next_block, "
+							  "             pg_catalog.ceil($2::pg_catalog.numeric / pg_catalog.count(*) OVER ())::pg_catalog.int8) AS pieces "
+							  "      FROM r), "
+							  "cut AS (SELECT p.start_block AS range_start, i, "
+							  "               p.next_block + (p.end_block - p.next_block) * i / p.pieces AS lo, "
+							  "               p.next_block + (p.end_block - p.next_block) * (i + 1) / p.pieces AS hi "
+							  "        FROM p, pg_catalog.generate_series(0, p.pieces - 1) i), "
+							  "kept AS (UPDATE migrate.backfill_ranges b SET end_block = c.hi FROM cut c "
+							  "         WHERE c.i = 0 AND b.job_id = $1 AND b.start_block = c.range_start) "
+							  "INSERT INTO migrate.backfill_ranges (job_id, start_block, next_block, end_block) "
+							  "SELECT $1, lo, lo, hi FROM cut WHERE i > 0",
+							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not cut backfill job " INT64_FORMAT " into ranges", job->id);
+	ereport(LOG,
+			(errmsg("migrate: backfill job " INT64_FORMAT " runs with %d workers now: the rest of pass %d is cut into " UINT64_FORMAT " more ranges",
+					job->id, job->workers, job->pass, SPI_processed)));
+	SPI_finish();
+	catalog_restore_user(&user);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
 }
 
 /*

@@ -21,6 +21,7 @@
 /* Settings (backfill.c) */
 /* upper bound of migrate.backfill_sleep_ms and of a job's pause */
 #define MIGRATE_BACKFILL_MAX_SLEEP_MS 3600000
+#define MIGRATE_BACKFILL_MAX_WORKERS 16
 
 extern int	migrate_backfill_batch_ms;
 extern int	migrate_backfill_sleep_ms;

@@ -635,23 +635,34 @@ migrate_backfill_cancel(PG_FUNCTION_ARGS)
 }
 
 /*
- * migrate_backfill_pace(id, sleep_ms, max_rows_per_second): changes the
- * pause between batches and the rate cap (0: none) of an unfinished job;
- * NULL keeps one.  Its worker is woken at commit and takes them before its
- * next batch.
+ * migrate_backfill_pace(id, sleep_ms, max_rows_per_second, workers):
+ * changes the pause between batches, the rate cap (0: none) and the number
+ * of workers of an unfinished job; NULL keeps one.  Its worker is woken at
+ * commit and takes them before its next batch: it starts the workers
+ * added, and those above the number leave.
  */
 Datum
 migrate_backfill_pace(PG_FUNCTION_ARGS)
 {
-	Oid			types[4] = {InvalidOid, InvalidOid, INT4OID, INT4OID};
-	Datum		values[4] = {0, 0, PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
-	char		nulls[4] = {' ', ' ', PG_ARGISNULL(1) ? 'n' : ' ', PG_ARGISNULL(2) ? 'n' : ' '};
+	/* the 1.2 catalog's function has no workers argument */
+	bool		no_workers = PG_NARGS() < 4 || PG_ARGISNULL(3);
+	Oid			types[5] = {InvalidOid, InvalidOid, INT4OID, INT4OID, INT4OID};
+	Datum		values[5] = {0, 0, PG_GETARG_DATUM(1), PG_GETARG_DATUM(2),
+	no_workers ? (Datum) 0 : PG_GETARG_DATUM(3)};
+	char		nulls[5] = {' ', ' ', PG_ARGISNULL(1) ? 'n' : ' ', PG_ARGISNULL(2) ? 'n' : ' ',
+	no_workers ? 'n' : ' '};
 
-	if (PG_ARGISNULL(1) && PG_ARGISNULL(2))
+	if (PG_ARGISNULL(1) && PG_ARGISNULL(2) && no_workers)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("sleep_ms and max_rows_per_second must not both be null"),
-				 errhint("Pass the new pause between batches, the new rate cap, or both.")));
+				 errmsg("sleep_ms, max_rows_per_second and workers must not all be null"),
+				 errhint("Pass the new pause between batches, the new rate cap, the new number of workers, or several.")));
+	if (!no_workers && (PG_GETARG_INT32(3) < 1 || PG_GETARG_INT32(3) > MIGRATE_BACKFILL_MAX_WORKERS))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("workers must be between 1 and %d, not %d",
+						MIGRATE_BACKFILL_MAX_WORKERS, PG_GETARG_INT32(3)),
+				 errhint("Pass how many workers should run the job; each counts against migrate.max_workers.")));
 	if (!PG_ARGISNULL(1) && (PG_GETARG_INT32(1) < 0 || PG_GETARG_INT32(1) > MIGRATE_BACKFILL_MAX_SLEEP_MS))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -666,8 +677,9 @@ migrate_backfill_pace(PG_FUNCTION_ARGS)
 	update_job(fcinfo, "migrate_backfill_pace()", "{queued,running,paused}",
 			   "sleep_ms = coalesce($3, sleep_ms), "
 			   "max_rows_per_second = CASE WHEN $4 IS NULL THEN max_rows_per_second "
-			   "                           WHEN $4 > 0 THEN $4 END",
-			   4, types, values, nulls, false);
+			   "                           WHEN $4 > 0 THEN $4 END, "
+			   "workers = coalesce($5, workers)",
+			   5, types, values, nulls, false);
 	PG_RETURN_VOID();
 }
 

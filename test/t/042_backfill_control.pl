@@ -1,7 +1,8 @@
 # Pause, resume and cancel a running backfill, and privileges: a job runs as
 # the role that submitted it, which needs UPDATE on the column and SELECT on
 # what the expression reads; losing the right mid-job fails the job cleanly;
-# another role cannot control it; a busy server holds a job.
+# another role cannot control it; the workers of a running job change; a
+# busy server holds a job.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -138,6 +139,38 @@ is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job3, '60s')"), '
 is($node->safe_psql('postgres', "SELECT sleep_ms, max_rows_per_second FROM migrate_backfill_status($job3)"),
 	'0|50000', 'the status shows the new pace');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE x = v * 3'), '100000', 'every row is right');
+
+# --- the number of workers of a running job changes: the rest of the pass
+# is cut for them and one more starts at once; paced back, the one above
+# the number leaves after its batch
+my $job5 = $node->safe_psql('postgres', q{
+	SET ROLE alice; SET migrate.backfill_sleep_ms = 100;
+	SELECT migrate_backfill('t', 'x', 'v * 7', batch_size => 500)});
+$node->poll_query_until('postgres', "SELECT batches > 0 FROM migrate_backfill_status($job5)")
+  or die 'no first batch';
+$node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job5, workers => 2)");
+$node->poll_query_until('postgres', q{
+	SELECT count(*) = 2 FROM pg_stat_activity WHERE application_name = 'migrate backfill'})
+  or die 'no second worker';
+$node->poll_query_until('postgres', "SELECT count(*) > 1 FROM migrate.backfill_ranges WHERE job_id = $job5")
+  or die 'the pass was not cut';
+pass('paced to two workers, a second starts and the rest of the pass is cut into ranges');
+# both walk their own ranges: each range's position moves
+$node->poll_query_until('postgres', qq{
+	SELECT count(*) >= 2 FROM migrate.backfill_ranges
+	WHERE job_id = $job5 AND next_block > start_block})
+  or die 'only one range moves';
+pass('and both workers walk them');
+$node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job5, workers => 1)");
+$node->poll_query_until('postgres', q{
+	SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'migrate backfill'})
+  or die 'the second worker did not leave';
+pass('paced back to one, the second worker leaves');
+$node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job5, sleep_ms => 0)");
+is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job5, '60s')"), 'done', 'the job finishes');
+is($node->safe_psql('postgres', "SELECT rows_done, workers FROM migrate_backfill_status($job5)"), '100000|1',
+	'every row counted once');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE x = v * 7'), '100000', 'and right');
 
 # --- a busy server holds the job: while more client sessions than
 # migrate.backfill_max_active_sessions run a statement, no batch starts;
