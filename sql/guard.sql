@@ -284,6 +284,7 @@ UPDATE big SET v = DEFAULT;
 UPDATE big SET v = lower(v) -- a note
 ;
 UPDATE events SET id = 0 WHERE id IS NULL;
+UPDATE ONLY events SET id = 0;
 CREATE TABLE new_t (id int, v text);
 UPDATE new_t SET v = 'x';
 $$);

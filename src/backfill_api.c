@@ -648,9 +648,9 @@ migrate_backfill_pace(PG_FUNCTION_ARGS)
 	bool		no_workers = PG_NARGS() < 4 || PG_ARGISNULL(3);
 	Oid			types[5] = {InvalidOid, InvalidOid, INT4OID, INT4OID, INT4OID};
 	Datum		values[5] = {0, 0, PG_GETARG_DATUM(1), PG_GETARG_DATUM(2),
-	no_workers ? (Datum) 0 : PG_GETARG_DATUM(3)};
+							 no_workers ? (Datum) 0 : PG_GETARG_DATUM(3)};
 	char		nulls[5] = {' ', ' ', PG_ARGISNULL(1) ? 'n' : ' ', PG_ARGISNULL(2) ? 'n' : ' ',
-	no_workers ? 'n' : ' '};
+							no_workers ? 'n' : ' '};
 
 	if (PG_ARGISNULL(1) && PG_ARGISNULL(2) && no_workers)
 		ereport(ERROR,

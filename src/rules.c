@@ -1216,8 +1216,10 @@ judge_update(Judge *j, UpdateStmt *stmt)
 	List	   *columns = NIL;
 	ListCell   *lc;
 
+	/* UPDATE ONLY a partitioned table has no rows of its own to change */
 	if (!at_risk_rv(j, stmt->relation, &rel) ||
-		(rel.relkind != RELKIND_RELATION && rel.relkind != RELKIND_PARTITIONED_TABLE))
+		(rel.relkind != RELKIND_RELATION && rel.relkind != RELKIND_PARTITIONED_TABLE) ||
+		(rel.relkind == RELKIND_PARTITIONED_TABLE && !stmt->relation->inh))
 		return;
 	foreach(lc, stmt->targetList)
 		columns = lappend(columns, lfirst_node(ResTarget, lc)->name);
