@@ -355,9 +355,16 @@ backfill_run_job(MigrateSlot *slot)
 		leave_slot(slot);
 		return;
 	}
-	/* the first worker queues the others */
+	/*
+	 * The first worker queues the others, and cuts the pass anew if the
+	 * job was given more workers while none ran (paused, or queued).
+	 */
 	if (job->workers > 1)
+	{
+		if (n == 0)
+			recut_ranges(job);
 		backfill_recover();
+	}
 
 	ereport(LOG,
 			(errmsg("migrate: backfill job " INT64_FORMAT " on %s.%s runs as %s, pass %d, worker %d of %d",

@@ -172,6 +172,29 @@ is($node->safe_psql('postgres', "SELECT rows_done, workers FROM migrate_backfill
 	'every row counted once');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE x = v * 7'), '100000', 'and right');
 
+# given two workers while paused, a job resumes with two, on a pass cut anew
+$node->safe_psql('postgres', "SET lock_timeout = '5s'; ALTER TABLE t ADD COLUMN y int; GRANT UPDATE (y) ON t TO alice");
+my $job6 = $node->safe_psql('postgres', q{
+	SET ROLE alice; SET migrate.backfill_sleep_ms = 100;
+	SELECT migrate_backfill('t', 'y', 'v * 11', batch_size => 500)});
+$node->poll_query_until('postgres', "SELECT batches > 0 FROM migrate_backfill_status($job6)")
+  or die 'no first batch';
+$node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pause($job6)");
+is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job6, '10s')"), 'paused', 'paused');
+is($node->safe_psql('postgres', "SELECT count(*) FROM migrate.backfill_ranges WHERE job_id = $job6"), '1',
+	'a one-worker pass is one range');
+$node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job6, workers => 2)");
+$node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_resume($job6)");
+$node->poll_query_until('postgres', q{
+	SELECT count(*) = 2 FROM pg_stat_activity WHERE application_name = 'migrate backfill'})
+  or die 'not resumed with two workers';
+cmp_ok($node->safe_psql('postgres', "SELECT count(*) FROM migrate.backfill_ranges WHERE job_id = $job6"),
+	'>', 1, 'resumed with two workers, the rest of the pass is cut anew');
+$node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job6, sleep_ms => 0)");
+is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job6, '60s')"), 'done', 'that job finishes');
+is($node->safe_psql('postgres', "SELECT rows_done FROM migrate_backfill_status($job6)"), '100000',
+	'every row counted once');
+
 # --- a busy server holds the job: while more client sessions than
 # migrate.backfill_max_active_sessions run a statement, no batch starts;
 # sessions waiting in migrate_backfill_wait() do not count
