@@ -1191,9 +1191,10 @@ recut_ranges(Job *job)
 							  "SELECT $1, lo, lo, hi FROM cut WHERE i > 0",
 							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not cut backfill job " INT64_FORMAT " into ranges", job->id);
-	ereport(LOG,
-			(errmsg("migrate: backfill job " INT64_FORMAT " runs with %d workers now: the rest of pass %d is cut into " UINT64_FORMAT " more ranges",
-					job->id, job->workers, job->pass, SPI_processed)));
+	if (SPI_processed > 0)
+		ereport(LOG,
+				(errmsg("migrate: backfill job " INT64_FORMAT " runs with %d workers: the rest of pass %d is cut into " UINT64_FORMAT " more ranges",
+						job->id, job->workers, job->pass, SPI_processed)));
 	SPI_finish();
 	catalog_restore_user(&user);
 	PopActiveSnapshot();
