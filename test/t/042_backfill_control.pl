@@ -143,15 +143,31 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE x = v * 3'), '1000
 # --- the number of workers of a running job changes: the rest of the pass
 # is cut for them and one more starts at once; paced back, the one above
 # the number leaves after its batch
-my $job5 = $node->safe_psql('postgres', q{
-	SET ROLE alice; SET migrate.backfill_sleep_ms = 100;
-	SELECT migrate_backfill('t', 'x', 'v * 7', batch_size => 500)});
-$node->poll_query_until('postgres', "SELECT batches > 0 FROM migrate_backfill_status($job5)")
-  or die 'no first batch';
+
+# alice's one-worker job on a column, a batch every 100 ms, once it has
+# done its first batch
+sub slow_job
+{
+	my ($column, $expression) = @_;
+	my $id = $node->safe_psql('postgres', qq{
+		SET ROLE alice; SET migrate.backfill_sleep_ms = 100;
+		SELECT migrate_backfill('t', '$column', '$expression', batch_size => 500)});
+	$node->poll_query_until('postgres', "SELECT batches > 0 FROM migrate_backfill_status($id)")
+	  or die 'no first batch';
+	return $id;
+}
+
+# until $n backfill workers run
+sub workers_running
+{
+	my ($n) = @_;
+	return $node->poll_query_until('postgres', qq{
+		SELECT count(*) = $n FROM pg_stat_activity WHERE application_name = 'migrate backfill'});
+}
+
+my $job5 = slow_job('x', 'v * 7');
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job5, workers => 2)");
-$node->poll_query_until('postgres', q{
-	SELECT count(*) = 2 FROM pg_stat_activity WHERE application_name = 'migrate backfill'})
-  or die 'no second worker';
+workers_running(2) or die 'no second worker';
 $node->poll_query_until('postgres', "SELECT count(*) > 1 FROM migrate.backfill_ranges WHERE job_id = $job5")
   or die 'the pass was not cut';
 pass('paced to two workers, a second starts and the rest of the pass is cut into ranges');
@@ -162,9 +178,7 @@ $node->poll_query_until('postgres', qq{
   or die 'only one range moves';
 pass('and both workers walk them');
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job5, workers => 1)");
-$node->poll_query_until('postgres', q{
-	SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'migrate backfill'})
-  or die 'the second worker did not leave';
+workers_running(1) or die 'the second worker did not leave';
 pass('paced back to one, the second worker leaves');
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job5, sleep_ms => 0)");
 is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job5, '60s')"), 'done', 'the job finishes');
@@ -174,20 +188,14 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE x = v * 7'), '1000
 
 # given two workers while paused, a job resumes with two, on a pass cut anew
 $node->safe_psql('postgres', "SET lock_timeout = '5s'; ALTER TABLE t ADD COLUMN y int; GRANT UPDATE (y) ON t TO alice");
-my $job6 = $node->safe_psql('postgres', q{
-	SET ROLE alice; SET migrate.backfill_sleep_ms = 100;
-	SELECT migrate_backfill('t', 'y', 'v * 11', batch_size => 500)});
-$node->poll_query_until('postgres', "SELECT batches > 0 FROM migrate_backfill_status($job6)")
-  or die 'no first batch';
+my $job6 = slow_job('y', 'v * 11');
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pause($job6)");
 is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job6, '10s')"), 'paused', 'paused');
 is($node->safe_psql('postgres', "SELECT count(*) FROM migrate.backfill_ranges WHERE job_id = $job6"), '1',
 	'a one-worker pass is one range');
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job6, workers => 2)");
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_resume($job6)");
-$node->poll_query_until('postgres', q{
-	SELECT count(*) = 2 FROM pg_stat_activity WHERE application_name = 'migrate backfill'})
-  or die 'not resumed with two workers';
+workers_running(2) or die 'not resumed with two workers';
 cmp_ok($node->safe_psql('postgres', "SELECT count(*) FROM migrate.backfill_ranges WHERE job_id = $job6"),
 	'>', 1, 'resumed with two workers, the rest of the pass is cut anew');
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job6, sleep_ms => 0)");
