@@ -285,6 +285,8 @@ UPDATE big SET v = lower(v) -- a note
 ;
 UPDATE events SET id = 0 WHERE id IS NULL;
 UPDATE ONLY events SET id = 0;
+UPDATE big SET v = $1;
+UPDATE big SET v = 'x' WHERE CURRENT OF c;
 CREATE TABLE new_t (id int, v text);
 UPDATE new_t SET v = 'x';
 $$);

@@ -31,7 +31,6 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "nodes/nodeFuncs.h"
 #include "parser/parser.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -51,6 +50,7 @@
 #include "catalog.h"
 #include "executor.h"
 #include "guc.h"
+#include "script.h"
 #include "shmem.h"
 
 PG_FUNCTION_INFO_V1(migrate_backfill);
@@ -75,7 +75,6 @@ static void check_relation(Oid relid);
 static void check_expression(const char *text, const char *argname);
 static void check_statements(Oid relid, const char *column, const char *expression,
 							 const char *where);
-static bool has_param_walker(Node *node, void *context);
 static void remember(int64 id, bool start);
 static void xact_callback(XactEvent event, void *arg);
 static void start_pending(void);
@@ -397,21 +396,11 @@ check_expression(const char *text, const char *argname)
 				 errmsg("backfill %s is not a single expression", argname),
 				 errdetail("The %s was: %s", argname, text),
 				 errhint("Pass one SQL expression; use a scalar subquery in parentheses to read other tables.")));
-	if (has_param_walker(linitial_node(ResTarget, sel->targetList)->val, NULL))
+	if (script_has_param(linitial_node(ResTarget, sel->targetList)->val, NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("backfill %s must not use parameters ($n)", argname),
 				 errhint("Write the values into the expression.")));
-}
-
-static bool
-has_param_walker(Node *node, void *context)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, ParamRef))
-		return true;
-	return raw_expression_tree_walker(node, has_param_walker, context);
 }
 
 /*

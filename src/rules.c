@@ -71,6 +71,7 @@
 #include "utils/typcache.h"
 
 #include "rules.h"
+#include "script.h"
 
 int			migrate_guard_min_size = 10240;	/* kB */
 
@@ -1216,8 +1217,12 @@ judge_update(Judge *j, UpdateStmt *stmt)
 	List	   *columns = NIL;
 	ListCell   *lc;
 
-	/* UPDATE ONLY a partitioned table has no rows of its own to change */
-	if (!at_risk_rv(j, stmt->relation, &rel) ||
+	/*
+	 * UPDATE ONLY a partitioned table has no rows of its own to change;
+	 * WHERE CURRENT OF changes one row.
+	 */
+	if ((stmt->whereClause && IsA(stmt->whereClause, CurrentOfExpr)) ||
+		!at_risk_rv(j, stmt->relation, &rel) ||
 		(rel.relkind != RELKIND_RELATION && rel.relkind != RELKIND_PARTITIONED_TABLE) ||
 		(rel.relkind == RELKIND_PARTITIONED_TABLE && !stmt->relation->inh))
 		return;
@@ -1294,7 +1299,9 @@ backfill_call(const char *text, UpdateStmt *stmt, RelFacts *rel)
 		stmt->withClause || stmt->relation->alias)
 		return NULL;
 	target = linitial_node(ResTarget, stmt->targetList);
-	if (target->indirection || IsA(target->val, SetToDefault))
+	/* migrate_backfill() would have no value for a $n parameter */
+	if (target->indirection || IsA(target->val, SetToDefault) ||
+		script_has_param(target->val, NULL) || script_has_param(stmt->whereClause, NULL))
 		return NULL;
 
 	scanner = scanner_init(text, &extra, &ScanKeywords, ScanKeywordTokens);

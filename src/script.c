@@ -429,3 +429,14 @@ script_statement_at(const char *sql, int byteoff)
 	PG_END_TRY();
 	return count + 1;
 }
+
+/* Walker: whether a raw expression holds a $n parameter. */
+bool
+script_has_param(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, ParamRef))
+		return true;
+	return raw_expression_tree_walker(node, script_has_param, context);
+}

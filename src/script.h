@@ -48,5 +48,6 @@ extern Datum script_version_key(const char *version);
 extern void script_check_version(const char *version, const char *argname);
 extern int	script_line_of(const char *sql, int byteoff);
 extern int	script_statement_at(const char *sql, int byteoff);
+extern bool script_has_param(Node *node, void *context);
 
 #endif							/* MIGRATE_SCRIPT_H */
