@@ -76,6 +76,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -156,6 +157,7 @@ static char *control(Job *job, char **held);
 static BatchResult run_batch(Job *job, int64 blocks, int64 *done, double *ms);
 static bool end_pass(Job *job);
 static void recut_ranges(Job *job);
+static Datum batch_xids(Job *job);
 static void set_state(Job *job, const char *state, const char *error, const char *held);
 static void throttle(Job *job, long ms);
 static Datum tid_datum(int64 block);
@@ -661,16 +663,10 @@ prepare_plans(Job *job)
 	 */
 	if (job->pass > 1)
 	{
-		Oid			types[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum(job->id)};
+		Datum		xids = batch_xids(job);
 
-		catalog_become_owner(&user);
-		if (SPI_execute_with_args("SELECT pg_catalog.array_agg(xid::pg_catalog.xid)::pg_catalog.text "
-								  "FROM migrate.backfill_batches WHERE job_id = $1",
-								  1, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "could not read the batches of backfill job " INT64_FORMAT, job->id);
-		skip_xids = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		restore_job_user(job, &user);
+		if (xids)
+			skip_xids = OidOutputFunctionCall(F_ARRAY_OUT, xids);
 	}
 	backfill_build_sql(job->relid, job->column_name, job->expression, job->where_clause,
 					   skip_xids, &batch_sql, &check_sql);
@@ -744,11 +740,12 @@ free_plans(Job *job)
 /*
  * Reads, in a short read-only transaction of its own, what may have
  * changed under the worker: the job's state (pause, cancel), its pace and
- * number of workers (migrate_backfill_pace), and whether the job must hold: *held is why,
- * or NULL.  It holds while a streaming standby's replay lag exceeds
- * migrate.backfill_max_replica_lag, or while more client sessions than
- * migrate.backfill_max_active_sessions are running a statement (sessions
- * waiting in an extension, such as migrate_backfill_wait(), load nothing).
+ * number of workers (migrate_backfill_pace), and whether the job must
+ * hold: *held is why, or NULL.  It holds while a streaming standby's
+ * replay lag exceeds migrate.backfill_max_replica_lag, or while more
+ * client sessions than migrate.backfill_max_active_sessions are running a
+ * statement (sessions waiting in an extension, such as
+ * migrate_backfill_wait(), load nothing).
  * Both are read as the extension owner, because they are hidden from
  * unprivileged roles, from the functions behind pg_stat_replication and
  * pg_stat_activity: the views cost ~0.5 ms more to plan, and this runs
@@ -1053,24 +1050,21 @@ end_pass(Job *job)
 			{
 				Oid			check_types[3] = {TIDOID, TIDOID, XIDARRAYOID};
 				Datum		check_args[3];
+				char		check_nulls[3] = {' ', ' ', ' '};
 
-				/* the transactions of every batch of the job, any worker's */
-				catalog_become_owner(&user);
-				if (SPI_execute_with_args("SELECT coalesce(pg_catalog.array_agg(xid::pg_catalog.xid), '{}') "
-										  "FROM migrate.backfill_batches WHERE job_id = $1",
-										  1, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
-					elog(ERROR, "could not read the batches of backfill job " INT64_FORMAT, job->id);
-				check_args[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-				restore_job_user(job, &user);
 				check_args[0] = tid_datum(0);
 				check_args[1] = tid_datum((int64) MaxBlockNumber);
+				/* none yet: xmin = ANY (NULL) is not true, every row is checked */
+				check_args[2] = batch_xids(job);
+				if (check_args[2] == (Datum) 0)
+					check_nulls[2] = 'n';
 
 				/*
 				 * One-shot, so that the planner sees the array as a constant
 				 * and looks the xmin up in a hash table rather than the whole
 				 * list.
 				 */
-				if (SPI_execute_with_args(job->check_sql, 3, check_types, check_args, NULL, true, 0) != SPI_OK_SELECT)
+				if (SPI_execute_with_args(job->check_sql, 3, check_types, check_args, check_nulls, true, 0) != SPI_OK_SELECT)
 					elog(ERROR, "backfill check did not return a count");
 				remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 			}
@@ -1103,7 +1097,7 @@ end_pass(Job *job)
 				SPI_execute_with_args("DELETE FROM migrate.backfill_batches b USING migrate.backfill_jobs j "
 									  "WHERE b.job_id = $1 AND j.id = $1 AND j.state = 'done'",
 									  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-				elog(ERROR, "could not clear the ranges of backfill job " INT64_FORMAT, job->id);
+				elog(ERROR, "could not clear the ranges and batches of backfill job " INT64_FORMAT, job->id);
 			if ((first || remaining > 0) &&
 				SPI_execute_with_args("INSERT INTO migrate.backfill_ranges (job_id, start_block, next_block, end_block) "
 									  "SELECT $1, $3 * i / $6, $3 * i / $6, $3 * (i + 1) / $6 "
@@ -1152,6 +1146,30 @@ end_pass(Job *job)
 	}
 	job->pass_end = nblocks;
 	return false;
+}
+
+/*
+ * The transactions of the job's batches so far, any worker's, as an xid[]
+ * (0 if none), from migrate.backfill_batches: read as the extension owner,
+ * in the caller's SPI connection, back as the job's role after.
+ */
+static Datum
+batch_xids(Job *job)
+{
+	CatalogUser user;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job->id)};
+	bool		isnull;
+	Datum		xids;
+
+	catalog_become_owner(&user);
+	if (SPI_execute_with_args("SELECT pg_catalog.array_agg(xid::pg_catalog.xid) "
+							  "FROM migrate.backfill_batches WHERE job_id = $1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the batches of backfill job " INT64_FORMAT, job->id);
+	xids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	restore_job_user(job, &user);
+	return isnull ? (Datum) 0 : xids;
 }
 
 /*
