@@ -124,6 +124,9 @@ SELECT migrate_backfill_resume(:slow);
 SELECT state IN ('queued', 'running') AS going FROM migrate_backfill_status(:slow);
 SELECT migrate_backfill_cancel(:slow);
 SELECT migrate_backfill_wait(:slow);
+-- a cancelled job cannot go on: its ranges and batch transactions are gone
+SELECT (SELECT count(*) FROM migrate.backfill_ranges WHERE job_id = :slow) AS ranges,
+       (SELECT count(*) FROM migrate.backfill_batches WHERE job_id = :slow) AS batches;
 SELECT migrate_backfill_cancel(:slow);
 SELECT migrate_backfill_resume(:slow);
 SELECT migrate_backfill_pause(12345);

@@ -163,6 +163,7 @@ static void throttle(Job *job, long ms);
 static Datum tid_datum(int64 block);
 static void set_advisory_tag(LOCKTAG *tag, Job *job, uint32 n, uint16 class);
 static void leave_slot(MigrateSlot *slot);
+static void clear_cancelled_job(Job *job);
 
 void
 backfill_guc_init(void)
@@ -309,6 +310,30 @@ backfill_build_sql(Oid relid, const char *column_name, const char *expression,
 }
 
 /*
+ * Deletes the ranges and batch transactions of a cancelled job, which
+ * cannot be resumed.  A range a batch holds is left to that batch's worker,
+ * which clears it when it sees the cancel: migrate_backfill_cancel() holds
+ * the job's row, which the batch updates as it commits, so waiting for the
+ * batch here would be a deadlock.  SPI connected, as the extension owner.
+ */
+void
+backfill_clear_cancelled(int64 job_id)
+{
+	Datum		args[1] = {Int64GetDatum(job_id)};
+	Oid			types[1] = {INT8OID};
+
+	if (SPI_execute_with_args("DELETE FROM migrate.backfill_ranges "
+							  "WHERE (job_id, start_block) IN (SELECT r.job_id, r.start_block "
+							  "  FROM migrate.backfill_ranges r JOIN migrate.backfill_jobs j ON j.id = r.job_id "
+							  "  WHERE r.job_id = $1 AND j.state = 'cancelled' FOR UPDATE OF r SKIP LOCKED)",
+							  1, types, args, NULL, false, 0) != SPI_OK_DELETE ||
+		SPI_execute_with_args("DELETE FROM migrate.backfill_batches b USING migrate.backfill_jobs j "
+							  "WHERE b.job_id = $1 AND j.id = $1 AND j.state = 'cancelled'",
+							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not clear the ranges and batches of backfill job " INT64_FORMAT, job_id);
+}
+
+/*
  * The worker's entry point for MIGRATE_JOB_BACKFILL.  Returns when the job
  * is done, failed, paused or cancelled, or when another worker runs it.
  */
@@ -404,6 +429,8 @@ backfill_run_job(MigrateSlot *slot)
 		{
 			ereport(LOG,
 					(errmsg("migrate: backfill job " INT64_FORMAT " stops: it is %s", job->id, state)));
+			if (strcmp(state, "cancelled") == 0)
+				clear_cancelled_job(job);
 			break;
 		}
 		/* migrate_backfill_pace() changed the number of workers */
@@ -527,17 +554,39 @@ backfill_run_job(MigrateSlot *slot)
 	MemoryContextDelete(cxt);
 
 	/* the job's state is committed: whoever waits for it reads it now */
-	ConditionVariableBroadcast(&MigrateState->backfill_cv);
 
 	/*
 	 * A resume that commits from here on must find no worker on the job and
 	 * start one, which must find the worker lock free; the scan below then
 	 * sees every resume that committed before.  It also starts the jobs
-	 * that found no free slot when submitted.
+	 * that found no free slot when submitted.  migrate_backfill_wait()
+	 * returns once the job has no worker left.
 	 */
 	LockRelease(&tag, ExclusiveLock, true);
 	leave_slot(slot);
+	ConditionVariableBroadcast(&MigrateState->backfill_cv);
 	backfill_recover();
+}
+
+/*
+ * A worker that stops because its job was cancelled clears what the
+ * batches it committed after the cancel left behind.
+ */
+static void
+clear_cancelled_job(Job *job)
+{
+	CatalogUser user;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	catalog_become_owner(&user);
+	SPI_connect();
+	backfill_clear_cancelled(job->id);
+	SPI_finish();
+	catalog_restore_user(&user);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
 }
 
 /* The slot no longer runs its job, though the process is still there. */
@@ -1336,11 +1385,7 @@ backfill_recover(void)
 
 		for (s = 0; s < MIGRATE_MAX_SLOTS; s++)
 		{
-			MigrateSlot *slot = &MigrateState->slots[s];
-
-			if (slot->state != MIGRATE_SLOT_FREE && slot->state != MIGRATE_SLOT_FINISHED &&
-				slot->kind == MIGRATE_JOB_BACKFILL && slot->dboid == MyDatabaseId &&
-				slot->job_id == id)
+			if (migrate_slot_has_backfill(&MigrateState->slots[s], id))
 				busy++;
 		}
 		if (!OidIsValid(session_role) || !OidIsValid(run_role))

@@ -80,7 +80,7 @@ static void xact_callback(XactEvent event, void *arg);
 static void start_pending(void);
 static void update_job(FunctionCallInfo fcinfo, const char *fname, const char *from,
 					   const char *set, int nargs, Oid *types, Datum *values,
-					   const char *nulls, bool start);
+					   const char *nulls, bool start, bool clear);
 static void change_state(FunctionCallInfo fcinfo, const char *from, const char *to,
 						 bool start, const char *fname);
 
@@ -478,11 +478,7 @@ start_pending(void)
 
 		for (i = 0; i < MIGRATE_MAX_SLOTS; i++)
 		{
-			MigrateSlot *slot = &MigrateState->slots[i];
-
-			if (slot->state != MIGRATE_SLOT_FREE && slot->state != MIGRATE_SLOT_FINISHED &&
-				slot->kind == MIGRATE_JOB_BACKFILL && slot->dboid == MyDatabaseId &&
-				slot->job_id == p->id)
+			if (migrate_slot_has_backfill(&MigrateState->slots[i], p->id))
 				found = i;
 		}
 		if (found >= 0)
@@ -524,11 +520,13 @@ start_pending(void)
  * first argument ($1), if it is in one of the states in "from" (a text[]
  * literal, $2) and the caller acts for the role that submitted it; the
  * caller fills values from $3 on.  At commit the job's worker is woken, or
- * a worker started for it when "start" is set.
+ * a worker started for it when "start" is set.  "clear": the job is being
+ * cancelled, its ranges and batch transactions go.
  */
 static void
 update_job(FunctionCallInfo fcinfo, const char *fname, const char *from, const char *set,
-		   int nargs, Oid *types, Datum *values, const char *nulls, bool start)
+		   int nargs, Oid *types, Datum *values, const char *nulls, bool start,
+		   bool clear)
 {
 	int64		id;
 	CatalogUser user;
@@ -576,6 +574,8 @@ update_job(FunctionCallInfo fcinfo, const char *fname, const char *from, const c
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("backfill job " INT64_FORMAT " is %s", id, state),
 				 errhint("%s works on jobs that are %s.", fname, from)));
+	if (clear)
+		backfill_clear_cancelled(id);
 	SPI_finish();
 	catalog_restore_user(&user);
 	AtEOXact_GUC(false, nestlevel);
@@ -596,7 +596,7 @@ change_state(FunctionCallInfo fcinfo, const char *from, const char *to, bool sta
 			   "                   WHEN $3 = 'queued' THEN NULL ELSE finished_at END, "
 			   "last_error = CASE WHEN $3 = 'queued' THEN NULL ELSE last_error END, "
 			   "held_reason = NULL",
-			   3, types, values, NULL, start);
+			   3, types, values, NULL, start, strcmp(to, "cancelled") == 0);
 }
 
 /* migrate_backfill_pause(id): the worker stops after its current batch. */
@@ -668,13 +668,29 @@ migrate_backfill_pace(PG_FUNCTION_ARGS)
 			   "max_rows_per_second = CASE WHEN $4 IS NULL THEN max_rows_per_second "
 			   "                           WHEN $4 > 0 THEN $4 END, "
 			   "workers = coalesce($5, workers)",
-			   5, types, values, nulls, false);
+			   5, types, values, nulls, false, false);
 	PG_RETURN_VOID();
+}
+
+/* Whether a worker is on the job, or about to start on it. */
+static bool
+has_worker(int64 id)
+{
+	bool		found = false;
+	int			i;
+
+	LWLockAcquire(MigrateState->lock, LW_SHARED);
+	for (i = 0; i < MIGRATE_MAX_SLOTS && !found; i++)
+		found = migrate_slot_has_backfill(&MigrateState->slots[i], id);
+	LWLockRelease(MigrateState->lock);
+	return found;
 }
 
 /*
  * migrate_backfill_wait(id, timeout): waits until the job is no longer
- * queued or running and returns its state; a failed job raises its error.
+ * queued or running and no worker is on it any more (a paused or cancelled
+ * job's worker finishes its batch first), and returns its state; a failed
+ * job raises its error.
  *
  * Batches skip locked rows and the final check takes no row locks, so the
  * worker never waits for this transaction's snapshot.  What it cannot get
@@ -734,7 +750,7 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 					 errmsg("backfill job " INT64_FORMAT " does not exist", id),
 					 errhint("migrate_backfill_status() lists the backfill jobs.")));
 		state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		if (strcmp(state, "queued") != 0 && strcmp(state, "running") != 0)
+		if (strcmp(state, "queued") != 0 && strcmp(state, "running") != 0 && !has_worker(id))
 		{
 			/* out of SPI's memory, which SPI_finish frees */
 			error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);

@@ -107,6 +107,18 @@ migrate_slot_alloc(MigrateJobKind kind, Oid dboid)
 	return -1;
 }
 
+/*
+ * Whether the slot is taken by backfill job job_id of this database, queued
+ * for a worker or run by one.  Lock held.
+ */
+bool
+migrate_slot_has_backfill(const MigrateSlot *slot, int64 job_id)
+{
+	return slot->state != MIGRATE_SLOT_FREE && slot->state != MIGRATE_SLOT_FINISHED &&
+		slot->kind == MIGRATE_JOB_BACKFILL && slot->dboid == MyDatabaseId &&
+		slot->job_id == job_id;
+}
+
 /* Index of the slot holding a run in the database, or -1.  Lock held. */
 int
 migrate_active_run_slot(Oid dboid)

@@ -96,6 +96,7 @@ extern void migrate_shmem_init(void);
 extern void migrate_require_shmem(void);
 extern int	migrate_slot_alloc(MigrateJobKind kind, Oid dboid);
 extern int	migrate_active_run_slot(Oid dboid);
+extern bool migrate_slot_has_backfill(const MigrateSlot *slot, int64 job_id);
 extern void migrate_wake_launcher(void);
 extern void migrate_slot_wake_caller(MigrateSlot *slot);
 

@@ -111,6 +111,10 @@ $node->poll_query_until('postgres', "SELECT state = 'running' FROM migrate_backf
   or die 'not running again';
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_cancel($job)");
 is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job, '10s')"), 'cancelled', 'cancelled');
+# the wait returned after the worker left: nothing changes from here on
+is($node->safe_psql('postgres', "SELECT (SELECT count(*) FROM migrate.backfill_ranges WHERE job_id = $job)
+	+ (SELECT count(*) FROM migrate.backfill_batches WHERE job_id = $job)"),
+	'0', 'a cancelled job keeps no ranges nor batch transactions');
 my $at_cancel = rows_done($job);
 ok($at_cancel > 0 && $at_cancel < 100000, 'a cancelled job keeps the batches it did');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE w = v * 2'), $at_cancel,
@@ -235,6 +239,43 @@ is($node->safe_psql('postgres', "SELECT held_reason IS NULL FROM migrate_backfil
 	'the hold reason is cleared');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE w = v * 5'), '100000', 'every row is right');
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET migrate.backfill_max_active_sessions');
+$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+
+# --- a cancel that lands while a batch runs: the cancel clears what no
+# batch holds, the worker the range of its batch once that has committed,
+# and the wait returns after that (the batch waits on an advisory lock the
+# test holds, inside its expression)
+$node->safe_psql('postgres', q{
+	CREATE TABLE c (id int PRIMARY KEY, v int NOT NULL, w int);
+	INSERT INTO c SELECT g, g FROM generate_series(1, 1000) g;
+	VACUUM ANALYZE c});
+$node->safe_psql('postgres', "ALTER SYSTEM SET migrate.backfill_lock_timeout = '60s'");
+$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+my $holder = $node->background_psql('postgres');
+$holder->query_safe('SELECT pg_advisory_lock(4242)');
+my $jobc = $node->safe_psql('postgres', q{
+	SET migrate.backfill_sleep_ms = 0;
+	SELECT migrate_backfill('c', 'w', 'v + (SELECT 0 FROM pg_advisory_xact_lock_shared(4242))')});
+$node->poll_query_until('postgres', q{
+	SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE application_name = 'migrate backfill' AND wait_event = 'advisory'})
+  or die 'the batch does not wait';
+$node->safe_psql('postgres', "SELECT migrate_backfill_cancel($jobc)");
+is($node->safe_psql('postgres', "SELECT count(*) FROM migrate.backfill_ranges WHERE job_id = $jobc"), '1',
+	'the cancel leaves the range its running batch holds (and does not wait for it)');
+($ret, $out, $err) = $node->psql('postgres', "SELECT migrate_backfill_wait($jobc, '1s')");
+like($err, qr/timed out waiting for backfill job $jobc/,
+	'a cancelled job whose batch still runs is still waited for');
+$holder->query_safe('SELECT pg_advisory_unlock(4242)');
+is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($jobc, '60s')"), 'cancelled',
+	'the wait returns once the worker is gone');
+is($node->safe_psql('postgres', "SELECT (SELECT count(*) FROM migrate.backfill_ranges WHERE job_id = $jobc),
+	(SELECT count(*) FROM migrate.backfill_batches WHERE job_id = $jobc)"), '0|0',
+	'the worker cleared its range and batch after its batch committed');
+is(rows_done($jobc) . ' ' . $node->safe_psql('postgres', 'SELECT count(*) FROM c WHERE w = v'), '1000 1000',
+	'the batch that ran past the cancel is counted');
+$holder->quit;
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET migrate.backfill_lock_timeout');
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 
 $node->stop;
