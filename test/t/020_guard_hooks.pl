@@ -58,6 +58,14 @@ refused('VACUUM (FULL, VERBOSE) t', 'vacuum-full', 'VACUUM (FULL)');
 refused('CLUSTER t USING t_pkey', 'cluster', 'CLUSTER');
 refused('REINDEX TABLE t', 'reindex-blocking', 'REINDEX TABLE');
 refused('REINDEX INDEX t_v_idx', 'reindex-blocking', 'REINDEX INDEX');
+refused('REINDEX SCHEMA public', 'reindex-blocking', 'REINDEX SCHEMA');
+refused('REINDEX DATABASE postgres', 'reindex-blocking', 'REINDEX DATABASE');
+my (undef, undef, $reindex_err) = $node->psql('postgres', 'REINDEX INDEX t_v_idx');
+like($reindex_err, qr/HINT:  Rebuild online, outside a transaction block: REINDEX INDEX CONCURRENTLY public\.t_v_idx;/,
+	'the hint is the statement to run instead');
+(undef, undef, $reindex_err) = $node->psql('postgres', 'REINDEX SCHEMA public');
+like($reindex_err, qr/REINDEX SCHEMA public blocks writes to 2 large tables in turn, .* the largest is public\.t \(\d+ kB\)\n.*HINT:  Rebuild online, outside a transaction block: REINDEX SCHEMA CONCURRENTLY public;/s,
+	'REINDEX SCHEMA names how many large tables, the largest, and the statement to run instead');
 passes('BEGIN; LOCK TABLE t; COMMIT', 'LOCK TABLE', 'lock-table');
 passes('BEGIN; LOCK TABLE t IN ACCESS SHARE MODE; COMMIT', 'LOCK TABLE ACCESS SHARE');
 passes('TRUNCATE scratch', 'TRUNCATE', 'truncate');
@@ -68,6 +76,8 @@ passes('VACUUM (ANALYZE) t', 'VACUUM ANALYZE');
 # the safe alternatives, outside a transaction block
 passes('REINDEX INDEX CONCURRENTLY t_v_idx', 'REINDEX CONCURRENTLY');
 passes('REINDEX TABLE CONCURRENTLY t', 'REINDEX TABLE CONCURRENTLY');
+passes('REINDEX SCHEMA CONCURRENTLY public', 'REINDEX SCHEMA CONCURRENTLY');
+passes('REINDEX SCHEMA pg_toast', 'REINDEX SCHEMA of a schema with no large table');
 passes('CREATE INDEX CONCURRENTLY t_idv_idx ON t (id, v)', 'CREATE INDEX CONCURRENTLY');
 passes('DROP INDEX CONCURRENTLY t_idv_idx', 'DROP INDEX CONCURRENTLY stays first in its transaction');
 
