@@ -672,7 +672,12 @@ migrate_backfill_pace(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* Whether a worker is on the job, or about to start on it. */
+/*
+ * Whether a worker process is on the job.  A slot still waiting for a
+ * process does not count: its worker will find the job paused or over and
+ * leave without touching it, and with migrate.max_workers busy it can wait
+ * for hours.
+ */
 static bool
 has_worker(int64 id)
 {
@@ -681,7 +686,8 @@ has_worker(int64 id)
 
 	LWLockAcquire(MigrateState->lock, LW_SHARED);
 	for (i = 0; i < MIGRATE_MAX_SLOTS && !found; i++)
-		found = migrate_slot_has_backfill(&MigrateState->slots[i], id);
+		found = MigrateState->slots[i].state == MIGRATE_SLOT_RUNNING &&
+			migrate_slot_has_backfill(&MigrateState->slots[i], id);
 	LWLockRelease(MigrateState->lock);
 	return found;
 }

@@ -243,23 +243,48 @@ $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 
 # --- a cancel that lands while a batch runs: the cancel clears what no
 # batch holds, the worker the range of its batch once that has committed,
-# and the wait returns after that (the batch waits on an advisory lock the
-# test holds, inside its expression)
+# and the wait returns after that (the batches wait on an advisory lock the
+# test holds, inside their expression)
 $node->safe_psql('postgres', q{
 	CREATE TABLE c (id int PRIMARY KEY, v int NOT NULL, w int);
 	INSERT INTO c SELECT g, g FROM generate_series(1, 1000) g;
-	VACUUM ANALYZE c});
+	VACUUM ANALYZE c;
+	CREATE TABLE c2 (LIKE c); CREATE TABLE c3 (LIKE c); CREATE TABLE c4 (LIKE c); CREATE TABLE c5 (LIKE c);
+	INSERT INTO c2 SELECT * FROM c; INSERT INTO c3 SELECT * FROM c;
+	INSERT INTO c4 SELECT * FROM c; INSERT INTO c5 SELECT * FROM c});
 $node->safe_psql('postgres', "ALTER SYSTEM SET migrate.backfill_lock_timeout = '60s'");
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 my $holder = $node->background_psql('postgres');
 $holder->query_safe('SELECT pg_advisory_lock(4242)');
-my $jobc = $node->safe_psql('postgres', q{
-	SET migrate.backfill_sleep_ms = 0;
-	SELECT migrate_backfill('c', 'w', 'v + (SELECT 0 FROM pg_advisory_xact_lock_shared(4242))')});
-$node->poll_query_until('postgres', q{
-	SELECT count(*) = 1 FROM pg_stat_activity
-	WHERE application_name = 'migrate backfill' AND wait_event = 'advisory'})
-  or die 'the batch does not wait';
+
+sub held_job
+{
+	my ($table) = @_;
+	return $node->safe_psql('postgres', qq{
+		SET migrate.backfill_sleep_ms = 0;
+		SELECT migrate_backfill('$table', 'w', 'v + (SELECT 0 FROM pg_advisory_xact_lock_shared(4242))')});
+}
+
+sub batches_waiting
+{
+	my ($n) = @_;
+	$node->poll_query_until('postgres', qq{
+		SELECT count(*) = $n FROM pg_stat_activity
+		WHERE application_name = 'migrate backfill' AND wait_event = 'advisory'})
+	  or die "$n batches do not wait";
+}
+my $jobc = held_job('c');
+batches_waiting(1);
+
+# the other three workers (migrate.max_workers = 4) held too, on tables of
+# their own, a fifth job waits for a worker: cancelled, it is not waited for
+my @held = map { held_job("c$_") } 2 .. 4;
+batches_waiting(4);
+my $queued = held_job('c5');
+$node->safe_psql('postgres', "SELECT migrate_backfill_cancel($queued)");
+is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($queued, '5s')"), 'cancelled',
+	'a cancelled job that never got a worker is not waited for');
+
 $node->safe_psql('postgres', "SELECT migrate_backfill_cancel($jobc)");
 is($node->safe_psql('postgres', "SELECT count(*) FROM migrate.backfill_ranges WHERE job_id = $jobc"), '1',
 	'the cancel leaves the range its running batch holds (and does not wait for it)');
@@ -274,6 +299,10 @@ is($node->safe_psql('postgres', "SELECT (SELECT count(*) FROM migrate.backfill_r
 	'the worker cleared its range and batch after its batch committed');
 is(rows_done($jobc) . ' ' . $node->safe_psql('postgres', 'SELECT count(*) FROM c WHERE w = v'), '1000 1000',
 	'the batch that ran past the cancel is counted');
+is(join(' ', map { $node->safe_psql('postgres', "SELECT migrate_backfill_wait($_, '60s')") } @held),
+	'done done done', 'the jobs held with it finish');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM c5 WHERE w IS NULL'), '1000',
+	'and the cancelled one never ran');
 $holder->quit;
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET migrate.backfill_lock_timeout');
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
