@@ -28,10 +28,17 @@
 # The four spans of a round run one after the other, so that the drift of
 # a shared machine's latency between them stays small; runs and spans go in
 # the reverse order in even rounds.
+# Last, the same comparison within one pgbench run: a default backfill
+# resumed and paused in turn, BENCH_WINDOW-second windows, BENCH_PAIRS
+# windows with it between BENCH_PAIRS + 1 without (a CHECKPOINT at the
+# start of each, so that the backfill writes the first image of every page
+# it reaches, as after any checkpoint); each window's p99, and the median
+# over the windows with it of the ratio to the mean of the two around it,
+# which a burst of the machine's own latency in one window cannot move.
 #
 # Run as root.  Knobs: BENCH_ROWS (1000000)  BENCH_ROUNDS (3)
 #   BENCH_CAP (10000)  BENCH_WORKERS (2)  BENCH_PORT (5590)  BENCH_RATE (pgbench -R, 200)
-#   BENCH_SPAN (20)  BENCH_NO_BUILD=1
+#   BENCH_SPAN (20)  BENCH_PAIRS (8, 0: none)  BENCH_WINDOW (15)  BENCH_NO_BUILD=1
 #   BENCH_KEEP=1  BENCH_CONF (lines for postgresql.conf, e.g. other
 #   migrate.backfill_* defaults)
 set -euo pipefail
@@ -46,6 +53,8 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CAP=${BENCH_CAP:-10000}
 WORKERS=${BENCH_WORKERS:-2}
 SPAN=${BENCH_SPAN:-20}
+PAIRS=${BENCH_PAIRS:-8}
+WINDOW=${BENCH_WINDOW:-15}
 
 build_and_install
 
@@ -281,6 +290,40 @@ for r in $(seq "$ROUNDS"); do
 	in_turn "$r" span_solo span_during span_capped span_fast
 	echo "   round $r: p99 alone $(echo "$solos" | awk '{print $NF}') ms, during a default backfill $(echo "$durings" | awk '{print $NF}') ms ($(echo "$rates" | awk '{print $NF}') rows/s), capped at $CAP rows/s $(echo "$cappeds" | awk '{print $NF}') ms, unthrottled $(echo "$fasts" | awk '{print $NF}') ms"
 done
+# --- the default backfill on and off in turn within one pgbench run
+pair_ratios=
+if [ "$PAIRS" -gt 0 ]; then
+	fresh
+	bench_app $(((2 * PAIRS + 1) * WINDOW + 6)) &
+	app=$!
+	sleep 2
+	job=$(psql -At -c "SELECT migrate_backfill('t', 'norm', 'lower(email)')")
+	psql -At -c "SELECT migrate_backfill_pause($job)" -c "SELECT migrate_backfill_wait($job)" >/dev/null
+	: >"$DIR/windows"
+	for w in $(seq 0 $((2 * PAIRS))); do
+		psql -c CHECKPOINT
+		t0=$(now_ms)
+		[ $((w % 2)) = 0 ] || psql -At -c "SELECT migrate_backfill_resume($job)" >/dev/null
+		sleep "$WINDOW"
+		# the wait returns when the worker has stopped after its batch
+		[ $((w % 2)) = 0 ] ||
+			psql -At -c "SELECT migrate_backfill_pause($job)" -c "SELECT migrate_backfill_wait($job)" >/dev/null
+		echo "$w $t0 $(now_ms)" >>"$DIR/windows"
+	done
+	wait "$app"
+	read -r pair_rows pair_batches < <(psql -At -F ' ' -c "SELECT rows_done, batches FROM migrate_backfill_status($job)")
+	psql -At -c "SELECT migrate_backfill_cancel($job)" >/dev/null
+	: >"$DIR/pair_on.us"
+	: >"$DIR/pair_off.us"
+	while read -r w t0 t1; do
+		latencies "$t0" "$t1" >"$DIR/round.us"
+		if [ $((w % 2)) = 1 ]; then cat "$DIR/round.us" >>"$DIR/pair_on.us"; else cat "$DIR/round.us" >>"$DIR/pair_off.us"; fi
+		echo "$w $(p99 <"$DIR/round.us")"
+	done <"$DIR/windows" >"$DIR/window_p99"
+	echo "   windows' p99 (ms; odd: with the backfill): $(awk '{printf "%s%s", (NR > 1 ? " " : ""), $2}' "$DIR/window_p99")"
+	pair_ratios=$(awk '{p[$1] = $2} END {for (w = 1; w < 2 * '"$PAIRS"'; w += 2) printf "%.2f ", p[w] / ((p[w - 1] + p[w + 1]) / 2)}' "$DIR/window_p99")
+fi
+
 solo=$(p99 <"$DIR/solo.us")
 during=$(p99 <"$DIR/during.us")
 capped=$(p99 <"$DIR/capped.us")
@@ -304,3 +347,10 @@ printf '   %-50s %6s ms  %6s x  [%s]\n' "alone" "$solo" "1.00" "$(echo "$solos" 
 printf '   %-50s %6s ms  %6s x  [%s]  (target <= 1.5)\n' "during a default backfill ($(echo "$rates" | median) rows/s)" "$during" "$(ratio "$during" "$solo")" "$(echo "$durings" | range)"
 printf '   %-50s %6s ms  %6s x  [%s]\n' "during a backfill at $CAP rows/s (cap, no sleep)" "$capped" "$(ratio "$capped" "$solo")" "$(echo "$cappeds" | range)"
 printf '   %-50s %6s ms  %6s x  [%s]\n' "during an unthrottled backfill (sleep_ms 0)" "$fast" "$(ratio "$fast" "$solo")" "$(echo "$fasts" | range)"
+if [ "$PAIRS" -gt 0 ]; then
+	pair_on=$(p99 <"$DIR/pair_on.us")
+	pair_off=$(p99 <"$DIR/pair_off.us")
+	echo "default backfill resumed and paused in turn, ${WINDOW} s windows of one pgbench run ($PAIRS with it, $((PAIRS + 1)) without; $pair_rows rows in $pair_batches batches):"
+	printf '   %-50s %6s x  [%s]  (target <= 1.5)\n' "median of each window's p99 / its neighbours'" "$(ratio "$(echo "$pair_ratios" | median)" 1)" "$(echo "$pair_ratios" | range)"
+	printf '   %-50s %6s ms against %s ms without, %s x\n' "pooled p99 of the windows with it" "$pair_on" "$pair_off" "$(ratio "$pair_on" "$pair_off")"
+fi
