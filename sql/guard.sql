@@ -70,10 +70,14 @@ SELECT * FROM try('CREATE INDEX big_s_idx ON big (s)');
 CREATE INDEX CONCURRENTLY big_s_idx ON big (s);
 -- drop-index-blocking (DROP INDEX CONCURRENTLY must stay first in its transaction)
 SELECT * FROM try('DROP INDEX big_s_idx');
+-- the hint is the statement to run instead
+SELECT hint FROM migrate_lint('DROP INDEX big_s_idx') WHERE rule = 'drop-index-blocking';
 DROP INDEX CONCURRENTLY big_s_idx;
 -- reindex-blocking (ProcessUtility hook)
 SELECT * FROM try('REINDEX TABLE big');
 SELECT * FROM try('REINDEX INDEX big_v_idx');
+SELECT hint FROM migrate_lint('REINDEX TABLE big; REINDEX INDEX big_v_idx; REINDEX SCHEMA public')
+WHERE rule = 'reindex-blocking';
 -- a whole schema (or database, test 020) is judged by its large tables;
 -- REINDEX SCHEMA cannot run in a function, so warn and allowed pass the
 -- guard and then fail

@@ -249,6 +249,7 @@ typedef struct Judge
 static void judge_statement(Judge *j, Node *stmt);
 static void judge_alter_table(Judge *j, AlterTableStmt *stmt);
 static void judge_reindex_many(Judge *j, ReindexStmt *rs);
+static char *qualified_name(Oid relid);
 static void judge_add_column(Judge *j, RelFacts *rel, ColumnDef *col);
 static void judge_add_constraint(Judge *j, RelFacts *rel, Constraint *con);
 static void judge_column_type(Judge *j, RelFacts *rel, AlterTableCmd *cmd);
@@ -506,7 +507,9 @@ judge_statement(Judge *j, Node *stmt)
 						touch(j, &rel, AccessExclusiveLock);
 						add(j, RULE_DROP_INDEX_BLOCKING, &rel, AccessExclusiveLock,
 							rel.relkind == RELKIND_PARTITIONED_TABLE ?
-							"A partitioned index cannot be dropped CONCURRENTLY: set a short lock_timeout and allow the rule, or drop the partitions' indexes by detaching them first." : NULL,
+							"A partitioned index cannot be dropped CONCURRENTLY: set a short lock_timeout and allow the rule, or drop the partitions' indexes by detaching them first." :
+							psprintf("Drop it without blocking, outside a transaction block: DROP INDEX CONCURRENTLY IF EXISTS %s;",
+									 qualified_name(indexid)),
 							"DROP INDEX %s takes ACCESS EXCLUSIVE on large table %s",
 							quote_identifier(rv->relname), rel.name);
 					}
@@ -585,9 +588,7 @@ judge_statement(Judge *j, Node *stmt)
 				add(j, RULE_REINDEX_BLOCKING, &rel, ShareLock,
 					psprintf("Rebuild online, outside a transaction block: REINDEX %s CONCURRENTLY %s;",
 							 OidIsValid(indexid) ? "INDEX" : "TABLE",
-							 OidIsValid(indexid) ?
-							 quote_qualified_identifier(get_namespace_name(get_rel_namespace(indexid)),
-														get_rel_name(indexid)) : rel.name),
+							 OidIsValid(indexid) ? qualified_name(indexid) : rel.name),
 					"REINDEX on large table %s (" INT64_FORMAT " kB) blocks writes, and reads that use the index, until the rebuild ends",
 					rel.name, rel.bytes / 1024);
 				break;
@@ -1558,6 +1559,14 @@ at_risk_oid(Judge *j, Oid relid, RelFacts *out)
 										   NameStr(cls->relname));
 	ReleaseSysCache(tup);
 	return true;
+}
+
+/* schema.name of a relation, quoted, for hints */
+static char *
+qualified_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
 }
 
 /*
