@@ -553,17 +553,15 @@ backfill_run_job(MigrateSlot *slot)
 	MemoryContextSwitchTo(TopMemoryContext);
 	MemoryContextDelete(cxt);
 
-	/* the job's state is committed: whoever waits for it reads it now */
-
 	/*
 	 * A resume that commits from here on must find no worker on the job and
 	 * start one, which must find the worker lock free; the scan below then
 	 * sees every resume that committed before.  It also starts the jobs
-	 * that found no free slot when submitted.  migrate_backfill_wait()
-	 * returns once the job has no worker left.
+	 * that found no free slot when submitted.
 	 */
 	LockRelease(&tag, ExclusiveLock, true);
 	leave_slot(slot);
+	/* the job's state is committed and we are off it: waiters read it now */
 	ConditionVariableBroadcast(&MigrateState->backfill_cv);
 	backfill_recover();
 }
