@@ -67,6 +67,9 @@ INSERT INTO ref SELECT g FROM generate_series(1, 500) g;
 
 -- create-index-blocking, and the safe alternative
 SELECT * FROM try('CREATE INDEX big_s_idx ON big (s)');
+-- the hint is the statement, with CONCURRENTLY where it goes
+SELECT hint FROM migrate_lint('CREATE UNIQUE INDEX IF NOT EXISTS big_s_idx ON big (s)')
+WHERE rule = 'create-index-blocking';
 CREATE INDEX CONCURRENTLY big_s_idx ON big (s);
 -- drop-index-blocking (DROP INDEX CONCURRENTLY must stay first in its transaction)
 SELECT * FROM try('DROP INDEX big_s_idx');

@@ -53,6 +53,15 @@ static ProcessUtility_hook_type prev_process_utility = NULL;
  */
 static Oid	foreseen[RULE_COUNT];
 
+/*
+ * The source of the utility statement being run, for hints that quote it:
+ * ddl_command_start hands its trigger only the parse tree.  Set by our
+ * ProcessUtility hook around each statement (nested ones restore it).
+ */
+static const char *statement_query = NULL;
+static int	statement_location = -1;
+static int	statement_len = 0;
+
 static const struct config_enum_entry guard_modes[] = {
 	{"off", GUARD_OFF, false},
 	{"warn", GUARD_WARN, false},
@@ -163,6 +172,12 @@ guard_check(Node *stmt)
 
 	memset(&jc, 0, sizeof(jc));
 	jc.lock_timeout_set = LockTimeout > 0;
+	if (statement_query)
+	{
+		const char *start = statement_query + Max(statement_location, 0);
+
+		jc.text = statement_len > 0 ? pnstrdup(start, statement_len) : start;
+	}
 	guard_report(rules_judge_safely(stmt, &jc), false);
 }
 
@@ -274,10 +289,29 @@ guard_process_utility(PlannedStmt *pstmt, const char *queryString,
 			break;
 	}
 
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
-							 queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-								queryEnv, dest, qc);
+	{
+		const char *save_query = statement_query;
+		int			save_location = statement_location;
+		int			save_len = statement_len;
+
+		statement_query = queryString;
+		statement_location = pstmt->stmt_location;
+		statement_len = pstmt->stmt_len;
+		PG_TRY();
+		{
+			if (prev_process_utility)
+				prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
+									 queryEnv, dest, qc);
+			else
+				standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+										queryEnv, dest, qc);
+		}
+		PG_FINALLY();
+		{
+			statement_query = save_query;
+			statement_location = save_location;
+			statement_len = save_len;
+		}
+		PG_END_TRY();
+	}
 }

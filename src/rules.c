@@ -261,6 +261,7 @@ static void judge_update(Judge *j, UpdateStmt *stmt);
 static bool reads_other_columns(Node *node, List *columns);
 static char *backfill_call(const char *text, UpdateStmt *stmt, RelFacts *rel);
 static char *text_between(const char *text, int start, int end);
+static char *concurrent_index(const char *text);
 static char *readable_literal(const char *text);
 static bool may_find(Judge *j, Node *stmt);
 static bool at_risk_rv(Judge *j, RangeVar *rv, RelFacts *out);
@@ -475,7 +476,7 @@ judge_statement(Judge *j, Node *stmt)
 						"CREATE INDEX on partitioned table %s (%s in its partitions) blocks writes to every partition while the indexes are built",
 						rel.name, psprintf(INT64_FORMAT " kB", rel.bytes / 1024));
 				else
-					add(j, RULE_CREATE_INDEX_BLOCKING, &rel, ShareLock, NULL,
+					add(j, RULE_CREATE_INDEX_BLOCKING, &rel, ShareLock, concurrent_index(j->jc->text),
 						"CREATE INDEX on large table %s (" INT64_FORMAT " kB) blocks writes while the index is built",
 						rel.name, rel.bytes / 1024);
 				break;
@@ -1345,6 +1346,50 @@ reads_other_columns(Node *node, List *columns)
 		return true;
 	}
 	return raw_expression_tree_walker(node, reads_other_columns, columns);
+}
+
+/*
+ * The create-index-blocking hint with the statement itself, CONCURRENTLY
+ * put after CREATE [UNIQUE] INDEX with the server's lexer (the rest, comments
+ * and layout included, as written); NULL (the rule's generic advice) when
+ * the source is unknown or is not a CREATE INDEX (an ALTER TABLE that adds
+ * a constraint builds its index too).
+ */
+static char *
+concurrent_index(const char *text)
+{
+	core_yyscan_t scanner;
+	core_yy_extra_type extra;
+	core_YYSTYPE val;
+	YYLTYPE		loc;
+	int			tok;
+	int			n = 0;
+	int			start = -1;
+	int			insert = -1;
+	int			end;
+
+	if (text == NULL)
+		return NULL;
+	scanner = scanner_init(text, &extra, &ScanKeywords, ScanKeywordTokens);
+	while ((tok = core_yylex(&val, &loc, scanner)) != 0)
+	{
+		if ((n == 0 && tok != CREATE) || (n == 1 && tok != UNIQUE && tok != INDEX) ||
+			(n == 2 && tok == CONCURRENTLY) || tok == ';')
+			break;
+		if (n == 0)
+			start = loc;
+		else if (n == 1 && tok == UNIQUE)
+			continue;
+		else if (n == 2)
+			insert = loc;
+		n++;
+	}
+	end = tok != 0 ? loc : (int) strlen(text);
+	scanner_finish(scanner);
+	if (start < 0 || insert < 0)
+		return NULL;
+	return psprintf("Build it without blocking writes, outside a transaction block: %s CONCURRENTLY %s; then check pg_index.indisvalid (a build that fails leaves an invalid index: drop it and run this again).",
+					text_between(text, start, insert), text_between(text, insert, end));
 }
 
 /*

@@ -60,6 +60,11 @@ refused('REINDEX TABLE t', 'reindex-blocking', 'REINDEX TABLE');
 refused('REINDEX INDEX t_v_idx', 'reindex-blocking', 'REINDEX INDEX');
 refused('REINDEX SCHEMA public', 'reindex-blocking', 'REINDEX SCHEMA');
 refused('REINDEX DATABASE postgres', 'reindex-blocking', 'REINDEX DATABASE');
+# the event trigger sees only the parse tree; the hint quotes the statement
+# of a multi-statement string all the same
+my (undef, undef, $index_err) = $node->psql('postgres', 'SELECT 1; CREATE INDEX t_x_idx ON t (id, v); SELECT 2;');
+like($index_err, qr/HINT:  Build it without blocking writes, outside a transaction block: CREATE INDEX CONCURRENTLY t_x_idx ON t \(id, v\); then check pg_index\.indisvalid/,
+	'the CREATE INDEX hint is the statement itself, with CONCURRENTLY');
 my (undef, undef, $reindex_err) = $node->psql('postgres', 'REINDEX INDEX t_v_idx');
 like($reindex_err, qr/HINT:  Rebuild online, outside a transaction block: REINDEX INDEX CONCURRENTLY public\.t_v_idx;/,
 	'the hint is the statement to run instead');
