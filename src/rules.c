@@ -246,6 +246,15 @@ typedef struct Judge
 	RelFacts	target;			/* relation it is taken on, if at risk */
 } Judge;
 
+/* The server's lexer over a statement's source, token by token. */
+typedef struct Lexer
+{
+	core_yyscan_t scanner;
+	core_yy_extra_type extra;
+	core_YYSTYPE val;
+	YYLTYPE		loc;			/* offset of the last token */
+} Lexer;
+
 static void judge_statement(Judge *j, Node *stmt);
 static void judge_alter_table(Judge *j, AlterTableStmt *stmt);
 static void judge_reindex_many(Judge *j, ReindexStmt *rs);
@@ -262,6 +271,9 @@ static bool reads_other_columns(Node *node, List *columns);
 static char *backfill_call(const char *text, UpdateStmt *stmt, RelFacts *rel);
 static char *text_between(const char *text, int start, int end);
 static char *concurrent_index(const char *text);
+static void lexer_start(Lexer *lx, const char *text);
+static int	lexer_next(Lexer *lx);
+static void lexer_end(Lexer *lx);
 static char *readable_literal(const char *text);
 static bool may_find(Judge *j, Node *stmt);
 static bool at_risk_rv(Judge *j, RangeVar *rv, RelFacts *out);
@@ -1348,6 +1360,25 @@ reads_other_columns(Node *node, List *columns)
 	return raw_expression_tree_walker(node, reads_other_columns, columns);
 }
 
+static void
+lexer_start(Lexer *lx, const char *text)
+{
+	lx->scanner = scanner_init(text, &lx->extra, &ScanKeywords, ScanKeywordTokens);
+}
+
+/* The next token, or 0 at the end. */
+static int
+lexer_next(Lexer *lx)
+{
+	return core_yylex(&lx->val, &lx->loc, lx->scanner);
+}
+
+static void
+lexer_end(Lexer *lx)
+{
+	scanner_finish(lx->scanner);
+}
+
 /*
  * The create-index-blocking hint with the statement itself, CONCURRENTLY
  * put after CREATE [UNIQUE] INDEX with the server's lexer (the rest, comments
@@ -1358,10 +1389,7 @@ reads_other_columns(Node *node, List *columns)
 static char *
 concurrent_index(const char *text)
 {
-	core_yyscan_t scanner;
-	core_yy_extra_type extra;
-	core_YYSTYPE val;
-	YYLTYPE		loc;
+	Lexer		lx;
 	int			tok;
 	int			n = 0;
 	int			start = -1;
@@ -1370,22 +1398,22 @@ concurrent_index(const char *text)
 
 	if (text == NULL)
 		return NULL;
-	scanner = scanner_init(text, &extra, &ScanKeywords, ScanKeywordTokens);
-	while ((tok = core_yylex(&val, &loc, scanner)) != 0)
+	lexer_start(&lx, text);
+	while ((tok = lexer_next(&lx)) != 0)
 	{
 		if ((n == 0 && tok != CREATE) || (n == 1 && tok != UNIQUE && tok != INDEX) ||
 			(n == 2 && tok == CONCURRENTLY) || tok == ';')
 			break;
 		if (n == 0)
-			start = loc;
+			start = lx.loc;
 		else if (n == 1 && tok == UNIQUE)
 			continue;
 		else if (n == 2)
-			insert = loc;
+			insert = lx.loc;
 		n++;
 	}
-	end = tok != 0 ? loc : (int) strlen(text);
-	scanner_finish(scanner);
+	end = tok != 0 ? lx.loc : (int) strlen(text);
+	lexer_end(&lx);
 	if (start < 0 || insert < 0)
 		return NULL;
 	return psprintf("Build it without blocking writes, outside a transaction block: %s CONCURRENTLY %s; then check pg_index.indisvalid (a build that fails leaves an invalid index: drop it and run this again).",
@@ -1404,10 +1432,7 @@ static char *
 backfill_call(const char *text, UpdateStmt *stmt, RelFacts *rel)
 {
 	ResTarget  *target;
-	core_yyscan_t scanner;
-	core_yy_extra_type extra;
-	core_YYSTYPE val;
-	YYLTYPE		loc;
+	Lexer		lx;
 	int			tok;
 	int			depth = 0;
 	int			expr_start = -1;
@@ -1430,13 +1455,13 @@ backfill_call(const char *text, UpdateStmt *stmt, RelFacts *rel)
 		script_has_param(target->val, NULL) || script_has_param(stmt->whereClause, NULL))
 		return NULL;
 
-	scanner = scanner_init(text, &extra, &ScanKeywords, ScanKeywordTokens);
-	while ((tok = core_yylex(&val, &loc, scanner)) != 0)
+	lexer_start(&lx, text);
+	while ((tok = lexer_next(&lx)) != 0)
 	{
 		if (expr_next)
-			expr_start = loc;
+			expr_start = lx.loc;
 		if (where_next)
-			where_start = loc;
+			where_start = lx.loc;
 		expr_next = where_next = false;
 		if (tok == '(' || tok == '[')
 			depth++;
@@ -1446,14 +1471,14 @@ backfill_call(const char *text, UpdateStmt *stmt, RelFacts *rel)
 			expr_next = true;
 		else if (depth == 0 && tok == WHERE && expr_start >= 0 && where_start < 0)
 		{
-			expr_end = loc;
+			expr_end = lx.loc;
 			where_next = true;
 		}
 		else if (depth == 0 && (tok == RETURNING || tok == ';'))
 			break;
 	}
-	end = tok != 0 ? loc : (int) strlen(text);
-	scanner_finish(scanner);
+	end = tok != 0 ? lx.loc : (int) strlen(text);
+	lexer_end(&lx);
 	if (where_start >= 0)
 		where_end = end;
 	else
