@@ -274,44 +274,42 @@ guard_process_utility(PlannedStmt *pstmt, const char *queryString,
 					  DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *stmt = pstmt->utilityStmt;
+	const char *save_query = statement_query;
+	int			save_location = statement_location;
+	int			save_len = statement_len;
 
-	switch (nodeTag(stmt))
+	/* this statement's source, for its own judgement here and its trigger's */
+	statement_query = queryString;
+	statement_location = pstmt->stmt_location;
+	statement_len = pstmt->stmt_len;
+	PG_TRY();
 	{
-		case T_ReindexStmt:
-		case T_VacuumStmt:
-		case T_ClusterStmt:
-		case T_LockStmt:
-		case T_TruncateStmt:
-			if (guard_active() && OidIsValid(get_extension_oid("migrate", true)))
-				guard_check(stmt);
-			break;
-		default:
-			break;
-	}
+		switch (nodeTag(stmt))
+		{
+			case T_ReindexStmt:
+			case T_VacuumStmt:
+			case T_ClusterStmt:
+			case T_LockStmt:
+			case T_TruncateStmt:
+				if (guard_active() && OidIsValid(get_extension_oid("migrate", true)))
+					guard_check(stmt);
+				break;
+			default:
+				break;
+		}
 
+		if (prev_process_utility)
+			prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
+								 queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+									queryEnv, dest, qc);
+	}
+	PG_FINALLY();
 	{
-		const char *save_query = statement_query;
-		int			save_location = statement_location;
-		int			save_len = statement_len;
-
-		statement_query = queryString;
-		statement_location = pstmt->stmt_location;
-		statement_len = pstmt->stmt_len;
-		PG_TRY();
-		{
-			if (prev_process_utility)
-				prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
-									 queryEnv, dest, qc);
-			else
-				standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-										queryEnv, dest, qc);
-		}
-		PG_FINALLY();
-		{
-			statement_query = save_query;
-			statement_location = save_location;
-			statement_len = save_len;
-		}
-		PG_END_TRY();
+		statement_query = save_query;
+		statement_location = save_location;
+		statement_len = save_len;
 	}
+	PG_END_TRY();
 }
