@@ -61,7 +61,7 @@ deps:
 	bash test/setup.sh
 
 demo: deps
-	bash test/demo.sh
+	PG_CONFIG="$(PG_CONFIG)" bash test/demo.sh
 
 test: deps
-	bash test/run_tests.sh
+	PG_CONFIG="$(PG_CONFIG)" bash test/run_tests.sh

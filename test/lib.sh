@@ -5,7 +5,7 @@
 # and median.
 # The including script sets SCRIPT_NAME (for messages) first.
 
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 die() { echo "${SCRIPT_NAME:-migrate}: $*" >&2; exit 1; }

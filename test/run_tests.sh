@@ -25,7 +25,7 @@
 #   MIGRATE_KEEP_WORKDIR keep the /tmp copy even when everything passed (1)
 set -uo pipefail
 
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUDGET=${MIGRATE_TEST_BUDGET:-840}
 START=$(date +%s)
