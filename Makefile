@@ -2,7 +2,7 @@
 # (both install what they need on a fresh Debian bookworm machine, as root).
 
 EXTENSION = migrate
-EXTVERSION = 1.3
+EXTVERSION = 1.4
 MODULE_big = migrate
 PGFILEDESC = "migrate - versioned schema migrations run safely inside the server"
 

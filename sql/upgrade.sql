@@ -2,7 +2,8 @@
 -- The upgrade path: ALTER EXTENSION migrate UPDATE from 1.0 to 1.1 carries
 -- an unfinished backfill along, 1.1 to 1.2 keeps the grants of the status
 -- function it recreates, 1.2 to 1.3 adds the record of a job's batches,
--- and the library refuses to run backfills on an older catalog until then.
+-- 1.3 to 1.4 the ownership of migrations, and the library refuses to run
+-- backfills on an older catalog until then.
 --
 CREATE DATABASE upgrade_regress;
 \c upgrade_regress
@@ -34,7 +35,7 @@ SELECT start_block, next_block, end_block = pg_relation_size('t') / 8192 AS ends
 FROM migrate.backfill_ranges;
 SELECT workers, pass_start_rows = rows_done AS pass_start_rows_set FROM migrate.backfill_jobs;
 
--- the library is 1.3: no backfill on the 1.1 catalog
+-- the library is newer: no backfill on the 1.1 catalog
 SELECT migrate_backfill('t', 'w', 'v');
 -- roles let in under 1.1, one for everything, one to watch
 CREATE ROLE upgrade_user;
@@ -58,6 +59,10 @@ SELECT r AS role,
        has_function_privilege(r, 'migrate_backfill_pace(bigint, int, int, int)', 'EXECUTE') AS pace
 FROM unnest(ARRAY['upgrade_user', 'upgrade_watcher', 'public']) r;
 SELECT count(*) AS old_pace FROM pg_proc WHERE proname LIKE 'migrate_backfill_pace%' AND pronargs = 3;
+-- nor on the 1.3 catalog
+SELECT migrate_backfill('t', 'w', 'v');
+ALTER EXTENSION migrate UPDATE TO '1.4';
+SELECT extversion FROM pg_extension WHERE extname = 'migrate';
 
 SELECT migrate_backfill_resume(id) FROM migrate.backfill_jobs;
 SELECT migrate_backfill_wait(id, '60s') FROM migrate.backfill_jobs;

@@ -23,6 +23,8 @@
 # Environment knobs (all optional):
 #   MIGRATE_TEST_BUDGET  seconds for the whole run (default 840, i.e. 14 min)
 #   MIGRATE_KEEP_WORKDIR keep the /tmp copy even when everything passed (1)
+#   MIGRATE_STAGES       the stages to run (default "regress isolation tap")
+#   MIGRATE_TAP          the TAP files to run, as globs (default "test/t/*.pl")
 set -uo pipefail
 
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
@@ -278,8 +280,15 @@ for f in "$WORK"/sql/*.sql; do
 	case $(basename "$f") in *--*.sql) ;; *) regress_tests+=("$f") ;; esac
 done
 iso_tests=("$WORK"/test/specs/*.spec)
-tap_tests=("$WORK"/test/t/*.pl)
+tap_tests=()
+for g in ${MIGRATE_TAP:-test/t/*.pl}; do
+	tap_tests+=("$WORK"/$g)
+done
 shopt -u nullglob
+STAGES=" ${MIGRATE_STAGES:-regress isolation tap} "
+[[ $STAGES == *" regress "* ]] || regress_tests=()
+[[ $STAGES == *" isolation "* ]] || iso_tests=()
+[[ $STAGES == *" tap "* ]] || tap_tests=()
 TAP_FILES=
 for f in "${tap_tests[@]}"; do
 	TAP_FILES="$TAP_FILES ${f#"$WORK"/}"
@@ -310,7 +319,8 @@ else
 fi
 
 if [ ${#tap_tests[@]} -gt 0 ]; then
-	run_stage tap "$TAP_CAP" count_tap REGRESS= ISOLATION= PROVE_FLAGS=-v
+	run_stage tap "$TAP_CAP" count_tap REGRESS= ISOLATION= PROVE_FLAGS=-v \
+		PROVE_TESTS="${TAP_FILES# }"
 	if [ "$STAGE_FAILED_COUNT" -gt 0 ]; then
 		say "TAP failures: log tails (tmp_check/log)"
 		# Logs of the failing files only (regress_log_NAME, NAME_<node>.log);
