@@ -33,6 +33,9 @@ SELECT migrate_register('3', 'x', E'CREATE TABLE a (id int);\n\\i more.sql');
 SELECT migrate_register('3', 'x', E'\\set n 10\nSELECT :n;');
 SELECT migrate_register('3', 'x', 'BEGIN; CREATE TABLE a (id int); COMMIT;');
 SELECT migrate_register('3', 'x', 'COPY r2 FROM STDIN;');
+SELECT migrate_register('3', 'x', 'CREATE TABLE c3 (id int); COPY r2 TO STDOUT;');
+SELECT migrate_register('3', 'x', 'COPY (SELECT 1) TO STDOUT;');
+SELECT migrate_register('3', 'x', 'SELECT 1;', 'COPY r2 (id) TO STDOUT WITH (FORMAT csv);');
 SELECT migrate_register('002', 'x', 'SELECT 1');
 SELECT migrate_register('3', 'huge', repeat('SELECT 1;', 1200000));
 SELECT count(*) FROM migrate.migrations;
@@ -144,6 +147,48 @@ SELECT version, status FROM migrate_apply('30');
 CALL migrate_wait();
 SELECT version, state FROM migrate_status() WHERE version = '30';
 
+-- A migration that ever ran keeps its up script and name, also after a
+-- rollback: what ran stays on record under the script that ran.
+SELECT migrate_register('20240103000000', 'broken', 'CREATE TABLE other40 (id int);', 'DROP TABLE other40;');
+-- One whose failed attempt ran a step keeps it too, also when resolved
+-- rolled back (the resolve is accepted: it settles a failed migration).
+SELECT migrate_register('70', 'partial',
+  E'CREATE TYPE e70 AS ENUM (''a'');\nALTER TYPE e70 ADD VALUE ''b'';\nINSERT INTO missing70 VALUES (1);');
+SELECT version, status, detail FROM migrate_apply('70');
+SELECT version, state, steps FROM migrate_status() WHERE version = '70';
+SELECT migrate_register('70', 'partial', 'SELECT 1;');
+SELECT migrate_resolve('70', 'rolled_back') LIKE 'resolved by % from state failed' AS resolved;
+SELECT migrate_register('70', 'partial', 'SELECT 1;');
+SELECT migrate_register('70', 'other_name',
+  E'CREATE TYPE e70 AS ENUM (''a'');\nALTER TYPE e70 ADD VALUE ''b'';\nINSERT INTO missing70 VALUES (1);');
+-- Undone by hand and resolved, it runs again as registered.
+DROP TYPE e70;
+CREATE TABLE missing70 (id int);
+-- migrate_resolve settles only a failed or interrupted migration.
+SELECT migrate_register('71', 'never_run', 'CREATE TABLE r71 (id int);');
+SELECT migrate_resolve('71', 'applied');
+SELECT migrate_resolve('71', 'rolled_back');
+SELECT migrate_resolve('1.9', 'rolled_back');
+SELECT migrate_resolve('70', 'applied');
+SELECT version, state FROM migrate_status() WHERE version IN ('1.9', '70', '71');
+SELECT count(*) FROM migrate.history WHERE version = '71';
+
+-- A search_path longer than the run can carry is refused, not cut short.
+SELECT length(set_config('search_path', string_agg('schema_' || g, ', '), false)) > 1023 AS long_path
+FROM generate_series(1, 120) g;
+SELECT * FROM migrate_apply('71');
+RESET search_path;
+SELECT version, state FROM migrate_status() WHERE version IN ('70', '71');
+
+-- COPY to the client did nothing in the worker (SPI refuses it without
+-- raising) and was recorded as applied: a script stored before register
+-- refused it is refused by the worker too, and stays pending.
+SELECT migrate_register('72', 'copy_out', 'SELECT 1;');
+UPDATE migrate.migrations SET up_sql = 'COPY r2 TO STDOUT;',
+  checksum = encode(sha256('COPY r2 TO STDOUT;'::bytea), 'hex') WHERE version = '72';
+SELECT version, status, detail FROM migrate_apply('72');
+SELECT version, state, error FROM migrate_status() WHERE version IN ('70', '71', '72');
+
 -- The caller's own uncommitted work is invisible to the worker: fail fast.
 BEGIN;
 SELECT migrate_register('50', 'in_xact', 'CREATE TABLE x50 (id int);');
@@ -155,4 +200,5 @@ SELECT count(*) FROM migrate.migrations WHERE version = '50';
 SELECT version, action, state FROM migrate.history WHERE version IN ('20240103000000', '20240105000000') ORDER BY id;
 
 DROP EXTENSION migrate;
-DROP TABLE r10, r2, r1_10, r1_9, later41, late15;
+DROP TABLE r10, r2, r1_10, r1_9, later41, late15, missing70, r71;
+DROP TYPE e70;

@@ -63,6 +63,11 @@ SELECT count(*) AS old_pace FROM pg_proc WHERE proname LIKE 'migrate_backfill_pa
 SELECT migrate_backfill('t', 'w', 'v');
 ALTER EXTENSION migrate UPDATE TO '1.4';
 SELECT extversion FROM pg_extension WHERE extname = 'migrate';
+-- a role granted before 1.4 reaches migrate.live() as one granted now
+SELECT r AS role,
+       has_schema_privilege(r, 'migrate', 'USAGE') AS schema,
+       has_function_privilege(r, 'migrate.live()', 'EXECUTE') AS live
+FROM unnest(ARRAY['upgrade_user', 'upgrade_watcher']) r;
 
 SELECT migrate_backfill_resume(id) FROM migrate.backfill_jobs;
 SELECT migrate_backfill_wait(id, '60s') FROM migrate.backfill_jobs;

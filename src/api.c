@@ -181,7 +181,17 @@ start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
 	int64		run_id;
 	char		message[MIGRATE_MESSAGE_LEN];
 	char	   *search_path = pstrdup(GetConfigOption("search_path", false, false));
-	int			nestlevel = NewGUCNestLevel();
+	int			nestlevel;
+
+	/* the run carries it in its slot: cut short, it would name other schemas */
+	if (strlen(search_path) >= MIGRATE_SEARCH_PATH_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("search_path is too long for a migration run (%zu bytes)", strlen(search_path)),
+				 errdetail("A run takes at most %d bytes of the caller's search_path.",
+						   MIGRATE_SEARCH_PATH_LEN - 1),
+				 errhint("SET search_path to the schemas the migrations need, then call %s again.", fname)));
+	nestlevel = NewGUCNestLevel();
 
 	/* from here on, this SECURITY DEFINER function resolves names safely */
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,

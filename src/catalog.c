@@ -165,11 +165,15 @@ catalog_restore_user(CatalogUser *save)
 }
 
 /*
- * Stores a migration.  Identical re-registration is a no-op; a changed up
- * script is refused while any of its effects exist (applied, or a failed
- * attempt that finished some steps), because applied migrations are
- * immutable.  A failed attempt that changed nothing may be fixed in place.  A down script may be added or fixed
- * at any time: it does not change what was applied.
+ * Stores a migration.  Identical re-registration is a no-op.  The up script
+ * and the name are fixed once the migration's history shows that any of it
+ * ran: a row in state applied (applied by a run, or marked applied by
+ * migrate_resolve), or an apply attempt that recorded finished steps.  A
+ * rollback or migrate_resolve(v, 'rolled_back') does not lift that: what
+ * ran stays on record under the script that ran.  Only a migration none of
+ * whose steps ever ran (pending, or failed before its first step finished)
+ * may be fixed in place.  A down script may be added or fixed at any time: it does
+ * not change what was applied.
  */
 char *
 catalog_register(const char *version, Datum version_key, const char *name,
@@ -191,13 +195,15 @@ catalog_register(const char *version, Datum version_key, const char *name,
 
 	values[0] = CStringGetTextDatum(version);
 	spi_exec("SELECT m.version, m.name, m.checksum, m.down_checksum, "
-			 "       EXISTS (SELECT 1 FROM (SELECT h.action, h.state, h.steps_done "
-			 "               FROM migrate.history h WHERE h.version = m.version "
-			 "               ORDER BY h.id DESC LIMIT 1) l "
-			 "               WHERE l.state = 'applied' "
-			 "                  OR (l.action = 'rollback' AND l.state <> 'rolled_back') "
-			 "                  OR (l.state IN ('running', 'failed') AND l.steps_done > 0)) "
-			 "FROM migrate.migrations m WHERE m.version = $1 FOR UPDATE",
+			 "       EXISTS (SELECT 1 FROM migrate.history h "
+			 "               WHERE h.version = m.version AND h.state = 'applied'), "
+			 "       r.steps_done, r.steps_total "
+			 "FROM migrate.migrations m "
+			 "LEFT JOIN LATERAL (SELECT h.steps_done, h.steps_total FROM migrate.history h "
+			 "                   WHERE h.version = m.version AND h.action = 'apply' "
+			 "                     AND h.steps_done > 0 "
+			 "                   ORDER BY h.id DESC LIMIT 1) r ON true "
+			 "WHERE m.version = $1 FOR UPDATE OF m",
 			 1, types, values, NULL, SPI_OK_SELECT);
 
 	if (SPI_processed == 0)
@@ -235,7 +241,9 @@ catalog_register(const char *version, Datum version_key, const char *name,
 		char	   *old_name = col(0, 2, CurrentMemoryContext);
 		char	   *old_checksum = col(0, 3, CurrentMemoryContext);
 		char	   *old_down = col(0, 4, CurrentMemoryContext);
-		bool		has_effects = strcmp(col(0, 5, CurrentMemoryContext), "t") == 0;
+		bool		was_applied = strcmp(col(0, 5, CurrentMemoryContext), "t") == 0;
+		char	   *steps_ran = col(0, 6, CurrentMemoryContext);
+		char	   *steps_total = col(0, 7, CurrentMemoryContext);
 
 		if (strcmp(old_checksum, checksum) == 0 && strcmp(old_name, name) == 0 &&
 			((old_down == NULL && down_checksum == NULL) ||
@@ -243,16 +251,23 @@ catalog_register(const char *version, Datum version_key, const char *name,
 			result = "unchanged";
 		else
 		{
-			if (has_effects && (strcmp(old_checksum, checksum) != 0 || strcmp(old_name, name) != 0))
+			if ((was_applied || steps_ran) &&
+				(strcmp(old_checksum, checksum) != 0 || strcmp(old_name, name) != 0))
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("cannot change migration %s: it has been applied", version),
+						 was_applied ?
+						 errmsg("cannot change migration %s: it has been applied", version) :
+						 errmsg("cannot change migration %s: an attempt to apply it already ran %s of its %s steps",
+								version, steps_ran, steps_total),
 						 strcmp(old_checksum, checksum) != 0 ?
 						 errdetail("The registered up script has checksum %s; the new one has %s.",
 								   old_checksum, checksum) :
 						 errdetail("The registered name is \"%s\"; the new one is \"%s\".",
 								   old_name, name),
-						 errhint("Applied migrations are immutable: register the change as a new migration with a higher version.")));
+						 was_applied ?
+						 errhint("Applied migrations are immutable, also after a rollback: register the change as a new migration with a higher version.") :
+						 errhint("Fix the cause and call migrate_apply() again (it resumes at the step that failed), or finish it by hand and mark it with migrate_resolve('%s', 'applied'); register a change as a new migration with a higher version.",
+								 version)));
 
 			values[0] = CStringGetTextDatum(version);
 			values[1] = CStringGetTextDatum(name);
@@ -717,7 +732,9 @@ catalog_history_finish(int64 history_id, int64 run_id, MigrationDef *m,
 
 /*
  * Marks a failed or interrupted migration applied or rolled back after a
- * manual fix, appending a history row so the decision is on record.
+ * manual fix, appending a history row so the decision is on record.  Only
+ * those: a pending or rolled back migration is applied by a run, an applied
+ * one rolled back by its down script.
  */
 char *
 catalog_resolve(const char *version, const char *state)
@@ -727,22 +744,29 @@ catalog_resolve(const char *version, const char *state)
 	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, NAMEOID};
 	Datum		values[5];
 	char	   *who = GetUserNameFromId(GetOuterUserId(), false);
+	const char *current;
 	char	   *note;
 
 	catalog_latest(version, &latest);
-	if (latest.exists && strcmp(latest.state, state) == 0)
+	current = latest.exists ? latest.state : "pending";
+	if (strcmp(current, state) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("migration %s is already %s", version, state),
 				 errhint("migrate_resolve() settles failed or interrupted migrations; this one needs nothing.")));
-	if (!latest.exists && strcmp(state, "rolled_back") == 0)
+	/* a run records what it did; resolve may not stand in for one */
+	if (strcmp(current, "failed") != 0 && strcmp(current, "running") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("migration %s was never applied", version),
-				 errhint("Only a migration that ran, or was marked applied, can be marked rolled_back.")));
+				 errmsg("migration %s is %s, not failed or interrupted", version, current),
+				 errdetail("migrate_resolve() settles a migration whose last attempt failed or was interrupted, after a manual fix."),
+				 strcmp(current, "applied") == 0 ?
+				 errhint("Roll it back with migrate_rollback() or migrate_rollback_to(), which run its down script.") :
+				 strcmp(current, "pending") == 0 ?
+				 errhint("Apply it with migrate_apply(), or first register a changed script under its version with migrate_register().") :
+				 errhint("Apply it again with migrate_apply().")));
 
-	note = psprintf("resolved by %s from state %s", who,
-					latest.exists ? latest.state : "pending");
+	note = psprintf("resolved by %s from state %s", who, current);
 	values[0] = CStringGetTextDatum(m->version);
 	values[1] = CStringGetTextDatum(m->name);
 	values[2] = CStringGetTextDatum(state);

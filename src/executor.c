@@ -274,6 +274,7 @@ run_transactional_step(StepRun *r)
 {
 	CatalogUser user;
 	int			i;
+	int			rc;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -289,7 +290,13 @@ run_transactional_step(StepRun *r)
 		r->current = i;
 		debug_query_string = s->text;
 		pgstat_report_activity(STATE_RUNNING, s->text);
-		(void) SPI_execute(s->text, false, 0);
+		rc = SPI_execute(s->text, false, 0);
+		/* SPI refuses some statements without raising (COPY to the client) */
+		if (rc < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("%s cannot run in a migration (%s)", s->tag, SPI_result_code_string(rc)),
+					 errhint("Register the migration without it.")));
 	}
 	migrate_executor_active = false;
 

@@ -32,6 +32,7 @@
 #include "migrate.h"
 #include "script.h"
 
+static void refuse_client_copy(const char *sql, ScriptStmt *s, const char *what);
 static void classify(ScriptStmt *s);
 static bool defelem_true(List *options, const char *name);
 static bool calls_backfill_walker(Node *node, void *context);
@@ -123,8 +124,8 @@ script_statements(const char *sql, List *raw)
 }
 
 /*
- * Refuses what a migration cannot contain: transaction control, COPY FROM
- * STDIN, or no statement at all.
+ * Refuses what a migration cannot contain: transaction control, COPY from
+ * or to the client, or no statement at all.
  */
 void
 script_check_runnable(const char *sql, List *stmts, const char *what)
@@ -143,15 +144,8 @@ script_check_runnable(const char *sql, List *stmts, const char *what)
 							s->tag, what, s->number, script_line_of(sql, s->location)),
 					 errdetail("Each migration runs in its own transaction, and statements that cannot run in one are detected and run on their own."),
 					 errhint("Remove BEGIN, COMMIT and other transaction control from the script.")));
-		if (IsA(stmt, CopyStmt) && ((CopyStmt *) stmt)->filename == NULL &&
-			((CopyStmt *) stmt)->query == NULL && ((CopyStmt *) stmt)->relation != NULL &&
-			((CopyStmt *) stmt)->is_from)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("COPY FROM STDIN in %s, statement %d (line %d), is not supported",
-							what, s->number, script_line_of(sql, s->location)),
-					 errdetail("A migration runs in a background worker, which has no client to read data from."),
-					 errhint("Write the rows as INSERT statements, or COPY from a file the server can read.")));
+		if (IsA(stmt, CopyStmt))
+			refuse_client_copy(sql, s, what);
 	}
 
 	if (stmts == NIL)
@@ -159,6 +153,34 @@ script_check_runnable(const char *sql, List *stmts, const char *what)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s contains no SQL statement", what),
 				 errhint("Pass the migration's SQL text; an empty or comment-only script does nothing.")));
+}
+
+/*
+ * COPY FROM STDIN and COPY TO STDOUT need a client, and a migration runs in
+ * a background worker that has none (SPI refuses them, and the statement
+ * would have done nothing): refused when the script is registered.  COPY
+ * to or from a server file (filename set, PROGRAM included) passes.
+ */
+static void
+refuse_client_copy(const char *sql, ScriptStmt *s, const char *what)
+{
+	CopyStmt   *copy = castNode(CopyStmt, s->stmt);
+
+	if (copy->filename != NULL)
+		return;
+	if (copy->is_from)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("COPY FROM STDIN in %s, statement %d (line %d), is not supported",
+						what, s->number, script_line_of(sql, s->location)),
+				 errdetail("A migration runs in a background worker, which has no client to read data from."),
+				 errhint("Write the rows as INSERT statements, or COPY from a file the server can read.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("COPY TO STDOUT in %s, statement %d (line %d), is not supported",
+					what, s->number, script_line_of(sql, s->location)),
+			 errdetail("A migration runs in a background worker, which has no client to send rows to."),
+			 errhint("COPY to a file the server can write (COPY ... TO '/path/file'), or copy the rows within the database with INSERT ... SELECT.")));
 }
 
 /*

@@ -64,7 +64,7 @@ is($node->safe_psql('postgres', q{SELECT tableowner FROM pg_tables WHERE tablena
 # The state tables are not open to the role directly.
 my ($rc, $out, $err) = $node->psql('postgres', 'SELECT count(*) FROM migrate.history',
 	extra_params => [ '-U', 'app' ]);
-like($err, qr/permission denied for schema migrate/, 'history is not writable by hand');
+like($err, qr/permission denied for table history/, 'history is not readable or writable by hand');
 
 # A role without the grant cannot use migrate at all.
 ($rc, $out, $err) = $node->psql('postgres', 'SELECT migrate_apply()',
