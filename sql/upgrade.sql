@@ -63,11 +63,14 @@ SELECT count(*) AS old_pace FROM pg_proc WHERE proname LIKE 'migrate_backfill_pa
 SELECT migrate_backfill('t', 'w', 'v');
 ALTER EXTENSION migrate UPDATE TO '1.4';
 SELECT extversion FROM pg_extension WHERE extname = 'migrate';
--- a role granted before 1.4 reaches migrate.live() as one granted now
+-- a role granted before 1.4 reaches migrate.live() as one granted now;
+-- the recreated status function keeps its grants
 SELECT r AS role,
        has_schema_privilege(r, 'migrate', 'USAGE') AS schema,
-       has_function_privilege(r, 'migrate.live()', 'EXECUTE') AS live
-FROM unnest(ARRAY['upgrade_user', 'upgrade_watcher']) r;
+       has_function_privilege(r, 'migrate.live()', 'EXECUTE') AS live,
+       has_function_privilege(r, 'migrate_backfill_status(bigint)', 'EXECUTE') AS backfill_status
+FROM unnest(ARRAY['upgrade_user', 'upgrade_watcher', 'public']) r;
+SELECT count(*) AS old_status FROM pg_proc WHERE proname LIKE 'migrate_backfill_status%';
 
 SELECT migrate_backfill_resume(id) FROM migrate.backfill_jobs;
 SELECT migrate_backfill_wait(id, '60s') FROM migrate.backfill_jobs;

@@ -59,6 +59,7 @@ PG_FUNCTION_INFO_V1(migrate_backfill_resume);
 PG_FUNCTION_INFO_V1(migrate_backfill_cancel);
 PG_FUNCTION_INFO_V1(migrate_backfill_pace);
 PG_FUNCTION_INFO_V1(migrate_backfill_wait);
+PG_FUNCTION_INFO_V1(migrate_backfill_status);
 
 /* A job to start, or a worker to wake, when this transaction commits. */
 typedef struct PendingJob
@@ -716,6 +717,7 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 	Datum		args[1];
 	char	   *state = NULL;
 	char	   *error = NULL;
+	char	   *error_owner = NULL; /* the submitter, when the caller may not see the error */
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -739,7 +741,7 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 	nestlevel = NewGUCNestLevel();
 	catalog_become_owner(&user);
 	SPI_connect();
-	plan = SPI_prepare("SELECT state, last_error FROM migrate.backfill_jobs WHERE id = $1",
+	plan = SPI_prepare("SELECT state, last_error, submitted_by FROM migrate.backfill_jobs WHERE id = $1",
 					   1, (Oid[]) {INT8OID});
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the backfill wait");
@@ -760,8 +762,17 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 		{
 			/* out of SPI's memory, which SPI_finish frees */
 			error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+			error_owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 			state = MemoryContextStrdup(cxt, state);
 			error = error ? MemoryContextStrdup(cxt, error) : NULL;
+			/* the error is the submitter's to see, as in the status */
+			if (!has_privs_of_role(user.userid, get_role_oid(error_owner, true)))
+			{
+				error_owner = MemoryContextStrdup(cxt, error_owner);
+				error = NULL;
+			}
+			else
+				error_owner = NULL;
 			break;
 		}
 		if (deadline != 0 && GetCurrentTimestamp() >= deadline)
@@ -781,10 +792,34 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 	catalog_restore_user(&user);
 	AtEOXact_GUC(false, nestlevel);
 
+	if (strcmp(state, "failed") == 0 && error_owner)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("backfill job " INT64_FORMAT " failed", id),
+				 errdetail("Its error is shown to role \"%s\", which submitted it, members of it and superusers.",
+						   error_owner)));
 	if (strcmp(state, "failed") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("backfill job " INT64_FORMAT " failed: %s", id, error ? error : "see the server log"),
 				 errhint("Fix the cause, then continue it with migrate_backfill_resume(" INT64_FORMAT ").", id)));
 	PG_RETURN_TEXT_P(cstring_to_text(state));
+}
+
+/*
+ * migrate_backfill_status(id): the progress of every job (or one).  Not
+ * SECURITY DEFINER, so that the caller is known: a job's last error is
+ * shown only to its submitter, members of it and superusers (it can quote
+ * the rows and values the expression read).
+ */
+Datum
+migrate_backfill_status(PG_FUNCTION_ARGS)
+{
+	Oid			types[2] = {OIDOID, INT8OID};
+	Datum		values[2] = {ObjectIdGetDatum(GetUserId()), PG_GETARG_DATUM(0)};
+	char		nulls[2] = {' ', PG_ARGISNULL(0) ? 'n' : ' '};
+
+	catalog_rows_for_caller(fcinfo, "SELECT * FROM migrate.backfill_status_rows($1, $2)",
+							2, types, values, nulls);
+	return (Datum) 0;
 }

@@ -13,8 +13,10 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -24,6 +26,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "migrate.h"
 #include "script.h"
 
 #define TEXTARRAY(list) PointerGetDatum(strlist_to_array(list))
@@ -162,6 +165,43 @@ void
 catalog_restore_user(CatalogUser *save)
 {
 	SetUserIdAndSecContext(save->userid, save->sec_context);
+}
+
+/*
+ * Returns the rows of query as the result of the set-returning function
+ * fcinfo, run as the extension owner.  A status function that shows other
+ * roles' rows is not SECURITY DEFINER so that it knows its caller (inside a
+ * definer function the caller is gone): it passes GetUserId() to query,
+ * which blanks what the caller may not see, and reads the tables through
+ * this.  query's columns are the function's result columns.
+ */
+void
+catalog_rows_for_caller(FunctionCallInfo fcinfo, const char *query,
+						int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	CatalogUser user;
+	int			nestlevel;
+	uint64		i;
+
+	migrate_init_srf(fcinfo);
+	nestlevel = NewGUCNestLevel();
+	catalog_become_owner(&user);
+	SPI_connect();
+	if (SPI_execute_with_args(query, nargs, types, values, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "migrate status query failed: %s", query);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		Datum	   *row = palloc(sizeof(Datum) * rsinfo->setDesc->natts);
+		bool	   *isnull = palloc(sizeof(bool) * rsinfo->setDesc->natts);
+
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, row, isnull);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, isnull);
+	}
+	SPI_finish();
+	catalog_restore_user(&user);
+	/* false: drops the search_path catalog_become_owner set locally */
+	AtEOXact_GUC(false, nestlevel);
 }
 
 /*

@@ -13,6 +13,7 @@
 #ifndef MIGRATE_CATALOG_H
 #define MIGRATE_CATALOG_H
 
+#include "fmgr.h"
 #include "nodes/pg_list.h"
 
 typedef struct MigrationDef
@@ -66,6 +67,8 @@ typedef struct CatalogUser
 extern bool catalog_version_ok(int elevel);
 extern void catalog_become_owner(CatalogUser *save);
 extern void catalog_restore_user(CatalogUser *save);
+extern void catalog_rows_for_caller(FunctionCallInfo fcinfo, const char *query,
+									int nargs, Oid *types, Datum *values, const char *nulls);
 extern char *catalog_register(const char *version, Datum version_key, const char *name,
 							  const char *up_sql, const char *down_sql,
 							  int statements, int nontransactional);
