@@ -54,6 +54,21 @@ endif
 # after PGXS, so that "all" stays the default goal
 src/catalog.o: Makefile
 
+# The pg_migrate client: its own PGXS PROGRAM in src/pg_migrate (PGXS
+# builds one MODULE_big and one PROGRAM per Makefile), installed into
+# PostgreSQL's bindir.
+PG_MIGRATE_ARGS = -C src/pg_migrate PG_CONFIG="$(PG_CONFIG)" EXTVERSION=$(EXTVERSION)
+.PHONY: pg_migrate-all pg_migrate-install pg_migrate-clean
+all: pg_migrate-all
+install: pg_migrate-install
+clean: pg_migrate-clean
+pg_migrate-all:
+	$(MAKE) $(PG_MIGRATE_ARGS) all
+pg_migrate-install:
+	$(MAKE) $(PG_MIGRATE_ARGS) install
+pg_migrate-clean:
+	$(MAKE) $(PG_MIGRATE_ARGS) clean
+
 .PHONY: deps demo test bench
 
 # Installs the Debian packages the build, the demo and the tests need.

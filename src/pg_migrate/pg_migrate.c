@@ -1,0 +1,1325 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_migrate.c
+ *	  The command-line client of the migrate extension: applies a team's
+ *	  existing migrations folder (in its own tool's format) through the
+ *	  server's functions, and trusts its exit code in CI.
+ *
+ * The server does everything it already knows (parsing, checksums, plans,
+ * lint, status, JSON through json_agg); the client reads the files, sends
+ * their exact bytes as parameters (never pasted into SQL), shows progress
+ * and sets the exit code.  While a run goes on the client only polls in
+ * autocommit statements (CALL migrate_wait with a short timeout, which
+ * commits as it waits, and migrate_status()), so it never holds a snapshot
+ * that a worker's CREATE INDEX CONCURRENTLY would have to wait for.
+ *
+ * src/pg_migrate/pg_migrate.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres_fe.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cryptohash.h"
+#include "common/logging.h"
+#include "common/sha2.h"
+#include "common/string.h"
+#include "fe_utils/option_utils.h"
+#include "fe_utils/print.h"
+#include "fe_utils/simple_list.h"
+#include "getopt_long.h"
+#include "libpq-fe.h"
+#include "pqexpbuffer.h"
+
+#include "pg_migrate.h"
+
+/*
+ * Exit codes (documented in --help and the README).  status --exit-code
+ * adds three: failed beats drift beats pending when several hold.
+ */
+#define EXIT_OK			0
+#define EXIT_ERROR		1		/* a migration failed, bad input, no connection */
+#define EXIT_USAGE		2
+#define EXIT_PENDING	3
+#define EXIT_FAILED		4
+#define EXIT_DRIFT		5
+
+typedef enum Command
+{
+	CMD_STATUS,
+	CMD_UP,
+	CMD_DOWN,
+	CMD_LINT,
+	CMD_PLAN,
+	CMD_VALIDATE,
+	CMD_NEW
+} Command;
+
+typedef enum TriValue
+{
+	TRI_DEFAULT,
+	TRI_NO,
+	TRI_YES
+} TriValue;
+
+static struct
+{
+	SimpleStringList dbnames;
+	const char *host;
+	const char *port;
+	const char *user;
+	TriValue	prompt_password;
+	SimpleStringList dirs;
+	bool		dirs_given;
+	MigFormat	format;
+	bool		json;
+	bool		exit_code;
+	const char *to;
+	bool		all;
+	bool		quiet;
+} opt;
+
+static const char *progname;
+static volatile sig_atomic_t interrupted = false;
+
+/* The conventional folders tried, in this order, when --dir is not given. */
+static const char *const default_dirs[] = {
+	"migrations", "db/migrations", "db/migration", "prisma/migrations", NULL
+};
+
+static void
+usage(void)
+{
+	printf("%s applies a migrations folder through the migrate extension.\n\n", progname);
+	printf("Usage:\n");
+	printf("  %s [OPTION]... up [TARGET]       register the folder, apply up to TARGET, wait\n", progname);
+	printf("  %s [OPTION]... down [N]          roll back the N latest migrations (default 1)\n", progname);
+	printf("  %s [OPTION]... down --to VERSION | --all\n", progname);
+	printf("  %s [OPTION]... status [--exit-code] [--json]\n", progname);
+	printf("  %s [OPTION]... plan [TARGET] [--json]\n", progname);
+	printf("  %s [OPTION]... lint [FILE]... [--json]\n", progname);
+	printf("  %s [OPTION]... validate\n", progname);
+	printf("  %s [OPTION]... new NAME\n", progname);
+	printf("\nOptions:\n");
+	printf("      --dir=DIR            migrations folder (repeatable; default: the first of\n"
+		   "                           migrations/, db/migrations/, db/migration/, prisma/migrations/)\n");
+	printf("      --format=FORMAT      golang-migrate (or migrate), dbmate, flyway, prisma,\n"
+		   "                           goose, node-pg-migrate (default: detected)\n");
+	printf("      --json               JSON output (status, plan, lint)\n");
+	printf("      --exit-code          status: exit %d if pending, %d if failed, %d if drift\n",
+		   EXIT_PENDING, EXIT_FAILED, EXIT_DRIFT);
+	printf("  -q, --quiet              print errors only\n");
+	printf("  -V, --version            output version information, then exit\n");
+	printf("  -?, --help               show this help, then exit\n");
+	printf("\nConnection options (as psql; DATABASE_URL is used when -d is not given):\n");
+	printf("  -d, --dbname=DBNAME      database name, connection string or URI\n");
+	printf("  -h, --host=HOSTNAME      database server host or socket directory\n");
+	printf("  -p, --port=PORT          database server port\n");
+	printf("  -U, --username=USERNAME  database user name\n");
+	printf("  -w, --no-password        never prompt for password\n");
+	printf("  -W, --password           force password prompt\n");
+	printf("\nExit status: 0 success; %d error (a migration failed, bad folder, no connection,\n"
+		   "lint errors); %d usage; with status --exit-code %d pending, %d failed, %d drift\n"
+		   "(an applied file changed, or applied but missing from the folder).\n",
+		   EXIT_ERROR, EXIT_USAGE, EXIT_PENDING, EXIT_FAILED, EXIT_DRIFT);
+}
+
+static void
+on_sigint(SIGNAL_ARGS)
+{
+	interrupted = true;
+}
+
+/* ---------------------------------------------------------------------
+ * Connection and queries
+ * --------------------------------------------------------------------- */
+
+/* Prints a failed result as psql does (message, detail, hint, position). */
+static void
+print_server_error(const PGresult *res, PGconn *conn)
+{
+	char	   *msg = res ? PQresultVerboseErrorMessage(res, PQERRORS_DEFAULT, PQSHOW_CONTEXT_ERRORS) : NULL;
+
+	if (msg && *msg)
+		fprintf(stderr, "%s", msg);
+	else
+		fprintf(stderr, "%s", PQerrorMessage(conn));
+	PQfreemem(msg);
+}
+
+/*
+ * Runs one statement with text parameters; on failure prints the server's
+ * error after "context" (when given) and returns NULL.
+ */
+static PGresult *
+run(PGconn *conn, const char *context, const char *sql, int nparams,
+	const char *const *values)
+{
+	PGresult   *res = PQexecParams(conn, sql, nparams, NULL, values, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		return res;
+	if (context)
+	{
+		pg_log_error("%s", context);
+		print_server_error(res, conn);
+	}
+	PQclear(res);
+	return NULL;
+}
+
+/* Like run(), keeping a failed result for its SQLSTATE. */
+static PGresult *
+run_keep(PGconn *conn, const char *sql, int nparams, const char *const *values)
+{
+	return PQexecParams(conn, sql, nparams, NULL, values, NULL, NULL, 0);
+}
+
+static bool
+result_ok(const PGresult *res)
+{
+	return PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK;
+}
+
+static const char *
+sqlstate(const PGresult *res)
+{
+	const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return s ? s : "";
+}
+
+/*
+ * A Prisma DATABASE_URL carries ?schema=NAME, which libpq does not know:
+ * it becomes the search_path, the rest of the URI is libpq's.
+ */
+static char *
+database_url(const char *url, char **options)
+{
+	char	   *copy = pg_strdup(url);
+	char	   *q = strchr(copy, '?');
+	PQExpBufferData rest;
+	char	   *tok;
+	char	   *save;
+
+	*options = NULL;
+	if (q == NULL)
+		return copy;
+	*q++ = '\0';
+	initPQExpBuffer(&rest);
+	appendPQExpBufferStr(&rest, copy);
+	for (tok = strtok_r(q, "&", &save); tok; tok = strtok_r(NULL, "&", &save))
+	{
+		if (strncmp(tok, "schema=", 7) == 0)
+			*options = psprintf("-c search_path=%s", tok + 7);
+		else
+			appendPQExpBuffer(&rest, "%c%s", strchr(rest.data, '?') ? '&' : '?', tok);
+	}
+	return rest.data;
+}
+
+/* Connects as psql does: -d (conninfo or URI), -h -p -U, PG* variables. */
+static PGconn *
+connect_db(const char *dbname)
+{
+	const char *keywords[9];
+	const char *values[9];
+	char	   *password = NULL;
+	char	   *options = NULL;
+	PGconn	   *conn;
+	bool		again;
+
+	if (dbname == NULL && getenv("DATABASE_URL") && *getenv("DATABASE_URL"))
+		dbname = database_url(getenv("DATABASE_URL"), &options);
+	if (opt.prompt_password == TRI_YES)
+		password = simple_prompt("Password: ", false);
+	do
+	{
+		int			i = 0;
+
+		keywords[i] = "host", values[i++] = opt.host;
+		keywords[i] = "port", values[i++] = opt.port;
+		keywords[i] = "user", values[i++] = opt.user;
+		keywords[i] = "password", values[i++] = password;
+		keywords[i] = "dbname", values[i++] = dbname;
+		keywords[i] = "fallback_application_name", values[i++] = progname;
+		/* files are read as UTF-8 and sent as such, whatever the database's encoding */
+		keywords[i] = "client_encoding", values[i++] = "UTF8";
+		keywords[i] = "options", values[i++] = options;
+		keywords[i] = NULL, values[i++] = NULL;
+		again = false;
+		conn = PQconnectdbParams(keywords, values, true);
+		if (PQstatus(conn) == CONNECTION_BAD && PQconnectionNeedsPassword(conn) &&
+			password == NULL && opt.prompt_password != TRI_NO)
+		{
+			PQfinish(conn);
+			password = simple_prompt("Password: ", false);
+			again = true;
+		}
+	} while (again);
+
+	if (PQstatus(conn) == CONNECTION_BAD)
+	{
+		pg_log_error("%s", PQerrorMessage(conn));
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/*
+ * The extension must be installed in this database (the library itself
+ * refuses to load unless preloaded, with its own hint).
+ */
+static bool
+check_extension(PGconn *conn)
+{
+	PGresult   *res = run(conn, "could not check for the migrate extension",
+						  "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'migrate'",
+						  0, NULL);
+
+	if (res == NULL)
+		return false;
+	if (PQntuples(res) == 0)
+	{
+		pg_log_error("the migrate extension is not installed in database \"%s\"", PQdb(conn));
+		pg_log_error_hint("As a superuser: add shared_preload_libraries = 'migrate' to postgresql.conf, restart the server, then run CREATE EXTENSION migrate; in this database (and SELECT migrate_grant('role') for a deploying role).");
+		PQclear(res);
+		return false;
+	}
+	PQclear(res);
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * The folder
+ * --------------------------------------------------------------------- */
+
+/* The conventional folders, or the --dir ones; false if none exists. */
+static bool
+resolve_dirs(bool required)
+{
+	struct stat st;
+
+	if (opt.dirs_given)
+		return true;
+	for (int i = 0; default_dirs[i]; i++)
+		if (stat(default_dirs[i], &st) == 0 && S_ISDIR(st.st_mode))
+		{
+			simple_string_list_append(&opt.dirs, default_dirs[i]);
+			return true;
+		}
+	if (required)
+	{
+		pg_log_error("no migrations folder here (looked for migrations/, db/migrations/, db/migration/, prisma/migrations/)");
+		pg_log_error_hint("Name it with --dir.");
+	}
+	return false;
+}
+
+static char *
+checksum_of(const Section *s)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *hex = pg_malloc(PG_SHA256_DIGEST_LENGTH * 2 + 1);
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) s->sql, s->len) < 0 ||
+		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		pg_fatal("could not compute a sha256 checksum: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+		sprintf(hex + 2 * i, "%02x", digest[i]);
+	return hex;
+}
+
+/* Appends one element to a text[] literal being built (for unnest). */
+static void
+array_add(PQExpBuffer buf, const char *value)
+{
+	appendPQExpBufferChar(buf, buf->len == 0 ? '{' : ',');
+	if (value == NULL)
+	{
+		appendPQExpBufferStr(buf, "NULL");
+		return;
+	}
+	appendPQExpBufferChar(buf, '"');
+	for (const char *p = value; *p; p++)
+	{
+		if (*p == '"' || *p == '\\')
+			appendPQExpBufferChar(buf, '\\');
+		appendPQExpBufferChar(buf, *p);
+	}
+	appendPQExpBufferChar(buf, '"');
+}
+
+static void
+array_end(PQExpBuffer buf)
+{
+	if (buf->len == 0)
+		appendPQExpBufferChar(buf, '{');
+	appendPQExpBufferChar(buf, '}');
+}
+
+/* The folder as four text[] parameters: versions, names, checksums, paths. */
+static void
+folder_arrays(const Folder *f, PQExpBuffer arrays)
+{
+	for (int a = 0; a < 4; a++)
+		initPQExpBuffer(&arrays[a]);
+	for (int i = 0; f && i < f->n; i++)
+	{
+		const Migration *m = &f->items[i];
+
+		array_add(&arrays[0], m->version);
+		array_add(&arrays[1], m->name);
+		array_add(&arrays[2], m->blocker ? NULL : checksum_of(&m->up));
+		array_add(&arrays[3], m->blocker ? m->blocker : m->up.path);
+	}
+	for (int a = 0; a < 4; a++)
+		array_end(&arrays[a]);
+}
+
+static const Migration *
+folder_lookup(const Folder *f, const char *version)
+{
+	for (int i = 0; f && i < f->n; i++)
+		if (version_cmp(f->items[i].version, version) == 0)
+			return &f->items[i];
+	return NULL;
+}
+
+/*
+ * Registers every migration of the folder in one transaction, each
+ * script's exact bytes as a parameter.  On any refusal (an applied file
+ * changed, a syntax error, a script too large) nothing is registered.
+ */
+static bool
+register_folder(PGconn *conn, const Folder *f, bool keep_open)
+{
+	PGresult   *res;
+	int			counts[3] = {0, 0, 0};
+
+	if ((res = run(conn, "could not start the registration", "BEGIN", 0, NULL)) == NULL)
+		return false;
+	PQclear(res);
+	for (int i = 0; i < f->n; i++)
+	{
+		const Migration *m = &f->items[i];
+		const char *values[4];
+
+		if (m->blocker)
+			continue;
+		values[0] = m->version;
+		values[1] = m->name;
+		values[2] = m->up.sql;
+		values[3] = m->down.sql;
+		res = run_keep(conn, "SELECT pg_catalog.migrate_register($1, $2, $3, $4)", 4, values);
+		if (!result_ok(res))
+		{
+			pg_log_error("could not register \"%s\" (version %s)", m->up.path, m->version);
+			print_server_error(res, conn);
+			if (strstr(PQresultErrorMessage(res), "has been applied"))
+				pg_log_error_hint("The file changed after it was applied: restore it, or put the change in a new migration.");
+			PQclear(res);
+			PQclear(PQexec(conn, "ROLLBACK"));
+			fprintf(stderr, "%s: nothing was registered\n", progname);
+			return false;
+		}
+		if (strcmp(PQgetvalue(res, 0, 0), "registered") == 0)
+			counts[0]++;
+		else if (strcmp(PQgetvalue(res, 0, 0), "updated") == 0)
+			counts[1]++;
+		else
+			counts[2]++;
+		PQclear(res);
+	}
+	if (keep_open)
+		return true;
+	if ((res = run(conn, "could not commit the registration", "COMMIT", 0, NULL)) == NULL)
+		return false;
+	PQclear(res);
+	if (!opt.quiet)
+		printf("%s: %d migrations in %s (%s): %d new, %d updated, %d unchanged\n",
+			   progname, f->n, f->where, format_name(f->format), counts[0], counts[1], counts[2]);
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Waiting for a run
+ * --------------------------------------------------------------------- */
+
+typedef struct Tracked
+{
+	char	   *version;
+	char	   *name;
+	char		shown;			/* ' ' nothing yet, 's' start line, 'e' end line */
+	char	   *state;
+} Tracked;
+
+/*
+ * Prints the error of a failed migration as psql would: SQLSTATE, message,
+ * detail, hint, and the file and line of the statement.  migrate.history
+ * holds the detail and hint; a role that cannot read it gets what
+ * migrate_status() shows.
+ */
+static void
+print_failure(PGconn *conn, const Folder *f, const char *version, bool rollback,
+			  const char *status_error)
+{
+	const char *values[1] = {version};
+	PGresult   *res = run_keep(conn,
+							   "SELECT error_code, error_message, error_detail, error_hint, "
+							   "       error_statement, error_position, error_sql "
+							   "FROM migrate.history WHERE version = $1 AND error_message IS NOT NULL "
+							   "ORDER BY id DESC LIMIT 1", 1, values);
+	const Migration *m = folder_lookup(f, version);
+	const Section *s = m ? (rollback ? &m->down : &m->up) : NULL;
+
+	if (result_ok(res) && PQntuples(res) == 1)
+	{
+		int			pos = PQgetisnull(res, 0, 5) ? 0 : atoi(PQgetvalue(res, 0, 5));
+		const char *stmt = PQgetisnull(res, 0, 6) ? NULL : strstr(s && s->sql ? s->sql : "", PQgetvalue(res, 0, 6));
+		int			line = s ? s->line : 0;
+
+		/* the line of the position, else of the failing statement's text */
+		if (s && s->sql && pos > 0)
+			line = section_line_of(s, pos);
+		else if (s && s->sql && stmt)
+			for (const char *c = s->sql; c < stmt; c++)
+				line += *c == '\n';
+		if (s && s->sql)
+			fprintf(stderr, "%s:%d: ", s->path, line);
+		fprintf(stderr, "ERROR:  %s: %s\n", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		if (!PQgetisnull(res, 0, 2))
+			fprintf(stderr, "DETAIL:  %s\n", PQgetvalue(res, 0, 2));
+		if (!PQgetisnull(res, 0, 3))
+			fprintf(stderr, "HINT:  %s\n", PQgetvalue(res, 0, 3));
+		if (!PQgetisnull(res, 0, 4))
+			fprintf(stderr, "CONTEXT:  statement %s of migration %s%s\n", PQgetvalue(res, 0, 4), version,
+					rollback ? " (down script)" : "");
+	}
+	else
+	{
+		if (s && s->sql)
+			fprintf(stderr, "%s: ", s->path);
+		fprintf(stderr, "ERROR:  %s\n", status_error ? status_error : "see migrate_status()");
+	}
+	PQclear(res);
+}
+
+/*
+ * Follows the run just queued until it ends: one line per migration as it
+ * starts and ends.  Returns the exit code.
+ */
+static int
+follow_run(PGconn *conn, const Folder *f, PGresult *queued, bool rollback)
+{
+	int			n = PQntuples(queued);
+	Tracked    *t = pg_malloc0(sizeof(Tracked) * (n + 1));
+	PQExpBufferData versions;
+	bool		over = false;
+	int			rc = EXIT_OK;
+	const char *done_state = rollback ? "rolled_back" : "applied";
+
+	initPQExpBuffer(&versions);
+	for (int i = 0; i < n; i++)
+	{
+		t[i].version = pg_strdup(PQgetvalue(queued, i, 0));
+		t[i].name = pg_strdup(PQgetvalue(queued, i, 1));
+		t[i].shown = ' ';
+		array_add(&versions, t[i].version);
+	}
+	array_end(&versions);
+
+	while (!over)
+	{
+		PGresult   *res;
+		const char *values[1] = {versions.data};
+
+		if (interrupted)
+		{
+			pg_log_error("stopped waiting: the run goes on in the server's worker");
+			pg_log_error_hint("Follow it with \"%s status\" (or SELECT * FROM migrate_status()).", progname);
+			return EXIT_ERROR;
+		}
+		/* commits while it waits: no snapshot held */
+		res = run_keep(conn, "CALL pg_catalog.migrate_wait(interval '500 ms')", 0, NULL);
+		if (result_ok(res) || strcmp(sqlstate(res), "55000") == 0)
+			over = true;
+		else if (strcmp(sqlstate(res), "57014") != 0)
+		{
+			if (PQstatus(conn) == CONNECTION_BAD)
+			{
+				pg_log_error("lost the connection to the server: the run goes on in the server's worker");
+				pg_log_error_hint("Follow it with \"%s status\" once the server is reachable.", progname);
+			}
+			else
+			{
+				pg_log_error("could not wait for the run");
+				print_server_error(res, conn);
+			}
+			PQclear(res);
+			return EXIT_ERROR;
+		}
+		PQclear(res);
+
+		res = run(conn, "could not read migrate_status()",
+				  "SELECT version, state, duration_ms, error, retries, steps "
+				  "FROM pg_catalog.migrate_status() WHERE version = ANY ($1::text[])",
+				  1, values);
+		if (res == NULL)
+			return EXIT_ERROR;
+		/* in the run's order: newest first for a rollback */
+		for (int i = 0; i < n; i++)
+		{
+			Tracked    *x = &t[i];
+			const char *state;
+			bool		ended;
+			int			r;
+
+			for (r = 0; r < PQntuples(res); r++)
+				if (strcmp(PQgetvalue(res, r, 0), x->version) == 0)
+					break;
+			if (r == PQntuples(res) || x->shown == 'e')
+				continue;
+			state = PQgetvalue(res, r, 1);
+			ended = strcmp(state, done_state) == 0 || strcmp(state, "failed") == 0;
+			/* a failed migration left from before is only ours once it ran */
+			if (strcmp(state, "running") == 0 || (over && ended))
+			{
+				if (x->shown == ' ' && !opt.quiet)
+					printf("%s %s: %s\n", x->version, x->name, rollback ? "rolling back" : "running");
+				x->shown = 's';
+			}
+			if (ended && x->shown == 's')
+			{
+				x->shown = 'e';
+				x->state = pg_strdup(state);
+				if (strcmp(state, "failed") == 0)
+				{
+					printf("%s %s: failed\n", x->version, x->name);
+					fflush(stdout);
+					print_failure(conn, f, x->version, rollback,
+								  PQgetisnull(res, r, 3) ? NULL : PQgetvalue(res, r, 3));
+					rc = EXIT_ERROR;
+				}
+				else if (!opt.quiet)
+				{
+					int			retries = atoi(PQgetvalue(res, r, 4));
+
+					printf("%s %s: %s in %.0f ms (steps %s%s%s)\n", x->version, x->name,
+						   rollback ? "rolled back" : "applied",
+						   PQgetisnull(res, r, 2) ? 0.0 : strtod(PQgetvalue(res, r, 2), NULL),
+						   PQgetvalue(res, r, 5),
+						   retries > 0 ? psprintf(", %d lock timeout retries", retries) : "",
+						   "");
+				}
+			}
+			fflush(stdout);
+		}
+		PQclear(res);
+	}
+	for (int i = 0; i < n; i++)
+		if (t[i].shown != 'e')
+		{
+			if (!opt.quiet || rc == EXIT_OK)
+				printf("%s %s: not run\n", t[i].version, t[i].name);
+			if (rc == EXIT_OK)
+			{
+				pg_log_error("migration %s did not run", t[i].version);
+				rc = EXIT_ERROR;
+			}
+		}
+	return rc;
+}
+
+/*
+ * Queues a run (apply or rollback, wait => false) and follows it.  A run
+ * already in progress is waited for first, outside any transaction.
+ */
+static int
+start_and_follow(PGconn *conn, const Folder *f, const char *sql, int nparams,
+				 const char *const *values, bool rollback)
+{
+	PGresult   *res;
+	bool		said = false;
+
+	/* fail at once when busy: the waiting is done below, holding no snapshot */
+	PQclear(PQexec(conn, "SET migrate.run_wait_timeout = 0"));
+	for (;;)
+	{
+		res = run_keep(conn, sql, nparams, values);
+		if (result_ok(res))
+			break;
+		if (strcmp(sqlstate(res), "55006") != 0)
+		{
+			pg_log_error("could not start the %s", rollback ? "rollback" : "run");
+			print_server_error(res, conn);
+			PQclear(res);
+			return EXIT_ERROR;
+		}
+		if (!said && !opt.quiet)
+		{
+			const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+
+			printf("%s: another migration run is in progress%s%s; waiting for it\n",
+				   progname, detail ? ": " : "", detail ? detail : "");
+			fflush(stdout);
+		}
+		said = true;
+		PQclear(res);
+		for (;;)
+		{
+			if (interrupted)
+			{
+				pg_log_error("stopped waiting for the other run");
+				return EXIT_ERROR;
+			}
+			res = run_keep(conn, "CALL pg_catalog.migrate_wait(interval '1 s')", 0, NULL);
+			if (strcmp(sqlstate(res), "57014") != 0)
+				break;
+			PQclear(res);
+		}
+		if (!result_ok(res) && strcmp(sqlstate(res), "55000") != 0)
+		{
+			pg_log_error("could not wait for the other run");
+			print_server_error(res, conn);
+			PQclear(res);
+			return EXIT_ERROR;
+		}
+		PQclear(res);
+	}
+	if (PQntuples(res) == 0)
+	{
+		if (!opt.quiet)
+			printf("%s: nothing to %s\n", progname, rollback ? "roll back" : "apply: the database is up to date");
+		PQclear(res);
+		return EXIT_OK;
+	}
+	return follow_run(conn, f, res, rollback);
+}
+
+/* ---------------------------------------------------------------------
+ * Commands
+ * --------------------------------------------------------------------- */
+
+/* The folder and the database side by side (ordered by version). */
+static const char status_sql[] =
+"WITH f AS ("
+"  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS f(version, name, checksum, file)"
+"), s AS (SELECT * FROM pg_catalog.migrate_status()) "
+"SELECT coalesce(s.version, f.version) AS version, coalesce(s.name, f.name) AS name, "
+"  CASE WHEN s.version IS NULL THEN 'pending' ELSE s.state END AS state, "
+"  CASE WHEN s.version IS NULL THEN 'not registered' "
+"       WHEN f.version IS NULL AND $5 AND s.state <> 'pending' THEN 'missing from the folder' "
+"       WHEN s.state IN ('applied', 'running', 'failed') AND f.checksum IS DISTINCT FROM s.checksum AND f.version IS NOT NULL "
+"         THEN 'changed since applied' END AS drift, "
+"  s.applied_at, s.applied_by, s.duration_ms, s.steps, s.retries, s.error, f.file "
+"FROM s FULL JOIN f ON f.version = s.version "
+"ORDER BY string_to_array(coalesce(s.version, f.version), '.')::numeric[]";
+
+static int
+cmd_status(PGconn *conn, const Folder *f)
+{
+	PQExpBufferData arrays[4];
+	const char *values[5];
+	PGresult   *res;
+	int			rc = EXIT_OK;
+
+	folder_arrays(f, arrays);
+	for (int a = 0; a < 4; a++)
+		values[a] = arrays[a].data;
+	values[4] = f ? "true" : "false";
+
+	if (opt.json)
+	{
+		PQExpBufferData q;
+
+		initPQExpBuffer(&q);
+		appendPQExpBuffer(&q, "SELECT coalesce(json_agg(x), '[]') FROM (%s) x", status_sql);
+		res = run(conn, "could not read the status", q.data, 5, values);
+		if (res == NULL)
+			return EXIT_ERROR;
+		printf("%s\n", PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	res = run(conn, "could not read the status", status_sql, 5, values);
+	if (res == NULL)
+		return EXIT_ERROR;
+	if (!opt.json)
+	{
+		printQueryOpt popt = {0};
+
+		popt.topt.format = PRINT_ALIGNED;
+		popt.topt.border = 1;
+		popt.topt.start_table = true;
+		popt.topt.stop_table = true;
+		popt.topt.default_footer = false;
+		popt.topt.encoding = PQclientEncoding(conn);
+		popt.nullPrint = "";
+		printQuery(res, &popt, stdout, false, NULL);
+	}
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		const char *state = PQgetvalue(res, r, 2);
+		int			this = EXIT_OK;
+
+		if (strcmp(state, "failed") == 0)
+			this = EXIT_FAILED;
+		else if (!PQgetisnull(res, r, 3) && strcmp(PQgetvalue(res, r, 3), "not registered") != 0)
+			this = EXIT_DRIFT;
+		else if (strcmp(state, "pending") == 0 || strcmp(state, "running") == 0 ||
+				 strcmp(state, "rolled_back") == 0)
+			this = EXIT_PENDING;
+		/* failed > drift > pending */
+		if (this == EXIT_FAILED || (this == EXIT_DRIFT && rc != EXIT_FAILED) ||
+			(this == EXIT_PENDING && rc == EXIT_OK))
+			rc = this;
+	}
+	PQclear(res);
+	return opt.exit_code ? rc : EXIT_OK;
+}
+
+/* The highest version below the first one the client cannot run. */
+static const char *
+blocked_target(const Folder *f, const char *target, const Migration **blocker)
+{
+	*blocker = NULL;
+	for (int i = 0; i < f->n; i++)
+		if (f->items[i].blocker)
+		{
+			if (target && version_cmp(target, f->items[i].version) < 0)
+				return target;
+			*blocker = &f->items[i];
+			return i > 0 ? f->items[i - 1].version : NULL;
+		}
+	return target;
+}
+
+static int
+cmd_up(PGconn *conn, const Folder *f, const char *target)
+{
+	const Migration *blocker;
+	const char *values[1];
+	int			rc;
+
+	if (!register_folder(conn, f, false))
+		return EXIT_ERROR;
+	values[0] = blocked_target(f, target, &blocker);
+	if (blocker && values[0] == NULL)
+		rc = EXIT_OK;
+	else
+		rc = start_and_follow(conn, f, "SELECT version, name FROM pg_catalog.migrate_apply($1, wait => false)",
+							  1, values, false);
+	if (blocker)
+	{
+		pg_log_error("version %s is \"%s\", which pg_migrate cannot run; nothing past it was applied",
+					 blocker->version, blocker->blocker);
+		pg_log_error_hint("Rewrite it as SQL, or apply with a target below it (pg_migrate up VERSION).");
+		return EXIT_ERROR;
+	}
+	return rc;
+}
+
+static int
+cmd_down(PGconn *conn, const Folder *f, const char *steps)
+{
+	const char *values[1];
+
+	if (f && !register_folder(conn, f, false))
+		return EXIT_ERROR;
+	if (opt.to)
+	{
+		values[0] = opt.to;
+		return start_and_follow(conn, f, "SELECT version, name FROM pg_catalog.migrate_rollback_to($1, wait => false)",
+								1, values, true);
+	}
+	if (opt.all)
+	{
+		PGresult   *res = run(conn, "could not read migrate_status()",
+							  "SELECT count(*) FROM pg_catalog.migrate_status() WHERE state = 'applied'",
+							  0, NULL);
+
+		if (res == NULL)
+			return EXIT_ERROR;
+		values[0] = pg_strdup(PQgetvalue(res, 0, 0));
+		PQclear(res);
+		if (strcmp(values[0], "0") == 0)
+		{
+			if (!opt.quiet)
+				printf("%s: nothing to roll back\n", progname);
+			return EXIT_OK;
+		}
+	}
+	else
+		values[0] = steps ? steps : "1";
+	return start_and_follow(conn, f, "SELECT version, name FROM pg_catalog.migrate_rollback($1::int, wait => false)",
+							1, values, true);
+}
+
+/* Lints one script as apply would run it; adds its error findings to *errors. */
+static bool
+lint_one(PGconn *conn, const char *path, const char *version, const char *sql, int line0,
+		 int *errors, PQExpBuffer json)
+{
+	char		line0s[16];
+	const char *values[4];
+	PGresult   *res;
+
+	snprintf(line0s, sizeof(line0s), "%d", line0);
+	values[0] = sql;
+	values[1] = path;
+	values[2] = version;
+	values[3] = line0s;
+	if (opt.json)
+		res = run_keep(conn,
+					   "SELECT coalesce(jsonb_agg(jsonb_build_object('file', $2::text, 'version', $3::text, "
+					   "  'file_line', $4::int + l.line - 1) || to_jsonb(l) ORDER BY l.statement), '[]')::text, "
+					   "  count(*) FILTER (WHERE l.severity = 'error') "
+					   "FROM pg_catalog.migrate_lint($1) l", 4, values);
+	else
+		res = run_keep(conn,
+					   "SELECT $2::text || ':' || ($4::int + l.line - 1) || ': ' || l.severity || ' ' || l.rule "
+					   "  || coalesce(' (' || l.relation || ', ' || l.lock_mode || ')', '') || ': ' || l.message "
+					   "  || coalesce(E'\\n  hint: ' || l.hint, ''), l.severity = 'error', $3::text "
+					   "FROM pg_catalog.migrate_lint($1) l ORDER BY l.statement", 4, values);
+	if (!result_ok(res))
+	{
+		fprintf(stderr, "%s: ", path);
+		print_server_error(res, conn);
+		PQclear(res);
+		(*errors)++;
+		return false;
+	}
+	if (opt.json)
+	{
+		const char *arr = PQgetvalue(res, 0, 0);
+
+		if (strcmp(arr, "[]") != 0)
+		{
+			if (json->len > 0)
+				appendPQExpBufferStr(json, ", ");
+			appendBinaryPQExpBuffer(json, arr + 1, strlen(arr) - 2);
+		}
+		*errors += atoi(PQgetvalue(res, 0, 1));
+	}
+	else
+		for (int r = 0; r < PQntuples(res); r++)
+		{
+			printf("%s\n", PQgetvalue(res, r, 0));
+			if (strcmp(PQgetvalue(res, r, 1), "t") == 0)
+				(*errors)++;
+		}
+	PQclear(res);
+	return true;
+}
+
+static int
+cmd_lint(PGconn *conn, const Folder *f, int nfiles, char **files)
+{
+	int			errors = 0;
+	PQExpBufferData json;
+	PGresult   *res;
+
+	/* lint as apply runs a migration: with migrate.lock_timeout set */
+	res = run(conn, "could not set the lock timeout",
+			  "SELECT pg_catalog.set_config('lock_timeout', pg_catalog.current_setting('migrate.lock_timeout'), false)",
+			  0, NULL);
+	if (res == NULL)
+		return EXIT_ERROR;
+	PQclear(res);
+	initPQExpBuffer(&json);
+	if (nfiles == 0)
+	{
+		for (int i = 0; i < f->n; i++)
+			if (f->items[i].blocker == NULL)
+				lint_one(conn, f->items[i].up.path, f->items[i].version, f->items[i].up.sql,
+						 f->items[i].up.line, &errors, &json);
+	}
+	else
+		for (int k = 0; k < nfiles; k++)
+		{
+			const Migration *m = NULL;
+
+			for (int i = 0; f && i < f->n && m == NULL; i++)
+				if (f->items[i].up.path && strcmp(f->items[i].up.path, files[k]) == 0)
+					m = &f->items[i];
+			if (m)
+				lint_one(conn, m->up.path, m->version, m->up.sql, m->up.line, &errors, &json);
+			else
+			{
+				FILE	   *fp = fopen(files[k], "rb");
+				PQExpBufferData b;
+				char		chunk[8192];
+				size_t		got;
+
+				if (fp == NULL)
+				{
+					pg_log_error("could not open \"%s\": %m", files[k]);
+					errors++;
+					continue;
+				}
+				initPQExpBuffer(&b);
+				while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+					appendBinaryPQExpBuffer(&b, chunk, got);
+				fclose(fp);
+				lint_one(conn, files[k], NULL, b.data, 1, &errors, &json);
+				termPQExpBuffer(&b);
+			}
+		}
+	if (opt.json)
+		printf("[%s]\n", json.data);
+	return errors > 0 ? EXIT_ERROR : EXIT_OK;
+}
+
+/*
+ * What up would run, step by step, with the lint findings: the folder is
+ * registered in a transaction that is rolled back, so nothing is stored.
+ */
+static int
+cmd_plan(PGconn *conn, const Folder *f, const char *target)
+{
+	const Migration *blocker;
+	const char *values[1];
+	PGresult   *res;
+	const char *sql_text =
+		"SELECT p.version, p.name, p.step, p.kind, p.statements, "
+		"  (SELECT string_agg(l.severity || ' ' || l.rule || ': ' || l.message, E'\\n') "
+		"     FROM pg_catalog.migrate_lint(p.sql) l) AS lint "
+		"FROM pg_catalog.migrate_plan($1) p ORDER BY string_to_array(p.version, '.')::numeric[], p.step";
+	const char *sql_json =
+		"SELECT coalesce(json_agg(x), '[]') FROM ("
+		"SELECT p.*, (SELECT coalesce(json_agg(l), '[]') FROM pg_catalog.migrate_lint(p.sql) l) AS lint "
+		"FROM pg_catalog.migrate_plan($1) p ORDER BY string_to_array(p.version, '.')::numeric[], p.step) x";
+
+	if (!register_folder(conn, f, true))
+		return EXIT_ERROR;
+	values[0] = blocked_target(f, target, &blocker);
+	res = run(conn, "could not plan", "SELECT pg_catalog.set_config('lock_timeout', pg_catalog.current_setting('migrate.lock_timeout'), true)", 0, NULL);
+	if (res)
+	{
+		PQclear(res);
+		res = (blocker && values[0] == NULL) ? NULL :
+			run(conn, "could not plan", opt.json ? sql_json : sql_text, 1, values);
+	}
+	if (res && opt.json)
+		printf("%s\n", PQgetvalue(res, 0, 0));
+	else if (res)
+	{
+		const char *last = "";
+
+		if (PQntuples(res) == 0)
+			printf("%s: nothing to apply\n", progname);
+		for (int r = 0; r < PQntuples(res); r++)
+		{
+			const char *v = PQgetvalue(res, r, 0);
+
+			if (strcmp(v, last) != 0)
+			{
+				const Migration *m = folder_lookup(f, v);
+
+				printf("%s %s%s%s\n", v, PQgetvalue(res, r, 1), m ? "  " : "", m ? m->up.path : "");
+				last = v;
+			}
+			printf("  step %s: %s, %s statement%s\n", PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
+				   PQgetvalue(res, r, 4), strcmp(PQgetvalue(res, r, 4), "1") == 0 ? "" : "s");
+			if (!PQgetisnull(res, r, 5))
+			{
+				char	   *lint = pg_strdup(PQgetvalue(res, r, 5));
+				char	   *save;
+
+				for (char *l = strtok_r(lint, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+					printf("    lint: %s\n", l);
+			}
+		}
+	}
+	PQclear(PQexec(conn, "ROLLBACK"));
+	if (blocker && !opt.json)
+		printf("%s: stops before %s (\"%s\"), which pg_migrate cannot run\n", progname,
+			   blocker->version, blocker->blocker);
+	return res ? EXIT_OK : EXIT_ERROR;
+}
+
+/* The folder against the database: changed or missing applied files, order. */
+static int
+cmd_validate(PGconn *conn, const Folder *f)
+{
+	PQExpBufferData arrays[4];
+	const char *values[5];
+	PQExpBufferData q;
+	PGresult   *res;
+	int			problems = 0;
+
+	folder_arrays(f, arrays);
+	for (int a = 0; a < 4; a++)
+		values[a] = arrays[a].data;
+	values[4] = "true";
+	initPQExpBuffer(&q);
+	appendPQExpBuffer(&q,
+					  "SELECT x.version, x.name, x.drift, x.file, s.checksum, "
+					  "  (SELECT checksum FROM unnest($1::text[], $3::text[]) u(v, checksum) WHERE u.v = x.version) "
+					  "FROM (%s) x LEFT JOIN pg_catalog.migrate_status() s USING (version) "
+					  "WHERE x.drift IS NOT NULL AND x.drift <> 'not registered' "
+					  "UNION ALL "
+					  "SELECT v.version, v.name, v.problem, NULL, v.detail, NULL FROM pg_catalog.migrate_validate() v "
+					  "WHERE v.problem = 'out_of_order'", status_sql);
+	res = run(conn, "could not validate", q.data, 5, values);
+	if (res == NULL)
+		return EXIT_ERROR;
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		const char *drift = PQgetvalue(res, r, 2);
+
+		problems++;
+		if (strcmp(drift, "changed since applied") == 0)
+			printf("%s %s: \"%s\" changed since it was applied (applied checksum %s, the file's %s)\n",
+				   PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetvalue(res, r, 3),
+				   PQgetvalue(res, r, 4), PQgetvalue(res, r, 5));
+		else if (strcmp(drift, "out_of_order") == 0)
+			printf("%s %s: %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetvalue(res, r, 4));
+		else
+			printf("%s %s: %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), drift);
+	}
+	PQclear(res);
+	if (problems == 0 && !opt.quiet)
+		printf("%s: %s matches the database (%d migrations)\n", progname, f->where, f->n);
+	return problems ? EXIT_DRIFT : EXIT_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * main
+ * --------------------------------------------------------------------- */
+int
+main(int argc, char **argv)
+{
+	static struct option long_options[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"host", required_argument, NULL, 'h'},
+		{"port", required_argument, NULL, 'p'},
+		{"username", required_argument, NULL, 'U'},
+		{"no-password", no_argument, NULL, 'w'},
+		{"password", no_argument, NULL, 'W'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, '?'},
+		{"dir", required_argument, NULL, 1},
+		{"format", required_argument, NULL, 2},
+		{"json", no_argument, NULL, 3},
+		{"exit-code", no_argument, NULL, 4},
+		{"to", required_argument, NULL, 5},
+		{"all", no_argument, NULL, 6},
+		{NULL, 0, NULL, 0}
+	};
+	int			c;
+	int			optindex;
+	Command		cmd;
+	const char *cmdname;
+	Folder		folder;
+	Folder	   *f = NULL;
+	PGconn	   *conn;
+	int			rc;
+
+	pg_logging_init(argv[0]);
+	progname = get_progname(argv[0]);
+
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0))
+	{
+		usage();
+		exit(EXIT_OK);
+	}
+	if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0))
+	{
+		printf("%s (migrate) %s\n", progname, MIGRATE_EXTVERSION);
+		exit(EXIT_OK);
+	}
+
+	/* options may come before and after the command */
+	while ((c = getopt_long(argc, argv, "d:h:p:U:wWqV?", long_options, &optindex)) != -1)
+	{
+		switch (c)
+		{
+			case 'd':
+				simple_string_list_append(&opt.dbnames, optarg);
+				break;
+			case 'h':
+				opt.host = pg_strdup(optarg);
+				break;
+			case 'p':
+				opt.port = pg_strdup(optarg);
+				break;
+			case 'U':
+				opt.user = pg_strdup(optarg);
+				break;
+			case 'w':
+				opt.prompt_password = TRI_NO;
+				break;
+			case 'W':
+				opt.prompt_password = TRI_YES;
+				break;
+			case 'q':
+				opt.quiet = true;
+				break;
+			case 'V':
+				printf("%s (migrate) %s\n", progname, MIGRATE_EXTVERSION);
+				exit(EXIT_OK);
+			case '?':
+				if (optopt == 0 || optopt == '?')
+				{
+					if (strcmp(argv[optind - 1], "-?") == 0 || strcmp(argv[optind - 1], "--help") == 0)
+					{
+						usage();
+						exit(EXIT_OK);
+					}
+				}
+				pg_log_error_hint("Try \"%s --help\" for more information.", progname);
+				exit(EXIT_USAGE);
+			case 1:
+				simple_string_list_append(&opt.dirs, optarg);
+				opt.dirs_given = true;
+				break;
+			case 2:
+				opt.format = format_from_name(optarg);
+				if (opt.format == FMT_NONE)
+				{
+					pg_log_error("unknown format \"%s\"", optarg);
+					pg_log_error_hint("Use golang-migrate (or migrate), dbmate, flyway, prisma, goose or node-pg-migrate.");
+					exit(EXIT_USAGE);
+				}
+				break;
+			case 3:
+				opt.json = true;
+				break;
+			case 4:
+				opt.exit_code = true;
+				break;
+			case 5:
+				opt.to = pg_strdup(optarg);
+				break;
+			case 6:
+				opt.all = true;
+				break;
+			default:
+				pg_log_error_hint("Try \"%s --help\" for more information.", progname);
+				exit(EXIT_USAGE);
+		}
+	}
+	if (optind >= argc)
+	{
+		pg_log_error("no command given");
+		pg_log_error_hint("Try \"%s --help\" for more information.", progname);
+		exit(EXIT_USAGE);
+	}
+	cmdname = argv[optind++];
+	if (strcmp(cmdname, "status") == 0)
+		cmd = CMD_STATUS;
+	else if (strcmp(cmdname, "up") == 0)
+		cmd = CMD_UP;
+	else if (strcmp(cmdname, "down") == 0)
+		cmd = CMD_DOWN;
+	else if (strcmp(cmdname, "lint") == 0)
+		cmd = CMD_LINT;
+	else if (strcmp(cmdname, "plan") == 0)
+		cmd = CMD_PLAN;
+	else if (strcmp(cmdname, "validate") == 0)
+		cmd = CMD_VALIDATE;
+	else if (strcmp(cmdname, "new") == 0)
+		cmd = CMD_NEW;
+	else
+	{
+		pg_log_error("unknown command \"%s\"", cmdname);
+		pg_log_error_hint("Try \"%s --help\" for more information.", progname);
+		exit(EXIT_USAGE);
+	}
+	if ((cmd == CMD_UP || cmd == CMD_PLAN || cmd == CMD_DOWN) && argc - optind > 1)
+	{
+		pg_log_error("too many arguments for \"%s\"", cmdname);
+		exit(EXIT_USAGE);
+	}
+	if (cmd == CMD_DOWN && (opt.to || opt.all) && (argc - optind > 0 || (opt.to && opt.all)))
+	{
+		pg_log_error("down takes one of N, --to VERSION and --all");
+		exit(EXIT_USAGE);
+	}
+	if (cmd == CMD_DOWN && argc - optind == 1 && strspn(argv[optind], "0123456789") != strlen(argv[optind]))
+	{
+		pg_log_error("down takes a number of migrations, not \"%s\" (use --to VERSION)", argv[optind]);
+		exit(EXIT_USAGE);
+	}
+	if (cmd == CMD_NEW && argc - optind != 1)
+	{
+		pg_log_error("new takes one argument, the migration's name");
+		exit(EXIT_USAGE);
+	}
+	if ((cmd == CMD_STATUS || cmd == CMD_VALIDATE) && argc - optind > 0)
+	{
+		pg_log_error("too many arguments for \"%s\"", cmdname);
+		exit(EXIT_USAGE);
+	}
+	if (opt.dbnames.head && opt.dbnames.head->next)
+	{
+		pg_log_error("-d is given more than once");
+		pg_log_error_hint("Applying to several databases at once is not supported yet.");
+		exit(EXIT_USAGE);
+	}
+
+	/* the folder first: bad input fails before anything reaches the server */
+	if (cmd == CMD_NEW)
+	{
+		if (!resolve_dirs(true))
+			exit(EXIT_ERROR);
+		exit(folder_new(&opt.dirs, opt.format, argv[optind]) ? EXIT_OK : EXIT_ERROR);
+	}
+	if (resolve_dirs(cmd == CMD_UP || cmd == CMD_PLAN || cmd == CMD_VALIDATE ||
+					 (cmd == CMD_LINT && argc - optind == 0)))
+	{
+		if (!folder_read(&opt.dirs, opt.format, &folder))
+			exit(EXIT_ERROR);
+		f = &folder;
+	}
+	else if (opt.dirs_given || cmd == CMD_UP || cmd == CMD_PLAN || cmd == CMD_VALIDATE ||
+			 (cmd == CMD_LINT && argc - optind == 0))
+		exit(EXIT_ERROR);
+
+	conn = connect_db(opt.dbnames.head ? opt.dbnames.head->val : NULL);
+	if (conn == NULL)
+		exit(EXIT_ERROR);
+	if (!check_extension(conn))
+	{
+		PQfinish(conn);
+		exit(EXIT_ERROR);
+	}
+	pqsignal(SIGINT, on_sigint);
+
+	switch (cmd)
+	{
+		case CMD_STATUS:
+			rc = cmd_status(conn, f);
+			break;
+		case CMD_UP:
+			rc = cmd_up(conn, f, argc > optind ? argv[optind] : NULL);
+			break;
+		case CMD_DOWN:
+			rc = cmd_down(conn, f, argc > optind ? argv[optind] : NULL);
+			break;
+		case CMD_LINT:
+			rc = cmd_lint(conn, f, argc - optind, argv + optind);
+			break;
+		case CMD_PLAN:
+			rc = cmd_plan(conn, f, argc > optind ? argv[optind] : NULL);
+			break;
+		case CMD_VALIDATE:
+			rc = cmd_validate(conn, f);
+			break;
+		default:
+			rc = EXIT_USAGE;
+	}
+	PQfinish(conn);
+	return rc;
+}

@@ -1,0 +1,63 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_migrate.h
+ *	  The migrations folder as the client reads it: one entry per version,
+ *	  the exact bytes of its up and down sections, and where they came from.
+ *
+ * src/pg_migrate/pg_migrate.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_MIGRATE_H
+#define PG_MIGRATE_H
+
+#include "fe_utils/simple_list.h"
+
+typedef enum MigFormat
+{
+	FMT_NONE = 0,
+	FMT_GOLANG,					/* golang-migrate, and migrate's own */
+	FMT_DBMATE,
+	FMT_FLYWAY,
+	FMT_PRISMA,
+	FMT_GOOSE,
+	FMT_NODEPG,
+	FMT_SQITCH
+} MigFormat;
+
+/* A run of bytes of one file that is registered as one script. */
+typedef struct Section
+{
+	char	   *sql;			/* NUL-terminated copy; NULL when absent */
+	size_t		len;
+	char	   *path;			/* the file it comes from */
+	int			line;			/* line of the file where it starts (1-based) */
+} Section;
+
+typedef struct Migration
+{
+	char	   *version;		/* as registered (the folder's spelling) */
+	char	   *name;
+	Section		up;
+	Section		down;			/* down.sql NULL: irreversible */
+	bool		nontransactional;	/* the tool's own no-transaction mark */
+	char	   *blocker;		/* a file the client cannot run (goose .go) */
+} Migration;
+
+typedef struct Folder
+{
+	MigFormat	format;
+	Migration  *items;			/* sorted by version */
+	int			n;
+	int			cap;
+	char	   *where;			/* the directories, for messages */
+} Folder;
+
+extern const char *format_name(MigFormat f);
+extern MigFormat format_from_name(const char *name);
+extern bool folder_read(SimpleStringList *dirs, MigFormat forced, Folder *folder);
+extern int	version_cmp(const char *a, const char *b);
+extern int	section_line_of(const Section *s, int charpos);
+extern bool folder_new(SimpleStringList *dirs, MigFormat forced, const char *name);
+
+#endif							/* PG_MIGRATE_H */

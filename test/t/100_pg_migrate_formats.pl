@@ -1,0 +1,153 @@
+# pg_migrate over a folder of each format it reads (test/fixtures/<format>),
+# each with its tool's quirks: the resulting schema and history are checked,
+# not only the exit code.
+use strict;
+use warnings;
+use Cwd qw(abs_path);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $fixtures = abs_path('test/fixtures');
+
+my $node = PostgreSQL::Test::Cluster->new('pg_migrate_formats');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'migrate'\nmax_worker_processes = 16");
+$node->start;
+
+# One database per format, each with the extension.
+sub new_db
+{
+	my ($db) = @_;
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, 'CREATE EXTENSION migrate');
+	return $node->connstr($db);
+}
+
+sub query
+{
+	my ($db, $sql) = @_;
+	return $node->safe_psql($db, $sql);
+}
+
+my $history = q{SELECT string_agg(version || ':' || state, ' ' ORDER BY string_to_array(version, '.')::numeric[]) FROM migrate_status()};
+
+command_like([ 'pg_migrate', '--version' ], qr/^pg_migrate \(migrate\) \d+\.\d+$/, '--version');
+command_like([ 'pg_migrate', '--help' ], qr/Usage:.*--exit-code/s, '--help');
+
+# The extension check names CREATE EXTENSION and shared_preload_libraries.
+$node->safe_psql('postgres', 'CREATE DATABASE bare');
+command_fails_like([ 'pg_migrate', '-d', $node->connstr('bare'), 'status' ],
+	qr/not installed in database "bare".*CREATE EXTENSION migrate.*shared_preload_libraries|shared_preload_libraries.*CREATE EXTENSION migrate/s,
+	'a database without the extension is named, with what to do');
+
+# ---- golang-migrate: BEGIN/COMMIT inside a file, CIC, a comment-only down
+# file (irreversible), numeric order (10 after 3), a backfill.
+my $c = new_db('golang');
+command_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/golang-migrate", 'up' ],
+	qr/5 migrations in .*\(golang-migrate\): 5 new.*1 create_accounts: applied.*3 seed_accounts: applied.*10 add_accounts_name: applied.*11 backfill_accounts_name: applied/s,
+	'golang-migrate: up applies the folder, one line per migration, in numeric order');
+is(query('golang', $history), '1:applied 2:applied 3:applied 10:applied 11:applied', 'golang-migrate: history');
+is(query('golang', q{SELECT indisvalid FROM pg_index WHERE indexrelid = 'accounts_email_idx'::regclass}),
+	't', 'golang-migrate: the concurrent index is valid');
+is(query('golang', q{SELECT string_agg(name, ',' ORDER BY id) FROM accounts}), 'ann,bob',
+	'golang-migrate: the backfill in a migration filled every row');
+is(query('golang', q{SELECT up_sql FROM migrate.migrations WHERE version = '1'}),
+	"\nCREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL);\n",
+	'golang-migrate: the file\'s own BEGIN; ... COMMIT; is cut, what lies between registered byte for byte');
+is(query('golang', q{SELECT down_sql IS NULL FROM migrate.migrations WHERE version = '3'}), 't',
+	'golang-migrate: a comment-only down file is irreversible');
+command_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/golang-migrate", 'up' ],
+	qr/5 unchanged.*nothing to apply/s, 'golang-migrate: a second up registers nothing and applies nothing');
+command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/golang-migrate", 'status', '--exit-code' ],
+	'golang-migrate: status --exit-code is 0 when everything is applied');
+command_fails_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/golang-migrate", 'down', '3' ],
+	qr/migration 3 \(seed_accounts\) has no down script/,
+	'golang-migrate: down over an irreversible migration is refused, naming it');
+command_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/golang-migrate", 'down', '--to', '3' ],
+	qr/11 backfill_accounts_name: rolled back.*10 add_accounts_name: rolled back/s,
+	'golang-migrate: down --to');
+is(query('golang', q{SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'name'}),
+	'0', 'golang-migrate: the down script of 10 dropped the column');
+is(query('golang', $history), '1:applied 2:applied 3:applied 10:rolled_back 11:rolled_back',
+	'golang-migrate: history after down --to 3');
+
+# ---- dbmate: sections run on their own (the down section is not run on up),
+# transaction:false around a CIC, an empty down (irreversible).
+$c = new_db('dbmate');
+command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/dbmate", 'up' ], 'dbmate: up');
+is(query('dbmate', $history), '20240101000000:applied 20240102000000:applied 20240103000000:applied',
+	'dbmate: history');
+is(query('dbmate', q{SELECT label FROM items}), 'one', 'dbmate: the table is there: its down section did not run');
+is(query('dbmate', q{SELECT indisvalid FROM pg_index WHERE indexrelid = 'items_label_idx'::regclass}),
+	't', 'dbmate: the transaction:false CIC built a valid index');
+is(query('dbmate', q{SELECT up_sql FROM migrate.migrations WHERE version = '20240101000000'}),
+	"-- migrate:up\nCREATE TABLE items (id bigint PRIMARY KEY, label text);\n\n",
+	'dbmate: the up section is registered byte for byte, as dbmate runs it');
+is(query('dbmate', q{SELECT down_sql FROM migrate.migrations WHERE version = '20240101000000'}),
+	"-- migrate:down\nDROP TABLE items;\n", 'dbmate: the down section byte for byte');
+is(query('dbmate', q{SELECT down_sql IS NULL FROM migrate.migrations WHERE version = '20240103000000'}),
+	't', 'dbmate: an empty down section is irreversible');
+
+# ---- Flyway: V1_1 is version 1.1, U files are the down scripts, .conf,
+# subdirectories read.
+$c = new_db('flyway');
+command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/flyway", 'up' ], 'flyway: up');
+is(query('flyway', $history), '1:applied 1.1:applied 2:applied 3:applied',
+	'flyway: V1_1 is 1.1, sub/V3 is read');
+is(query('flyway', q{SELECT isbn FROM books}), '978-0441013593', 'flyway: schema and rows');
+is(query('flyway', q{SELECT down_sql FROM migrate.migrations WHERE version = '1.1'}),
+	"ALTER TABLE books DROP COLUMN isbn;\n", 'flyway: U1_1 is the down script of 1.1');
+
+# ---- Prisma: found from the project directory (prisma/migrations), through
+# DATABASE_URL with Prisma's ?schema=; quoted identifiers, ALTER TYPE ADD VALUE
+# used in the same migration.
+$c = new_db('prisma');
+{
+	my $port = $node->port;
+	my $host = $node->host;
+	local $ENV{DATABASE_URL} = "postgresql://localhost:$port/prisma?schema=public&host=$host";
+	my $cwd = abs_path('.');
+	chdir "$fixtures/prisma" or die;
+	command_like([ 'pg_migrate', 'up' ], qr/3 migrations in "prisma\/migrations" \(prisma\)/,
+		'prisma: up from the project directory, with DATABASE_URL');
+	chdir $cwd or die;
+}
+is(query('prisma', $history), '20240101000000:applied 20240102000000:applied 20240103000000:applied',
+	'prisma: history');
+is(query('prisma', q{SELECT "email" || ' ' || "role" FROM "User"}), 'root@example.com ADMIN',
+	'prisma: quoted identifiers, and the value added by ALTER TYPE used after it');
+is(query('prisma', q{SELECT indisunique AND indisvalid FROM pg_index WHERE indexrelid = '"User_email_key"'::regclass}),
+	't', 'prisma: the unique index built concurrently');
+
+# ---- goose: StatementBegin/End around a function body holding ';',
+# NO TRANSACTION around a CIC; a .go migration stops the run before it.
+$c = new_db('goose');
+command_fails_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/goose", 'up' ],
+	qr/version 00003 is ".*00003_seed_notes\.go", which pg_migrate cannot run; nothing past it was applied/,
+	'goose: a Go migration is named and the run stops before it');
+is(query('goose', $history), '00001:applied 00002:applied 00004:pending', 'goose: nothing past the .go file applied');
+query('goose', q{INSERT INTO notes (id, body) VALUES (1, 'x'); UPDATE notes SET body = 'y'});
+is(query('goose', q{SELECT updated_at IS NOT NULL FROM notes}), 't',
+	'goose: the function body with its semicolons and the trigger work');
+is(query('goose', q{SELECT indisvalid FROM pg_index WHERE indexrelid = 'notes_body_idx'::regclass}),
+	't', 'goose: the NO TRANSACTION CIC built a valid index');
+command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/goose", 'up', '00002' ],
+	'goose: a target below the Go migration succeeds');
+
+# ---- node-pg-migrate (SQL): Up/Down Migration markers, 13-digit prefixes.
+$c = new_db('nodepg');
+command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/node-pg-migrate", 'up' ], 'node-pg-migrate: up');
+is(query('nodepg', $history), '1700000000000:applied 1700000000001:applied', 'node-pg-migrate: history');
+is(query('nodepg', q{SELECT name FROM tags}), 'first', 'node-pg-migrate: schema and rows');
+is(query('nodepg', q{SELECT down_sql FROM migrate.migrations WHERE version = '1700000000000'}),
+	"\n-- Down Migration\nDROP TABLE tags;\n",
+	'node-pg-migrate: the down section, from where its regex (^\\s*--, multiline) matches: the blank line before');
+
+# ---- status --json is built by the server (json_agg).
+command_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/node-pg-migrate", 'status', '--json' ],
+	qr/^\[\{"version":"1700000000000","name":"create-tags","state":"applied"/,
+	'status --json');
+
+$node->stop;
+done_testing();
