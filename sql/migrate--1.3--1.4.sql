@@ -141,3 +141,16 @@ END
 $$;
 
 DROP FUNCTION pg_catalog.migrate_backfill_status_1_3(bigint);
+
+-- Migrations run as their owners (issue 15 §1, §2)
+
+-- A migration belongs to the role that registered it and runs as that role,
+-- whoever applies it.  The role is kept by OID, so that renaming it changes
+-- nothing; registered_by stays the name it had, for display.  A migration
+-- whose role was dropped before this upgrade has no owner: it cannot run
+-- until a superuser registers it again.
+ALTER TABLE migrate.migrations ADD COLUMN owner oid;
+UPDATE migrate.migrations m SET owner = r.oid
+FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) m.registered_by;
+COMMENT ON COLUMN migrate.migrations.owner IS
+    'the role the migration belongs to and runs as (pg_authid oid)';

@@ -36,6 +36,7 @@ static void spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 static void spi_exec_kept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 						  Datum *values, const char *nulls, int expected);
 static char *col(int row, int colno, MemoryContext cxt);
+static Oid	col_oid(int row, int colno);
 static ArrayType *strlist_to_array(List *list);
 static Datum text_or_null(const char *s, char *null);
 
@@ -81,6 +82,16 @@ col(int row, int colno, MemoryContext cxt)
 	char	   *v = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, colno);
 
 	return v ? MemoryContextStrdup(cxt, v) : NULL;
+}
+
+/* An oid column of the last SPI result, InvalidOid for NULL. */
+static Oid
+col_oid(int row, int colno)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, colno, &isnull);
+
+	return isnull ? InvalidOid : DatumGetObjectId(d);
 }
 
 static ArrayType *
@@ -223,12 +234,12 @@ catalog_register(const char *version, Datum version_key, const char *name,
 	char	   *checksum = script_checksum(up_sql);
 	char	   *down_checksum = down_sql ? script_checksum(down_sql) : NULL;
 	char	   *registered_by = GetUserNameFromId(GetOuterUserId(), false);
-	Oid			types[10] = {TEXTOID, NUMERICARRAYOID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, TEXTOID, INT4OID, INT4OID, NAMEOID};
+	Oid			types[11] = {TEXTOID, NUMERICARRAYOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, INT4OID, INT4OID, NAMEOID, OIDOID};
 	Oid			update_types[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	TEXTOID, INT4OID, INT4OID, NAMEOID};
-	Datum		values[10];
-	char		nulls[10] = "          ";
+	Datum		values[11];
+	char		nulls[11] = "           ";
 	char	   *result;
 
 	SPI_connect();
@@ -270,10 +281,11 @@ catalog_register(const char *version, Datum version_key, const char *name,
 		values[7] = Int32GetDatum(statements);
 		values[8] = Int32GetDatum(nontransactional);
 		values[9] = CStringGetDatum(registered_by);
+		values[10] = ObjectIdGetDatum(GetOuterUserId());
 		spi_exec("INSERT INTO migrate.migrations (version, version_key, name, up_sql, down_sql, "
-				 "  checksum, down_checksum, statements, nontransactional, registered_by) "
-				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-				 10, types, values, nulls, SPI_OK_INSERT);
+				 "  checksum, down_checksum, statements, nontransactional, registered_by, owner) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+				 11, types, values, nulls, SPI_OK_INSERT);
 		result = "registered";
 	}
 	else
@@ -355,7 +367,8 @@ catalog_plan(bool rollback, const char *target, int steps, bool out_of_order)
 
 	SPI_connect();
 	spi_exec("SELECT m.version, m.name, m.down_sql IS NOT NULL, h.action, h.state, "
-			 "       $1 IS NULL OR m.version_key <= $1, m.version_key = $1 "
+			 "       $1 IS NULL OR m.version_key <= $1, m.version_key = $1, m.owner, "
+			 "       m.checksum, m.down_checksum "
 			 "FROM migrate.migrations m "
 			 "LEFT JOIN LATERAL (SELECT action, state FROM migrate.history h "
 			 "                   WHERE h.version = m.version ORDER BY h.id DESC LIMIT 1) h ON true "
@@ -392,6 +405,9 @@ catalog_plan(bool rollback, const char *target, int steps, bool out_of_order)
 		m->version = col(i, 1, outer);
 		m->name = col(i, 2, outer);
 		m->down_sql = has_down ? "" : NULL;
+		m->owner = col_oid(i, 8);
+		m->checksum = col(i, 9, outer);
+		m->down_checksum = col(i, 10, outer);
 
 		if (!rollback)
 		{
@@ -502,7 +518,8 @@ catalog_migration(const char *version)
 	MigrationDef *m;
 
 	SPI_connect();
-	spi_exec_kept(&plan, "SELECT version, name, up_sql, down_sql, checksum FROM migrate.migrations WHERE version = $1",
+	spi_exec_kept(&plan, "SELECT version, name, up_sql, down_sql, checksum, down_checksum, owner "
+				  "FROM migrate.migrations WHERE version = $1",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -515,6 +532,8 @@ catalog_migration(const char *version)
 	m->up_sql = col(0, 3, outer);
 	m->down_sql = col(0, 4, outer);
 	m->checksum = col(0, 5, outer);
+	m->down_checksum = col(0, 6, outer);
+	m->owner = col_oid(0, 7);
 	SPI_finish();
 	return m;
 }

@@ -22,7 +22,9 @@ typedef struct MigrationDef
 	char	   *name;
 	char	   *up_sql;
 	char	   *down_sql;
-	char	   *checksum;
+	char	   *checksum;		/* of up_sql */
+	char	   *down_checksum;	/* of down_sql, NULL without one */
+	Oid			owner;			/* the role it runs as; InvalidOid once dropped */
 } MigrationDef;
 
 /* The latest history row of a version. */
