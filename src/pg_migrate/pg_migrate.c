@@ -455,6 +455,56 @@ register_folder(PGconn *conn, const Folder *f, bool keep_open)
  * Waiting for a run
  * --------------------------------------------------------------------- */
 
+/* The backfill progress line, while it is shown in place on a terminal. */
+static bool progress_in_place = false;
+
+static void
+clear_progress(void)
+{
+	if (progress_in_place)
+	{
+		fputs("\r\033[K", stdout);
+		progress_in_place = false;
+	}
+}
+
+/*
+ * Progress of the backfills the running migrations started: percent,
+ * rows/s, ETA and why a job holds; in place on a terminal, else a plain
+ * line every few seconds (CI logs).
+ */
+static void
+show_backfills(PGconn *conn, const char *versions, time_t *last)
+{
+	const char *values[1] = {versions};
+	bool		tty = isatty(fileno(stdout));
+	time_t		now = time(NULL);
+	PGresult   *res;
+
+	if (opt.quiet || (!tty && now - *last < 5))
+		return;
+	res = run_keep(conn,
+				   "SELECT pg_catalog.string_agg(pg_catalog.format('backfill %s (%s.%s): %s%%, %s rows, %s rows/s, ETA %s%s', "
+				   "    id, relation, column_name, percent, rows_done, coalesce(rows_per_second::text, '-'), "
+				   "    coalesce(pg_catalog.date_trunc('second', eta)::text, '-'), "
+				   "    coalesce(', holding: ' || held_reason, '')), '; ' ORDER BY id) "
+				   "FROM pg_catalog.migrate_backfill_status() "
+				   "WHERE migration = ANY ($1::text[]) AND state IN ('queued', 'running')", 1, values);
+	if (result_ok(res) && !PQgetisnull(res, 0, 0))
+	{
+		*last = now;
+		if (tty)
+		{
+			printf("\r%s\033[K", PQgetvalue(res, 0, 0));
+			progress_in_place = true;
+		}
+		else
+			printf("%s\n", PQgetvalue(res, 0, 0));
+		fflush(stdout);
+	}
+	PQclear(res);
+}
+
 typedef struct Tracked
 {
 	char	   *version;
@@ -527,6 +577,7 @@ follow_run(PGconn *conn, const Folder *f, PGresult *queued, bool rollback)
 	bool		over = false;
 	int			rc = EXIT_OK;
 	const char *done_state = rollback ? "rolled_back" : "applied";
+	time_t		last_progress = 0;
 
 	initPQExpBuffer(&versions);
 	for (int i = 0; i < n; i++)
@@ -542,6 +593,7 @@ follow_run(PGconn *conn, const Folder *f, PGresult *queued, bool rollback)
 	{
 		PGresult   *res;
 		const char *values[1] = {versions.data};
+		bool		running = false;
 
 		if (interrupted)
 		{
@@ -591,6 +643,10 @@ follow_run(PGconn *conn, const Folder *f, PGresult *queued, bool rollback)
 				continue;
 			state = PQgetvalue(res, r, 1);
 			ended = strcmp(state, done_state) == 0 || strcmp(state, "failed") == 0;
+			running |= strcmp(state, "running") == 0;
+			if ((x->shown == ' ' && (strcmp(state, "running") == 0 || (over && ended))) ||
+				(ended && x->shown == 's'))
+				clear_progress();
 			/* a failed migration left from before is only ours once it ran */
 			if (strcmp(state, "running") == 0 || (over && ended))
 			{
@@ -625,7 +681,10 @@ follow_run(PGconn *conn, const Folder *f, PGresult *queued, bool rollback)
 			fflush(stdout);
 		}
 		PQclear(res);
+		if (running && !over)
+			show_backfills(conn, versions.data, &last_progress);
 	}
+	clear_progress();
 	for (int i = 0; i < n; i++)
 		if (t[i].shown != 'e')
 		{
