@@ -20,6 +20,7 @@
 #include "postgres_fe.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -116,7 +117,10 @@ usage(void)
 	printf("  -V, --version            output version information, then exit\n");
 	printf("  -?, --help               show this help, then exit\n");
 	printf("\nConnection options (as psql; DATABASE_URL is used when -d is not given):\n");
-	printf("  -d, --dbname=DBNAME      database name, connection string or URI\n");
+	printf("  -d, --dbname=DBNAME      database name, connection string or URI; repeat it\n"
+		   "                           to run the command on several databases\n");
+	printf("      --dsn-file=FILE      one connection string per line, the same way\n");
+	printf("  -j, --jobs=N             databases at once (default 1), then a summary\n");
 	printf("  -h, --host=HOSTNAME      database server host or socket directory\n");
 	printf("  -p, --port=PORT          database server port\n");
 	printf("  -U, --username=USERNAME  database user name\n");
@@ -1153,6 +1157,216 @@ cmd_validate(PGconn *conn, const Folder *f)
 }
 
 /* ---------------------------------------------------------------------
+ * One database, and many
+ * --------------------------------------------------------------------- */
+
+/* What the command line asks of each database. */
+typedef struct Job
+{
+	Command		cmd;
+	const Folder *f;
+	int			nargs;
+	char	  **args;
+} Job;
+
+static int
+run_one(const char *dbname, const Job *job)
+{
+	PGconn	   *conn = connect_db(dbname);
+	int			rc;
+	const char *arg = job->nargs > 0 ? job->args[0] : NULL;
+
+	if (conn == NULL)
+		return EXIT_ERROR;
+	if (!check_extension(conn))
+	{
+		PQfinish(conn);
+		return EXIT_ERROR;
+	}
+	switch (job->cmd)
+	{
+		case CMD_STATUS:
+			rc = cmd_status(conn, job->f);
+			break;
+		case CMD_UP:
+			rc = cmd_up(conn, job->f, arg);
+			break;
+		case CMD_DOWN:
+			rc = cmd_down(conn, job->f, arg);
+			break;
+		case CMD_LINT:
+			rc = cmd_lint(conn, job->f, job->nargs, job->args);
+			break;
+		case CMD_PLAN:
+			rc = cmd_plan(conn, job->f, arg);
+			break;
+		case CMD_VALIDATE:
+			rc = cmd_validate(conn, job->f);
+			break;
+		default:
+			rc = EXIT_USAGE;
+	}
+	PQfinish(conn);
+	return rc;
+}
+
+/* host:port/dbname of a conninfo, for the summary (never its password). */
+static char *
+dsn_label(const char *dsn)
+{
+	PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+	const char *host = NULL,
+			   *port = NULL,
+			   *db = NULL;
+	char	   *label;
+
+	if (opts == NULL)
+		return pg_strdup(dsn);
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+	{
+		if (o->val == NULL)
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+		else if (strcmp(o->keyword, "dbname") == 0)
+			db = o->val;
+	}
+	host = host ? host : opt.host;
+	port = port ? port : opt.port;
+	if (host == NULL && port == NULL)
+		label = pg_strdup(db ? db : dsn);
+	else
+		label = psprintf("%s%s%s/%s", host ? host : "", port ? ":" : "", port ? port : "",
+						 db ? db : "");
+	PQconninfoFree(opts);
+	return label;
+}
+
+typedef struct FleetMember
+{
+	char	   *dsn;
+	pid_t		pid;
+	FILE	   *out;			/* its stdout and stderr, shown when it ends */
+	int			rc;
+	double		secs;
+	struct timespec start;
+} FleetMember;
+
+/*
+ * The same command on many databases, at most "jobs" at once, each in a
+ * process of its own so that each outcome is independent; each database's
+ * output is printed whole when it ends, then a summary table.  The exit
+ * code is non-zero if any database's was.
+ */
+static int
+run_fleet(SimpleStringList *dsns, int jobs, const Job *job)
+{
+	int			n = 0;
+	int			next = 0;
+	int			running = 0;
+	int			failed = 0;
+	FleetMember *m;
+	int			i = 0;
+
+	for (SimpleStringListCell *c = dsns->head; c; c = c->next)
+		n++;
+	m = pg_malloc0(sizeof(FleetMember) * n);
+	for (SimpleStringListCell *c = dsns->head; c; c = c->next)
+		m[i++].dsn = c->val;
+	fflush(stdout);
+	fflush(stderr);
+
+	while (next < n || running > 0)
+	{
+		while (next < n && running < jobs)
+		{
+			FleetMember *x = &m[next++];
+
+			x->out = tmpfile();
+			if (x->out == NULL)
+				pg_fatal("could not create a temporary file: %m");
+			clock_gettime(CLOCK_MONOTONIC, &x->start);
+			x->pid = fork();
+			if (x->pid < 0)
+				pg_fatal("could not fork: %m");
+			if (x->pid == 0)
+			{
+				dup2(fileno(x->out), STDOUT_FILENO);
+				dup2(fileno(x->out), STDERR_FILENO);
+				/* keep stdout and stderr lines in order in the file */
+				setvbuf(stdout, NULL, _IOLBF, 0);
+				exit(run_one(x->dsn, job));
+			}
+			running++;
+		}
+		{
+			int			status;
+			pid_t		pid = wait(&status);
+			struct timespec end;
+			char		buf[8192];
+			size_t		got;
+
+			if (pid < 0)
+				pg_fatal("could not wait for a child process: %m");
+			clock_gettime(CLOCK_MONOTONIC, &end);
+			for (i = 0; i < n; i++)
+				if (m[i].pid == pid)
+					break;
+			if (i == n)
+				continue;
+			running--;
+			m[i].rc = WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_ERROR;
+			m[i].secs = (end.tv_sec - m[i].start.tv_sec) + (end.tv_nsec - m[i].start.tv_nsec) / 1e9;
+			if (m[i].rc != EXIT_OK)
+				failed++;
+			printf("== %s\n", dsn_label(m[i].dsn));
+			rewind(m[i].out);
+			while ((got = fread(buf, 1, sizeof(buf), m[i].out)) > 0)
+				fwrite(buf, 1, got, stdout);
+			fclose(m[i].out);
+			fflush(stdout);
+		}
+	}
+
+	printf("\n%-40s %-8s %4s %9s\n", "database", "result", "exit", "seconds");
+	for (i = 0; i < n; i++)
+		printf("%-40s %-8s %4d %9.1f\n", dsn_label(m[i].dsn), m[i].rc == EXIT_OK ? "ok" : "FAILED",
+			   m[i].rc, m[i].secs);
+	printf("%d of %d databases failed\n", failed, n);
+	return failed > 0 ? EXIT_ERROR : EXIT_OK;
+}
+
+/* One conninfo per line; blank lines and # comments skipped. */
+static void
+read_dsn_file(const char *path)
+{
+	FILE	   *fp = fopen(path, "r");
+	char		line[4096];
+
+	if (fp == NULL)
+	{
+		pg_log_error("could not open \"%s\": %m", path);
+		exit(EXIT_ERROR);
+	}
+	while (fgets(line, sizeof(line), fp))
+	{
+		char	   *p = line;
+		char	   *e;
+
+		while (isspace((unsigned char) *p))
+			p++;
+		for (e = p + strlen(p); e > p && isspace((unsigned char) e[-1]); e--)
+			;
+		*e = '\0';
+		if (*p && *p != '#')
+			simple_string_list_append(&opt.dbnames, p);
+	}
+	fclose(fp);
+}
+
+/* ---------------------------------------------------------------------
  * main
  * --------------------------------------------------------------------- */
 int
@@ -1174,6 +1388,8 @@ main(int argc, char **argv)
 		{"exit-code", no_argument, NULL, 4},
 		{"to", required_argument, NULL, 5},
 		{"all", no_argument, NULL, 6},
+		{"dsn-file", required_argument, NULL, 7},
+		{"jobs", required_argument, NULL, 'j'},
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
@@ -1182,8 +1398,8 @@ main(int argc, char **argv)
 	const char *cmdname;
 	Folder		folder;
 	Folder	   *f = NULL;
-	PGconn	   *conn;
-	int			rc;
+	Job			job;
+	int			jobs = 1;
 
 	pg_logging_init(argv[0]);
 	progname = get_progname(argv[0]);
@@ -1200,7 +1416,7 @@ main(int argc, char **argv)
 	}
 
 	/* options may come before and after the command */
-	while ((c = getopt_long(argc, argv, "d:h:p:U:wWqV?", long_options, &optindex)) != -1)
+	while ((c = getopt_long(argc, argv, "d:h:p:U:j:wWqV?", long_options, &optindex)) != -1)
 	{
 		switch (c)
 		{
@@ -1264,6 +1480,13 @@ main(int argc, char **argv)
 			case 6:
 				opt.all = true;
 				break;
+			case 7:
+				read_dsn_file(optarg);
+				break;
+			case 'j':
+				if (!option_parse_int(optarg, "-j/--jobs", 1, 64, &jobs))
+					exit(EXIT_USAGE);
+				break;
 			default:
 				pg_log_error_hint("Try \"%s --help\" for more information.", progname);
 				exit(EXIT_USAGE);
@@ -1321,12 +1544,6 @@ main(int argc, char **argv)
 		pg_log_error("too many arguments for \"%s\"", cmdname);
 		exit(EXIT_USAGE);
 	}
-	if (opt.dbnames.head && opt.dbnames.head->next)
-	{
-		pg_log_error("-d is given more than once");
-		pg_log_error_hint("Applying to several databases at once is not supported yet.");
-		exit(EXIT_USAGE);
-	}
 
 	/* the folder first: bad input fails before anything reaches the server */
 	if (cmd == CMD_NEW)
@@ -1346,39 +1563,12 @@ main(int argc, char **argv)
 			 (cmd == CMD_LINT && argc - optind == 0))
 		exit(EXIT_ERROR);
 
-	conn = connect_db(opt.dbnames.head ? opt.dbnames.head->val : NULL);
-	if (conn == NULL)
-		exit(EXIT_ERROR);
-	if (!check_extension(conn))
-	{
-		PQfinish(conn);
-		exit(EXIT_ERROR);
-	}
+	job.cmd = cmd;
+	job.f = f;
+	job.nargs = argc - optind;
+	job.args = argv + optind;
 	pqsignal(SIGINT, on_sigint);
-
-	switch (cmd)
-	{
-		case CMD_STATUS:
-			rc = cmd_status(conn, f);
-			break;
-		case CMD_UP:
-			rc = cmd_up(conn, f, argc > optind ? argv[optind] : NULL);
-			break;
-		case CMD_DOWN:
-			rc = cmd_down(conn, f, argc > optind ? argv[optind] : NULL);
-			break;
-		case CMD_LINT:
-			rc = cmd_lint(conn, f, argc - optind, argv + optind);
-			break;
-		case CMD_PLAN:
-			rc = cmd_plan(conn, f, argc > optind ? argv[optind] : NULL);
-			break;
-		case CMD_VALIDATE:
-			rc = cmd_validate(conn, f);
-			break;
-		default:
-			rc = EXIT_USAGE;
-	}
-	PQfinish(conn);
-	return rc;
+	if (opt.dbnames.head && opt.dbnames.head->next)
+		return run_fleet(&opt.dbnames, jobs, &job);
+	return run_one(opt.dbnames.head ? opt.dbnames.head->val : NULL, &job);
 }
