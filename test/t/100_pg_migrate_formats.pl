@@ -71,6 +71,11 @@ is(query('golang', q{SELECT count(*) FROM information_schema.columns WHERE table
 	'0', 'golang-migrate: the down script of 10 dropped the column');
 is(query('golang', $history), '1:applied 2:applied 3:applied 10:rolled_back 11:rolled_back',
 	'golang-migrate: history after down --to 3');
+command_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/golang-migrate", 'plan' ],
+	qr/^10 add_accounts_name  .*10_add_accounts_name\.up\.sql\n  step 1: transaction, 1 statement\n11 backfill_accounts_name/m,
+	'golang-migrate: plan shows what up would run, step by step');
+is(query('golang', $history), '1:applied 2:applied 3:applied 10:rolled_back 11:rolled_back',
+	'golang-migrate: plan changed nothing');
 
 # ---- dbmate: sections run on their own (the down section is not run on up),
 # transaction:false around a CIC, an empty down (irreversible).
@@ -148,6 +153,19 @@ is(query('nodepg', q{SELECT down_sql FROM migrate.migrations WHERE version = '17
 command_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/node-pg-migrate", 'status', '--json' ],
 	qr/^\[\{"version":"1700000000000","name":"create-tags","state":"applied"/,
 	'status --json');
+
+# ---- new NAME: the next migration in the folder's own format and naming
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+system("cp -r $fixtures/goose $fixtures/golang-migrate $fixtures/flyway $tmp/") == 0 or die;
+command_like([ 'pg_migrate', '--dir', "$tmp/goose", 'new', 'add_thing' ],
+	qr/^\Q$tmp\E\/goose\/00005_add_thing\.sql$/, 'new: goose, the next number in the same width');
+like(slurp_file("$tmp/goose/00005_add_thing.sql"), qr/^-- \+goose Up\n\n\n-- \+goose Down\n/,
+	'new: with goose\'s markers');
+command_like([ 'pg_migrate', '--dir', "$tmp/golang-migrate", 'new', 'add_thing' ],
+	qr/^\Q$tmp\E\/golang-migrate\/12_add_thing\.up\.sql\n\Q$tmp\E\/golang-migrate\/12_add_thing\.down\.sql$/,
+	'new: golang-migrate, an up and a down file');
+command_like([ 'pg_migrate', '--dir', "$tmp/flyway", 'new', 'add_thing' ],
+	qr/^\Q$tmp\E\/flyway\/V4__add_thing\.sql$/, 'new: Flyway');
 
 $node->stop;
 done_testing();

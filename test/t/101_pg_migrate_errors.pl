@@ -118,6 +118,18 @@ command_ok([ 'pg_migrate', '-d', $c, '--dir', "$tmp/app", 'up' ],
 is($node->safe_psql('postgres', q{SELECT state FROM migrate_status() WHERE version = '3'}), 'applied',
 	'the fixed migration is applied');
 
+# ---- a deploying role that cannot read migrate.history gets the error as
+# migrate_status() shows it
+$node->safe_psql('postgres', q{CREATE ROLE deployer LOGIN; SELECT migrate_grant('deployer'); GRANT CREATE ON SCHEMA public TO deployer});
+write_file("$tmp/app/4_dup2.up.sql",
+	"CREATE TABLE dup2 (name text);\nINSERT INTO dup2 VALUES ('x'), ('x');\nCREATE UNIQUE INDEX dup2_name_key ON dup2 (name);\n");
+command_checks_all([ 'pg_migrate', '-d', $c, '-U', 'deployer', '--dir', "$tmp/app", 'up' ],
+	1, [qr/4 dup2: failed/],
+	[qr/4_dup2\.up\.sql: ERROR:  23505: could not create unique index "dup2_name_key" \(statement 3\)/],
+	'a deploying role: the failed migration\'s error from migrate_status()');
+unlink "$tmp/app/4_dup2.up.sql";
+$node->safe_psql('postgres', q{SELECT migrate_resolve('4', 'rolled_back')});
+
 # ---- lint: non-zero on error findings, text and JSON
 $node->safe_psql('postgres', q{CREATE TABLE big AS SELECT g AS id FROM generate_series(1, 100000) g});
 write_file("$tmp/lint.sql", "CREATE INDEX big_id_idx ON big (id);\n");
