@@ -1173,6 +1173,176 @@ read_prisma(EntryList *top, Folder *f)
 }
 
 /* ---------------------------------------------------------------------
+ * sqitch: sqitch.plan (pragmas, change lines "name [deps] date planner
+ * <email> # note", tag lines "@tag ..."), deploy/<name>.sql and
+ * revert/<name>.sql.  The version is the change's place in the plan (1,
+ * 2, ...), its name the change's.  A reworked change (the same name again
+ * after a tag) is read as sqitch resolves it: the earlier instance from
+ * deploy/<name>@<first tag after it>.sql.  Every dependency must come
+ * earlier in the plan; scripts carry their own BEGIN/COMMIT, cut as for
+ * golang-migrate; verify/ scripts are not run.
+ * --------------------------------------------------------------------- */
+typedef struct PlanLine
+{
+	char	   *name;			/* change name, or tag name with its '@' */
+	char	   *deps;			/* the text inside [ ], or NULL */
+	int			lineno;
+} PlanLine;
+
+static bool
+sqitch_dep_known(PlanLine *lines, int upto, const char *dep)
+{
+	const char *at = strchr(dep, '@');
+
+	for (int i = 0; i < upto; i++)
+	{
+		if (at == dep)
+		{
+			/* @tag */
+			if (strcmp(lines[i].name, dep) == 0)
+				return true;
+		}
+		else if (at)
+		{
+			/* change@tag: the change, then the tag, both earlier */
+			if (strncmp(lines[i].name, dep, at - dep) == 0 && lines[i].name[at - dep] == '\0')
+				for (int j = i + 1; j < upto; j++)
+					if (strcmp(lines[j].name, at) == 0)
+						return true;
+		}
+		else if (strcmp(lines[i].name, dep) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool
+read_sqitch(const char *dir, Folder *f)
+{
+	char	   *planpath = psprintf("%s/sqitch.plan", dir);
+	char	   *buf;
+	char	   *copy;
+	size_t		len;
+	PlanLine   *lines;
+	int			n = 0;
+	int			version = 0;
+	char	   *save;
+	int			lineno = 0;
+	struct stat st;
+
+	if (!read_whole(planpath, &buf, &len))
+		return false;
+	copy = pg_strdup(buf);
+	lines = pg_malloc0(sizeof(PlanLine) * (len / 2 + 1));
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+	{
+		char	   *p = line;
+		char	   *name;
+		char	   *e;
+
+		/* strtok_r skips empty lines: the line number from the original */
+		lineno = line_at(buf, line - copy);
+		while (isspace((unsigned char) *p))
+			p++;
+		if (*p == '\0' || *p == '#' || *p == '%')
+			continue;
+		for (e = p; *e && !isspace((unsigned char) *e); e++)
+			;
+		name = pnstrdup(p, e - p);
+		lines[n].name = name;
+		lines[n].lineno = lineno;
+		while (isspace((unsigned char) *e))
+			e++;
+		if (*e == '[')
+		{
+			char	   *close = strchr(e, ']');
+
+			if (close == NULL)
+			{
+				pg_log_error("\"%s\", line %d: unterminated [ of the dependencies of \"%s\"",
+							 planpath, lineno, name);
+				return false;
+			}
+			lines[n].deps = pnstrdup(e + 1, close - e - 1);
+		}
+		n++;
+	}
+
+	for (int i = 0; i < n; i++)
+	{
+		PlanLine   *l = &lines[i];
+		const char *tag = NULL;
+		char	   *deploy,
+				   *revert;
+		char	   *dbuf;
+		size_t		dlen;
+		Migration  *m;
+		char		v[16];
+
+		if (l->name[0] == '@')
+			continue;
+		if (l->deps)
+		{
+			char	   *dsave;
+
+			for (char *d = strtok_r(l->deps, " \t", &dsave); d; d = strtok_r(NULL, " \t", &dsave))
+			{
+				/* conflicts and other projects' changes are not ours to check */
+				if (d[0] == '!' || strchr(d, ':'))
+					continue;
+				if (!sqitch_dep_known(lines, i, d))
+				{
+					pg_log_error("\"%s\", line %d: change \"%s\" requires \"%s\", which is not earlier in the plan",
+								 planpath, l->lineno, l->name, d);
+					pg_log_error_hint("Add the change it needs before it, or remove the dependency.");
+					return false;
+				}
+			}
+		}
+		/* reworked later: this instance's scripts are name@<next tag> */
+		for (int j = i + 1; j < n && tag == NULL; j++)
+			if (strcmp(lines[j].name, l->name) == 0)
+			{
+				for (int k = i + 1; k < j && tag == NULL; k++)
+					if (lines[k].name[0] == '@')
+						tag = lines[k].name;
+				if (tag == NULL)
+				{
+					pg_log_error("\"%s\", line %d: change \"%s\" appears again without a tag between",
+								 planpath, lines[j].lineno, l->name);
+					return false;
+				}
+			}
+		deploy = psprintf("%s/deploy/%s%s.sql", dir, l->name, tag ? tag : "");
+		revert = psprintf("%s/revert/%s%s.sql", dir, l->name, tag ? tag : "");
+		if (!read_whole(deploy, &dbuf, &dlen))
+			return false;
+		snprintf(v, sizeof(v), "%d", ++version);
+		m = folder_add(f, v, l->name);
+		set_up(m, make_section(deploy, dbuf, 0, dlen));
+		pg_free(dbuf);
+		if (stat(revert, &st) == 0)
+		{
+			if (!read_whole(revert, &dbuf, &dlen))
+				return false;
+			set_down(m, make_section(revert, dbuf, 0, dlen));
+			if (m->down.sql == NULL)
+				m->down.path = pg_strdup(revert);
+			pg_free(dbuf);
+		}
+	}
+	pg_free(buf);
+	if (version == 0)
+	{
+		pg_log_error("\"%s\" plans no change", planpath);
+		return false;
+	}
+	if (stat(psprintf("%s/verify", dir), &st) == 0)
+		f->note = "the sqitch verify/ scripts are not run";
+	return true;
+}
+
+/* ---------------------------------------------------------------------
  * Detection
  * --------------------------------------------------------------------- */
 static bool
@@ -1311,7 +1481,7 @@ read_dir(const char *dir, MigFormat forced, Folder *f)
 	if (fmt == FMT_NONE)
 	{
 		pg_log_error("no migrations found in \"%s\"", dir);
-		pg_log_error_hint("pg_migrate reads golang-migrate, dbmate, Flyway, Prisma, goose and node-pg-migrate folders; name another one with --dir.");
+		pg_log_error_hint("pg_migrate reads golang-migrate, dbmate, Flyway, Prisma, goose, node-pg-migrate and sqitch folders; name another one with --dir.");
 		return false;
 	}
 	if (f->format != FMT_NONE && f->format != fmt)
@@ -1369,9 +1539,7 @@ read_dir(const char *dir, MigFormat forced, Folder *f)
 			}
 			return true;
 		case FMT_SQITCH:
-			pg_log_error("\"%s\": sqitch projects are not supported yet", dir);
-			pg_log_error_hint("Apply them with sqitch for now; golang-migrate, dbmate, Flyway, Prisma, goose and node-pg-migrate folders are read.");
-			return false;
+			return read_sqitch(dir, f);
 		case FMT_NONE:
 			break;
 	}

@@ -450,8 +450,9 @@ register_folder(PGconn *conn, const Folder *f, bool keep_open)
 		return false;
 	PQclear(res);
 	if (!opt.quiet)
-		printf("%s: %d migrations in %s (%s): %d new, %d updated, %d unchanged\n",
-			   progname, f->n, f->where, format_name(f->format), counts[0], counts[1], counts[2]);
+		printf("%s: %d migrations in %s (%s): %d new, %d updated, %d unchanged%s%s\n",
+			   progname, f->n, f->where, format_name(f->format), counts[0], counts[1], counts[2],
+			   f->note ? "; note: " : "", f->note ? f->note : "");
 	return true;
 }
 
@@ -781,7 +782,7 @@ static const char status_sql[] =
 "SELECT coalesce(s.version, f.version) AS version, coalesce(s.name, f.name) AS name, "
 "  CASE WHEN s.version IS NULL THEN 'pending' ELSE s.state END AS state, "
 "  CASE WHEN s.version IS NULL THEN 'not registered' "
-"       WHEN f.version IS NULL AND $5 AND s.state <> 'pending' THEN 'missing from the folder' "
+"       WHEN f.version IS NULL AND $5 AND s.state IN ('applied', 'running', 'failed') THEN 'missing from the folder' "
 "       WHEN s.state IN ('applied', 'running', 'failed') AND f.checksum IS DISTINCT FROM s.checksum AND f.version IS NOT NULL "
 "         THEN 'changed since applied' END AS drift, "
 "  s.applied_at, s.applied_by, s.duration_ms, s.steps, s.retries, s.error, f.file "

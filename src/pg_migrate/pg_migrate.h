@@ -51,6 +51,7 @@ typedef struct Folder
 	int			n;
 	int			cap;
 	char	   *where;			/* the directories, for messages */
+	const char *note;			/* what of the folder is not used, if anything */
 } Folder;
 
 extern const char *format_name(MigFormat f);

@@ -149,8 +149,27 @@ is(query('nodepg', q{SELECT down_sql FROM migrate.migrations WHERE version = '17
 	"\n-- Down Migration\nDROP TABLE tags;\n",
 	'node-pg-migrate: the down section, from where its regex (^\\s*--, multiline) matches: the blank line before');
 
+# ---- sqitch: plan order, dependencies, a reworked change read from
+# deploy/users@v1.0.sql then deploy/users.sql, scripts with their own
+# BEGIN/COMMIT, a CIC without.
+$c = new_db('sqitch');
+command_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/sqitch", 'up' ],
+	qr/4 migrations in .*\(sqitch\): 4 new.*note: the sqitch verify\/ scripts are not run/,
+	'sqitch: up, with a note that verify/ is not run');
+is(query('sqitch', q{SELECT string_agg(version || ':' || name || ':' || state, ' ' ORDER BY version::int) FROM migrate_status()}),
+	'1:appschema:applied 2:users:applied 3:users_email_idx:applied 4:users:applied',
+	'sqitch: one migration per change in plan order, the reworked change twice');
+is(query('sqitch', q{SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = 'flipr' AND table_name = 'users'}),
+	'nickname,email,active', 'sqitch: the original users script, then its rework');
+is(query('sqitch', q{SELECT indisvalid FROM pg_index WHERE indexrelid = 'flipr.users_email_idx'::regclass}),
+	't', 'sqitch: the concurrent index');
+command_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/sqitch", 'down' ],
+	qr/4 users: rolled back/, 'sqitch: down runs the reworked change\'s revert script');
+is(query('sqitch', q{SELECT count(*) FROM information_schema.columns WHERE table_schema = 'flipr' AND table_name = 'users' AND column_name = 'active'}),
+	'0', 'sqitch: revert/users.sql dropped the column');
+
 # ---- status --json is built by the server (json_agg).
-command_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/node-pg-migrate", 'status', '--json' ],
+command_like([ 'pg_migrate', '-d', $node->connstr('nodepg'), '--dir', "$fixtures/node-pg-migrate", 'status', '--json' ],
 	qr/^\[\{"version":"1700000000000","name":"create-tags","state":"applied"/,
 	'status --json');
 
