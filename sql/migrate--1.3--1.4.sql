@@ -154,3 +154,102 @@ UPDATE migrate.migrations m SET owner = r.oid
 FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) m.registered_by;
 COMMENT ON COLUMN migrate.migrations.owner IS
     'the role the migration belongs to and runs as (pg_authid oid)';
+
+-- Ownership of migrations (issue 15 §2): who may change and see them
+
+-- register and resolve check the caller against the owner, so they are
+-- not SECURITY DEFINER (inside one the caller is gone); they switch to
+-- the extension owner for their catalog writes only.
+ALTER FUNCTION pg_catalog.migrate_register(text, text, text, text) SECURITY INVOKER;
+ALTER FUNCTION pg_catalog.migrate_resolve(text, text) SECURITY INVOKER;
+
+-- The status and the plan show registered_by; the plan's script text is
+-- shown only to the owner, members and superusers (a script can hold a
+-- password), so it is not SECURITY DEFINER either.  A function's result
+-- columns cannot change in place: the 1.3 functions step aside until their
+-- grants are copied to the new ones.
+ALTER FUNCTION pg_catalog.migrate_plan(text) RENAME TO migrate_plan_1_3;
+ALTER FUNCTION pg_catalog.migrate_status() RENAME TO migrate_status_1_3;
+
+CREATE FUNCTION pg_catalog.migrate_plan(target text DEFAULT NULL)
+RETURNS TABLE (version text, name text, step int, kind text, statements int, sql text,
+               registered_by name)
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'migrate_plan';
+REVOKE ALL ON FUNCTION pg_catalog.migrate_plan(text) FROM PUBLIC;
+COMMENT ON FUNCTION pg_catalog.migrate_plan(text) IS
+    'what migrate_apply(target) would run, step by step; sql only for the owner, members and superusers';
+
+CREATE FUNCTION pg_catalog.migrate_status()
+RETURNS TABLE (version text, name text, state text, applied_at timestamptz, applied_by name,
+               duration_ms double precision, checksum text, error text, retries int, steps text,
+               registered_by name)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH latest AS (
+        SELECT DISTINCT ON (h.version) h.*
+        FROM migrate.history h
+        ORDER BY h.version, h.id DESC
+    ), live AS (
+        SELECT l.version, l.step, l.steps_total, l.retries
+        FROM migrate.live() l
+        WHERE l.kind = 'run' AND l.version IS NOT NULL
+    ), everything AS (
+        SELECT m.version, m.version_key, m.name, m.checksum AS registered_checksum, m.owner
+        FROM migrate.migrations m
+        UNION ALL
+        SELECT l.version, NULL, l.name, NULL, NULL
+        FROM latest l
+        WHERE NOT EXISTS (SELECT 1 FROM migrate.migrations m WHERE m.version = l.version)
+    )
+    SELECT e.version,
+           e.name,
+           CASE WHEN v.version IS NOT NULL THEN 'running'
+                WHEN l.state IS NULL THEN 'pending'
+                ELSE l.state END,
+           CASE WHEN l.state = 'applied' THEN l.finished_at END,
+           CASE WHEN l.state IS NOT NULL THEN l.role END,
+           l.duration_ms,
+           coalesce(l.checksum, e.registered_checksum),
+           CASE WHEN l.error_message IS NOT NULL THEN
+               l.error_code || ': ' || l.error_message
+               || coalesce(' (statement ' || l.error_statement
+                           || coalesce(', position ' || l.error_position, '') || ')', '')
+           END,
+           coalesce(v.retries, l.retries, 0),
+           CASE WHEN v.version IS NOT NULL THEN v.step || '/' || v.steps_total
+                WHEN l.state IS NOT NULL THEN l.steps_done || '/' || l.steps_total END,
+           (SELECT r.rolname FROM pg_roles r WHERE r.oid = e.owner)
+    FROM everything e
+    LEFT JOIN latest l ON l.version = e.version
+    LEFT JOIN live v ON v.version = e.version
+    ORDER BY e.version_key NULLS LAST, e.version
+$$;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_status() FROM PUBLIC;
+COMMENT ON FUNCTION pg_catalog.migrate_status() IS
+    'one row per migration: state, progress, last error, and the role it belongs to (registered_by)';
+
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN
+        SELECT DISTINCT a.grantee, f.new
+        FROM (VALUES ('pg_catalog.migrate_plan_1_3(text)'::regprocedure,
+                      'pg_catalog.migrate_plan(text)'),
+                     ('pg_catalog.migrate_status_1_3()'::regprocedure,
+                      'pg_catalog.migrate_status()')) f (old, new)
+        JOIN pg_catalog.pg_proc p ON p.oid = f.old
+        CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
+        WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s', g.new,
+            CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END);
+    END LOOP;
+END
+$$;
+
+DROP FUNCTION pg_catalog.migrate_plan_1_3(text);
+DROP FUNCTION pg_catalog.migrate_status_1_3();

@@ -20,6 +20,86 @@ SELECT count(*) FROM migrate.history;
 SELECT count(*) FROM migrate.routines();
 RESET ROLE;
 
+-- Alice registers two migrations; one applied, one pending.
+SET ROLE regress_alice;
+SELECT migrate_register('1', 'alice_applied', 'CREATE TABLE own1 (id int);', 'DROP TABLE own1;');
+SELECT version, status FROM migrate_apply('1');
+SELECT migrate_register('2', 'alice_secret',
+  E'CREATE TABLE own2 (id int);\nCOMMENT ON TABLE own2 IS ''the password is hunter2'';');
+RESET ROLE;
+
+-- Bob cannot change either: not the pending one's up script, name or down
+-- script, not the applied one's down script (it runs at the next rollback).
+SET ROLE regress_bob;
+SELECT migrate_register('2', 'alice_secret', 'CREATE TABLE own2 (id int); GRANT ALL ON own2 TO PUBLIC;');
+SELECT migrate_register('2', 'bobs_now',
+  E'CREATE TABLE own2 (id int);\nCOMMENT ON TABLE own2 IS ''the password is hunter2'';');
+SELECT migrate_register('2', 'alice_secret',
+  E'CREATE TABLE own2 (id int);\nCOMMENT ON TABLE own2 IS ''the password is hunter2'';', 'SELECT 1;');
+SELECT migrate_register('1', 'alice_applied', 'CREATE TABLE own1 (id int);', 'DROP TABLE own1; CREATE TABLE bob_was_here ();');
+-- The identical registration changes nothing and is not refused.
+SELECT migrate_register('1', 'alice_applied', 'CREATE TABLE own1 (id int);', 'DROP TABLE own1;');
+-- Each shows who it belongs to; the script text is alice's to see.
+SELECT version, name, state, registered_by FROM migrate_status();
+SELECT version, step, kind, sql, registered_by FROM migrate_plan();
+RESET ROLE;
+SET ROLE regress_alice;
+SELECT version, step, sql, registered_by FROM migrate_plan();
+RESET ROLE;
+
+-- Alice can change her own pending migration, and a superuser anyone's;
+-- the owner stays alice.
+SET ROLE regress_alice;
+SELECT migrate_register('2', 'alice_secret', 'CREATE TABLE own2 (id int);');
+RESET ROLE;
+SELECT migrate_register('2', 'alice_secret', 'CREATE TABLE own2 (id int);', 'DROP TABLE own2;');
+SELECT version, registered_by FROM migrate_status() WHERE version = '2';
+-- A failed migration of alice's: bob cannot resolve it, or fix it.
+SET ROLE regress_alice;
+SELECT migrate_register('3', 'alice_fails', 'SELECT 1/0;');
+SELECT version, status FROM migrate_apply('3');
+RESET ROLE;
+SET ROLE regress_bob;
+SELECT migrate_resolve('3', 'rolled_back');
+SELECT migrate_register('3', 'alice_fails', 'SELECT 1;');
+SELECT version, state FROM migrate_status() WHERE version = '3';
+RESET ROLE;
+-- Carol, a member of alice, can do both; the migration stays alice's.
+SET ROLE regress_carol;
+SELECT migrate_register('3', 'alice_fails', 'SELECT 1/0;', 'SELECT 1;');
+SELECT migrate_resolve('3', 'rolled_back') LIKE 'resolved by regress_carol from state failed' AS resolved;
+SELECT version, step, sql, registered_by FROM migrate_plan('3');
+RESET ROLE;
+SELECT version, owner::regrole FROM migrate.migrations ORDER BY version;
+-- A migration whose role was dropped belongs to no one: only a superuser
+-- may change it, and registering it again makes it theirs.
+CREATE ROLE regress_dave;
+SELECT migrate_grant('regress_dave');
+SET ROLE regress_dave;
+SELECT migrate_register('4', 'dave_gone', 'SELECT 4;');
+RESET ROLE;
+DROP OWNED BY regress_dave;
+DROP ROLE regress_dave;
+SELECT version, registered_by FROM migrate_status() WHERE version = '4';
+SET ROLE regress_bob;
+SELECT migrate_register('4', 'dave_gone', 'SELECT 4;');
+RESET ROLE;
+SELECT migrate_register('4', 'dave_gone', 'SELECT 4;');
+SELECT registered_by = current_user AS adopted FROM migrate_status() WHERE version = '4';
+SELECT migrate_register('4', 'dave_gone', 'SELECT 4;');
+
+-- Bob's definer code is bob's: run by a superuser it cannot change alice's
+-- migrations or read her scripts.
+SET ROLE regress_bob;
+CREATE FUNCTION bob_change() RETURNS text LANGUAGE sql SECURITY DEFINER
+  AS $$SELECT pg_catalog.migrate_register('2', 'alice_secret', 'SELECT 1;')$$;
+CREATE FUNCTION bob_read() RETURNS SETOF text LANGUAGE sql SECURITY DEFINER
+  AS 'SELECT sql FROM pg_catalog.migrate_plan()';
+RESET ROLE;
+SELECT bob_change();
+SELECT bob_read();
+DROP FUNCTION bob_change(), bob_read();
+
 -- A backfill's last error is its submitter's to see: in the status and in
 -- migrate_backfill_wait().
 SET ROLE regress_alice;
@@ -48,6 +128,6 @@ SELECT state, last_error LIKE '42P01:%' AS error_shown FROM migrate_backfill_sta
 DROP FUNCTION bob_peek();
 
 DROP EXTENSION migrate;
-DROP TABLE own_bf;
+DROP TABLE own_bf, own1, own2;
 REVOKE CREATE ON SCHEMA public FROM regress_alice, regress_bob;
 DROP ROLE regress_alice, regress_bob, regress_carol;

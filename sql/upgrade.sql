@@ -61,8 +61,23 @@ FROM unnest(ARRAY['upgrade_user', 'upgrade_watcher', 'public']) r;
 SELECT count(*) AS old_pace FROM pg_proc WHERE proname LIKE 'migrate_backfill_pace%' AND pronargs = 3;
 -- nor on the 1.3 catalog
 SELECT migrate_backfill('t', 'w', 'v');
+-- migrations registered under 1.3, one by a role since dropped
+INSERT INTO migrate.migrations (version, version_key, name, up_sql, checksum, statements,
+    nontransactional, registered_by)
+VALUES ('1', '{1}', 'before_1_4', 'SELECT 1;', 'x', 1, 0, 'upgrade_user'),
+       ('2', '{2}', 'orphaned', 'SELECT 2;', 'y', 1, 0, 'upgrade_gone');
 ALTER EXTENSION migrate UPDATE TO '1.4';
 SELECT extversion FROM pg_extension WHERE extname = 'migrate';
+-- each belongs to the role named (none when it is gone: superusers only)
+SELECT version, coalesce(owner::regrole::text, 'none') AS owner FROM migrate.migrations ORDER BY 1;
+SELECT version, registered_by FROM migrate_status();
+-- register and resolve know their caller now; status and plan keep their grants
+SELECT proname, prosecdef FROM pg_proc
+WHERE proname IN ('migrate_register', 'migrate_resolve', 'migrate_plan', 'migrate_status') ORDER BY 1;
+SELECT r AS role,
+       has_function_privilege(r, 'migrate_status()', 'EXECUTE') AS status,
+       has_function_privilege(r, 'migrate_plan(text)', 'EXECUTE') AS plan
+FROM unnest(ARRAY['upgrade_user', 'upgrade_watcher', 'public']) r;
 -- a role granted before 1.4 reaches migrate.live() as one granted now;
 -- the recreated status function keeps its grants
 SELECT r AS role,

@@ -27,6 +27,7 @@
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -86,7 +87,9 @@ check_script_size(const char *sql, const char *name)
 
 /*
  * migrate_register(version, name, up_sql, down_sql): parses both scripts
- * now, so syntax errors surface at registration, and stores them.
+ * now, so syntax errors surface at registration, and stores them.  Not
+ * SECURITY DEFINER: the migration belongs to the caller (the current user,
+ * so a definer function registers as its owner), who alone may change it.
  */
 Datum
 migrate_register(PG_FUNCTION_ARGS)
@@ -99,6 +102,9 @@ migrate_register(PG_FUNCTION_ARGS)
 	List	   *stmts;
 	ListCell   *lc;
 	int			nontx = 0;
+	CatalogUser user;
+	int			nestlevel;
+	char	   *result;
 
 	key = script_version_key(version);
 	if (name[0] == '\0')
@@ -117,8 +123,13 @@ migrate_register(PG_FUNCTION_ARGS)
 	if (down)
 		(void) script_parse(down, psprintf("down script of migration %s", version));
 
-	PG_RETURN_TEXT_P(cstring_to_text(catalog_register(version, key, name, up, down,
-													  list_length(stmts), nontx)));
+	nestlevel = NewGUCNestLevel();
+	catalog_become_owner(&user);
+	result = catalog_register(version, key, name, up, down, list_length(stmts), nontx,
+							  user.userid);
+	catalog_restore_user(&user);
+	AtEOXact_GUC(false, nestlevel);
+	PG_RETURN_TEXT_P(cstring_to_text(result));
 }
 
 Datum
@@ -628,7 +639,10 @@ migrate_wait(PG_FUNCTION_ARGS)
 /*
  * migrate_plan(target): what migrate_apply(target) would run, step by
  * step, without running it.  Steps a failed attempt already finished are
- * left out, as apply would skip them.
+ * left out, as apply would skip them.  A script can hold secrets (CREATE
+ * ROLE ... PASSWORD): its text is shown only to its owner, members of it
+ * and superusers, so the function is not SECURITY DEFINER and knows its
+ * caller.
  */
 Datum
 migrate_plan(PG_FUNCTION_ARGS)
@@ -637,10 +651,14 @@ migrate_plan(PG_FUNCTION_ARGS)
 	char	   *target = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	List	   *plan;
 	ListCell   *lc;
+	CatalogUser user;
+	int			nestlevel;
 
 	migrate_init_srf(fcinfo);
 	if (target)
 		script_check_version(target, "target");
+	nestlevel = NewGUCNestLevel();
+	catalog_become_owner(&user);
 	plan = catalog_plan(false, target, 0, migrate_out_of_order);
 
 	foreach(lc, plan)
@@ -648,6 +666,8 @@ migrate_plan(PG_FUNCTION_ARGS)
 		MigrationDef *m = catalog_migration(((MigrationDef *) lfirst(lc))->version);
 		List	   *stmts = script_parse(m->up_sql, psprintf("up script of migration %s", m->version));
 		List	   *steps = script_steps(stmts);
+		char	   *owner = GetUserNameFromId(m->owner, true);
+		bool		visible = has_privs_of_role(user.userid, m->owner);
 		LatestState latest;
 		int			first = 0;
 		int			k;
@@ -662,8 +682,8 @@ migrate_plan(PG_FUNCTION_ARGS)
 		{
 			ScriptStep *st = list_nth(steps, k);
 			StringInfoData sql;
-			Datum		values[6];
-			bool		nulls[6] = {false, false, false, false, false, false};
+			Datum		values[7];
+			bool		nulls[7] = {false, false, false, false, false, false, false};
 			int			i;
 
 			initStringInfo(&sql);
@@ -682,19 +702,31 @@ migrate_plan(PG_FUNCTION_ARGS)
 			values[3] = CStringGetTextDatum(st->toplevel ? "top-level" : "transaction");
 			values[4] = Int32GetDatum(st->count);
 			values[5] = CStringGetTextDatum(sql.data);
+			nulls[5] = !visible;
+			values[6] = owner ? DirectFunctionCall1(namein, CStringGetDatum(owner)) : (Datum) 0;
+			nulls[6] = owner == NULL;
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
+	catalog_restore_user(&user);
+	AtEOXact_GUC(false, nestlevel);
 	return (Datum) 0;
 }
 
-/* migrate_resolve(version, state): settle a failed migration after a manual fix. */
+/*
+ * migrate_resolve(version, state): settle a failed migration after a manual
+ * fix.  Only its owner (or a member, or a superuser) may: not SECURITY
+ * DEFINER, so the caller is known.
+ */
 Datum
 migrate_resolve(PG_FUNCTION_ARGS)
 {
 	char	   *version = text_arg(fcinfo, 0, "version");
 	char	   *state = text_arg(fcinfo, 1, "state");
 	bool		busy;
+	CatalogUser user;
+	int			nestlevel;
+	char	   *note;
 
 	if (strcmp(state, "applied") != 0 && strcmp(state, "rolled_back") != 0)
 		ereport(ERROR,
@@ -710,7 +742,12 @@ migrate_resolve(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("cannot resolve a migration while a run is in progress in this database"),
 				 errhint("Wait for it (CALL migrate_wait()), then resolve.")));
-	PG_RETURN_TEXT_P(cstring_to_text(catalog_resolve(version, state)));
+	nestlevel = NewGUCNestLevel();
+	catalog_become_owner(&user);
+	note = catalog_resolve(version, state, user.userid);
+	catalog_restore_user(&user);
+	AtEOXact_GUC(false, nestlevel);
+	PG_RETURN_TEXT_P(cstring_to_text(note));
 }
 
 /* migrate.live(): what the workers of this database are doing right now. */

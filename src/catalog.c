@@ -18,11 +18,13 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
@@ -216,6 +218,35 @@ catalog_rows_for_caller(FunctionCallInfo fcinfo, const char *query,
 }
 
 /*
+ * A migration belongs to the role that registered it: only that role, a
+ * role with its privileges (a member) or a superuser may change or resolve
+ * it, as for a pg_cron job.  Otherwise anyone who may apply could have
+ * their own run execute a script someone else put in.
+ */
+void
+catalog_check_owner(const char *version, Oid owner, Oid caller, const char *action)
+{
+	char	   *name;
+
+	if (has_privs_of_role(caller, owner))
+		return;
+	name = OidIsValid(owner) ? GetUserNameFromId(owner, true) : NULL;
+	if (name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("migration %s belongs to no role", version),
+				 errdetail("The role that registered it was dropped."),
+				 errhint("A superuser may %s it; registering it again makes it theirs.", action)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("migration %s belongs to role \"%s\"", version, name),
+			 errdetail("Only the role that registered a migration, a member of it or a superuser may %s it.",
+					   action),
+			 errhint("Ask that role to %s it, or register your change as a new migration with a version of its own.",
+					 action)));
+}
+
+/*
  * Stores a migration.  Identical re-registration is a no-op.  The up script
  * and the name are fixed once the migration's history shows that any of it
  * ran: a row in state applied (applied by a run, or marked applied by
@@ -229,15 +260,15 @@ catalog_rows_for_caller(FunctionCallInfo fcinfo, const char *query,
 char *
 catalog_register(const char *version, Datum version_key, const char *name,
 				 const char *up_sql, const char *down_sql,
-				 int statements, int nontransactional)
+				 int statements, int nontransactional, Oid caller)
 {
 	char	   *checksum = script_checksum(up_sql);
 	char	   *down_checksum = down_sql ? script_checksum(down_sql) : NULL;
-	char	   *registered_by = GetUserNameFromId(GetOuterUserId(), false);
+	char	   *registered_by = GetUserNameFromId(caller, false);
 	Oid			types[11] = {TEXTOID, NUMERICARRAYOID, TEXTOID, TEXTOID, TEXTOID,
 	TEXTOID, TEXTOID, INT4OID, INT4OID, NAMEOID, OIDOID};
-	Oid			update_types[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, INT4OID, INT4OID, NAMEOID};
+	Oid			update_types[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, INT4OID, INT4OID, OIDOID, NAMEOID};
 	Datum		values[11];
 	char		nulls[11] = "           ";
 	char	   *result;
@@ -248,7 +279,7 @@ catalog_register(const char *version, Datum version_key, const char *name,
 	spi_exec("SELECT m.version, m.name, m.checksum, m.down_checksum, "
 			 "       EXISTS (SELECT 1 FROM migrate.history h "
 			 "               WHERE h.version = m.version AND h.state = 'applied'), "
-			 "       r.steps_done, r.steps_total "
+			 "       r.steps_done, r.steps_total, m.owner "
 			 "FROM migrate.migrations m "
 			 "LEFT JOIN LATERAL (SELECT h.steps_done, h.steps_total FROM migrate.history h "
 			 "                   WHERE h.version = m.version AND h.action = 'apply' "
@@ -281,7 +312,7 @@ catalog_register(const char *version, Datum version_key, const char *name,
 		values[7] = Int32GetDatum(statements);
 		values[8] = Int32GetDatum(nontransactional);
 		values[9] = CStringGetDatum(registered_by);
-		values[10] = ObjectIdGetDatum(GetOuterUserId());
+		values[10] = ObjectIdGetDatum(caller);
 		spi_exec("INSERT INTO migrate.migrations (version, version_key, name, up_sql, down_sql, "
 				 "  checksum, down_checksum, statements, nontransactional, registered_by, owner) "
 				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -296,13 +327,19 @@ catalog_register(const char *version, Datum version_key, const char *name,
 		bool		was_applied = strcmp(col(0, 5, CurrentMemoryContext), "t") == 0;
 		char	   *steps_ran = col(0, 6, CurrentMemoryContext);
 		char	   *steps_total = col(0, 7, CurrentMemoryContext);
+		Oid			owner = col_oid(0, 8);
+		bool		orphaned = !OidIsValid(owner) ||
+			!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner));
 
+		/* a migration whose role was dropped is adopted below */
 		if (strcmp(old_checksum, checksum) == 0 && strcmp(old_name, name) == 0 &&
 			((old_down == NULL && down_checksum == NULL) ||
-			 (old_down && down_checksum && strcmp(old_down, down_checksum) == 0)))
+			 (old_down && down_checksum && strcmp(old_down, down_checksum) == 0)) &&
+			!orphaned)
 			result = "unchanged";
 		else
 		{
+			catalog_check_owner(version, owner, caller, "change");
 			if ((was_applied || steps_ran) &&
 				(strcmp(old_checksum, checksum) != 0 || strcmp(old_name, name) != 0))
 				ereport(ERROR,
@@ -329,12 +366,20 @@ catalog_register(const char *version, Datum version_key, const char *name,
 			values[5] = text_or_null(down_checksum, &nulls[5]);
 			values[6] = Int32GetDatum(statements);
 			values[7] = Int32GetDatum(nontransactional);
-			values[8] = CStringGetDatum(registered_by);
+			/*
+			 * The owner stays: a member or a superuser changed it for them.
+			 * Only a migration whose role is gone becomes the (superuser)
+			 * caller's.
+			 */
+			values[8] = ObjectIdGetDatum(orphaned ? caller : owner);
+			values[9] = CStringGetDatum(registered_by);
 			spi_exec("UPDATE migrate.migrations SET name = $2, up_sql = $3, down_sql = $4, "
 					 "  checksum = $5, down_checksum = $6, statements = $7, nontransactional = $8, "
-					 "  registered_at = now(), registered_by = $9 "
+					 "  registered_at = now(), "
+					 "  registered_by = CASE WHEN owner IS DISTINCT FROM $9 THEN $10 ELSE registered_by END, "
+					 "  owner = $9 "
 					 "WHERE version = $1",
-					 9, update_types, values, nulls, SPI_OK_UPDATE);
+					 10, update_types, values, nulls, SPI_OK_UPDATE);
 			result = "updated";
 		}
 	}
@@ -796,16 +841,17 @@ catalog_history_finish(int64 history_id, int64 run_id, MigrationDef *m,
  * one rolled back by its down script.
  */
 char *
-catalog_resolve(const char *version, const char *state)
+catalog_resolve(const char *version, const char *state, Oid caller)
 {
 	MigrationDef *m = catalog_migration(version);
 	LatestState latest;
 	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, NAMEOID};
 	Datum		values[5];
-	char	   *who = GetUserNameFromId(GetOuterUserId(), false);
+	char	   *who = GetUserNameFromId(caller, false);
 	const char *current;
 	char	   *note;
 
+	catalog_check_owner(version, m->owner, caller, "resolve");
 	catalog_latest(version, &latest);
 	current = latest.exists ? latest.state : "pending";
 	if (strcmp(current, state) == 0)

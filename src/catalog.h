@@ -73,7 +73,7 @@ extern void catalog_rows_for_caller(FunctionCallInfo fcinfo, const char *query,
 									int nargs, Oid *types, Datum *values, const char *nulls);
 extern char *catalog_register(const char *version, Datum version_key, const char *name,
 							  const char *up_sql, const char *down_sql,
-							  int statements, int nontransactional);
+							  int statements, int nontransactional, Oid caller);
 extern List *catalog_plan(bool rollback, const char *target, int steps, bool out_of_order);
 extern MigrationDef *catalog_migration(const char *version);
 extern void catalog_latest(const char *version, LatestState *out);
@@ -92,6 +92,7 @@ extern void catalog_history_finish(int64 history_id, int64 run_id, MigrationDef 
 								   bool rollback, const char *state,
 								   int steps_done, int steps_total, int retries,
 								   TimestampTz started_at, MigrationError *err);
-extern char *catalog_resolve(const char *version, const char *state);
+extern char *catalog_resolve(const char *version, const char *state, Oid caller);
+extern void catalog_check_owner(const char *version, Oid owner, Oid caller, const char *action);
 
 #endif							/* MIGRATE_CATALOG_H */
