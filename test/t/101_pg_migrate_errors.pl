@@ -67,6 +67,25 @@ chmod 0000, "$tmp/unreadable/2_b.up.sql";
 command_checks_all([ 'pg_migrate', '-d', $c, '--dir', "$tmp/unreadable", 'up' ],
 	1, [qr/^$/], [qr/could not open ".*2_b\.up\.sql": Permission denied/], 'an unreadable file');
 
+# a symlink loop in a Flyway location (read recursively)
+make_path("$tmp/loop/sub");
+write_file("$tmp/loop/V1__a.sql", "CREATE TABLE a (id int);\n");
+symlink("$tmp/loop", "$tmp/loop/sub/back") or die;
+command_checks_all([ 'pg_migrate', '-d', $c, '--format', 'flyway', '--dir', "$tmp/loop", 'up' ],
+	1, [qr/^$/], [qr/directory ".*sub\/back" leads back to a directory already read \(a symlink loop\)/],
+	'a symlink loop');
+
+# a file over migrate.max_script_size: the server refuses it, the file is named
+$node->safe_psql('postgres', q{CREATE DATABASE small; ALTER DATABASE small SET migrate.max_script_size = '1kB'});
+$node->safe_psql('small', 'CREATE EXTENSION migrate');
+make_path("$tmp/large");
+write_file("$tmp/large/1_a.up.sql", "CREATE TABLE a (id int);\n");
+write_file("$tmp/large/2_b.up.sql", "CREATE TABLE b (id int);\n" . ("-- padding\n" x 200));
+command_checks_all([ 'pg_migrate', '-d', $node->connstr('small'), '--dir', "$tmp/large", 'up' ],
+	1, [qr/^$/], [qr/could not register ".*2_b\.up\.sql" \(version 2\)\nERROR:  .*too large.*nothing was registered/s],
+	'a file over migrate.max_script_size');
+is($node->safe_psql('small', 'SELECT count(*) FROM migrate.migrations'), '0', 'nothing registered there either');
+
 # a syntax error the server finds: the file is named, and nothing is registered
 make_path("$tmp/syntax");
 write_file("$tmp/syntax/1_a.up.sql", "CREATE TABLE a (id int);\n");

@@ -95,6 +95,31 @@ $node->safe_psql('postgres', 'CALL migrate_wait()');
 is($node->safe_psql('postgres', q{SELECT state FROM migrate_status() WHERE version = '4'}),
 	'applied', 'the worker finished the migration after the client left');
 
+# The connection drops while the client waits: it says the run goes on,
+# exits 1, and the run completes.
+write_file("$tmp/second/5_wait_more.up.sql", "SELECT pg_advisory_xact_lock(4242);\n");
+$holder = $node->background_psql('postgres');
+$holder->query_safe('SELECT pg_advisory_lock(4242)');
+my ($out4, $err4) = ('', '');
+my $fourth = IPC::Run::start([ 'pg_migrate', '-d', $c, '--dir', "$tmp/second", 'up' ],
+	'>', \$out4, '2>', \$err4);
+ok($node->poll_query_until('postgres', q{SELECT state = 'running' FROM migrate_status() WHERE version = '5'}),
+	'the run is on migration 5');
+# (PGAPPNAME is set by the test framework: find the client by its queries)
+ok($node->poll_query_until('postgres',
+		q{SELECT bool_or(pg_terminate_backend(pid)) FROM pg_stat_activity
+		  WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND query ~ 'migrate_(wait|status)'}),
+	'the client\'s backend is terminated');
+$fourth->finish;
+is($fourth->result(0), 1, 'connection lost: pg_migrate exits 1');
+like($err4, qr/lost the connection to the server: the run goes on in the server's worker/,
+	'and says the run goes on');
+$holder->query_safe('SELECT pg_advisory_unlock(4242)');
+$holder->quit;
+$node->safe_psql('postgres', 'CALL migrate_wait()');
+is($node->safe_psql('postgres', q{SELECT state FROM migrate_status() WHERE version = '5'}),
+	'applied', 'the worker finished it');
+
 # Backfill progress: a plain line on a non-terminal (CI logs), updated in
 # place on a terminal.  Small batches at the default pace keep the job
 # running for a few polls.
