@@ -409,6 +409,7 @@ register_folder(PGconn *conn, const Folder *f, bool keep_open)
 {
 	PGresult   *res;
 	int			counts[3] = {0, 0, 0};
+	int			notx = 0;
 
 	if ((res = run(conn, "could not start the registration", "BEGIN", 0, NULL)) == NULL)
 		return false;
@@ -420,6 +421,7 @@ register_folder(PGconn *conn, const Folder *f, bool keep_open)
 
 		if (m->blocker)
 			continue;
+		notx += m->nontransactional;
 		values[0] = m->version;
 		values[1] = m->name;
 		values[2] = m->up.sql;
@@ -453,6 +455,10 @@ register_folder(PGconn *conn, const Folder *f, bool keep_open)
 		printf("%s: %d migrations in %s (%s): %d new, %d updated, %d unchanged%s%s\n",
 			   progname, f->n, f->where, format_name(f->format), counts[0], counts[1], counts[2],
 			   f->note ? "; note: " : "", f->note ? f->note : "");
+	/* the server has no per-migration transaction mode yet */
+	if (notx > 0 && !opt.quiet)
+		printf("%s: note: %d migrations marked non-transactional by their tool run as migrate runs every migration: CONCURRENTLY and other statements that cannot run in a transaction on their own, the rest together in one transaction\n",
+			   progname, notx);
 	return true;
 }
 
@@ -515,7 +521,6 @@ typedef struct Tracked
 	char	   *version;
 	char	   *name;
 	char		shown;			/* ' ' nothing yet, 's' start line, 'e' end line */
-	char	   *state;
 } Tracked;
 
 /*
@@ -662,7 +667,6 @@ follow_run(PGconn *conn, const Folder *f, PGresult *queued, bool rollback)
 			if (ended && x->shown == 's')
 			{
 				x->shown = 'e';
-				x->state = pg_strdup(state);
 				if (strcmp(state, "failed") == 0)
 				{
 					printf("%s %s: failed\n", x->version, x->name);

@@ -80,7 +80,9 @@ is(query('golang', $history), '1:applied 2:applied 3:applied 10:rolled_back 11:r
 # ---- dbmate: sections run on their own (the down section is not run on up),
 # transaction:false around a CIC, an empty down (irreversible).
 $c = new_db('dbmate');
-command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/dbmate", 'up' ], 'dbmate: up');
+command_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/dbmate", 'up' ],
+	qr/note: 1 migrations marked non-transactional by their tool run as migrate runs every migration/,
+	'dbmate: up, saying how its transaction:false migration runs');
 is(query('dbmate', $history), '20240101000000:applied 20240102000000:applied 20240103000000:applied',
 	'dbmate: history');
 is(query('dbmate', q{SELECT label FROM items}), 'one', 'dbmate: the table is there: its down section did not run');
@@ -97,7 +99,8 @@ is(query('dbmate', q{SELECT down_sql IS NULL FROM migrate.migrations WHERE versi
 # ---- Flyway: V1_1 is version 1.1, U files are the down scripts, .conf,
 # subdirectories read.
 $c = new_db('flyway');
-command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/flyway", 'up' ], 'flyway: up');
+command_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/flyway", 'up' ],
+	qr/note: 1 migrations marked non-transactional/, 'flyway: up; V2\'s .conf executeInTransaction=false is read');
 is(query('flyway', $history), '1:applied 1.1:applied 2:applied 3:applied',
 	'flyway: V1_1 is 1.1, sub/V3 is read');
 is(query('flyway', q{SELECT isbn FROM books}), '978-0441013593', 'flyway: schema and rows');
