@@ -120,6 +120,7 @@ usage(void)
 	printf("  -d, --dbname=DBNAME      database name, connection string or URI; repeat it\n"
 		   "                           to run the command on several databases\n");
 	printf("      --dsn-file=FILE      one connection string per line, the same way\n");
+	printf("      --all-databases      every database of the server that has the extension\n");
 	printf("  -j, --jobs=N             databases at once (default 1), then a summary\n");
 	printf("  -h, --host=HOSTNAME      database server host or socket directory\n");
 	printf("  -p, --port=PORT          database server port\n");
@@ -227,12 +228,15 @@ database_url(const char *url, char **options)
 	return rest.data;
 }
 
-/* Connects as psql does: -d (conninfo or URI), -h -p -U, PG* variables. */
+/*
+ * Connects as psql does: -d (conninfo or URI), -h -p -U, PG* variables;
+ * override_dbname, when given, replaces the database of all that.
+ */
 static PGconn *
-connect_db(const char *dbname)
+connect_db(const char *dbname, const char *override_dbname)
 {
-	const char *keywords[9];
-	const char *values[9];
+	const char *keywords[10];
+	const char *values[10];
 	char	   *password = NULL;
 	char	   *options = NULL;
 	PGconn	   *conn;
@@ -251,6 +255,8 @@ connect_db(const char *dbname)
 		keywords[i] = "user", values[i++] = opt.user;
 		keywords[i] = "password", values[i++] = password;
 		keywords[i] = "dbname", values[i++] = dbname;
+		/* --all-databases: the same server, another database */
+		keywords[i] = "dbname", values[i++] = override_dbname;
 		keywords[i] = "fallback_application_name", values[i++] = progname;
 		/* files are read as UTF-8 and sent as such, whatever the database's encoding */
 		keywords[i] = "client_encoding", values[i++] = "UTF8";
@@ -1175,9 +1181,9 @@ typedef struct Job
 } Job;
 
 static int
-run_one(const char *dbname, const Job *job)
+run_one(const char *dbname, const char *override_dbname, const Job *job)
 {
-	PGconn	   *conn = connect_db(dbname);
+	PGconn	   *conn = connect_db(dbname, override_dbname);
 	int			rc;
 	const char *arg = job->nargs > 0 ? job->args[0] : NULL;
 
@@ -1252,6 +1258,7 @@ dsn_label(const char *dsn)
 typedef struct FleetMember
 {
 	char	   *dsn;
+	char	   *dbname;			/* --all-databases: the database on that server */
 	pid_t		pid;
 	FILE	   *out;			/* its stdout and stderr, shown when it ends */
 	int			rc;
@@ -1266,7 +1273,7 @@ typedef struct FleetMember
  * code is non-zero if any database's was.
  */
 static int
-run_fleet(SimpleStringList *dsns, int jobs, const Job *job)
+run_fleet(SimpleStringList *dsns, const char *base, int jobs, const Job *job)
 {
 	int			n = 0;
 	int			next = 0;
@@ -1278,8 +1285,12 @@ run_fleet(SimpleStringList *dsns, int jobs, const Job *job)
 	for (SimpleStringListCell *c = dsns->head; c; c = c->next)
 		n++;
 	m = pg_malloc0(sizeof(FleetMember) * n);
-	for (SimpleStringListCell *c = dsns->head; c; c = c->next)
-		m[i++].dsn = c->val;
+	for (SimpleStringListCell *c = dsns->head; c; c = c->next, i++)
+	{
+		/* with a base, the list is of database names on its server */
+		m[i].dsn = base ? (char *) base : c->val;
+		m[i].dbname = base ? c->val : NULL;
+	}
 	fflush(stdout);
 	fflush(stderr);
 
@@ -1302,7 +1313,7 @@ run_fleet(SimpleStringList *dsns, int jobs, const Job *job)
 				dup2(fileno(x->out), STDERR_FILENO);
 				/* keep stdout and stderr lines in order in the file */
 				setvbuf(stdout, NULL, _IOLBF, 0);
-				exit(run_one(x->dsn, job));
+				exit(run_one(x->dsn, x->dbname, job));
 			}
 			running++;
 		}
@@ -1326,7 +1337,7 @@ run_fleet(SimpleStringList *dsns, int jobs, const Job *job)
 			m[i].secs = (end.tv_sec - m[i].start.tv_sec) + (end.tv_nsec - m[i].start.tv_nsec) / 1e9;
 			if (m[i].rc != EXIT_OK)
 				failed++;
-			printf("== %s\n", dsn_label(m[i].dsn));
+			printf("== %s\n", m[i].dbname ? m[i].dbname : dsn_label(m[i].dsn));
 			rewind(m[i].out);
 			while ((got = fread(buf, 1, sizeof(buf), m[i].out)) > 0)
 				fwrite(buf, 1, got, stdout);
@@ -1337,10 +1348,52 @@ run_fleet(SimpleStringList *dsns, int jobs, const Job *job)
 
 	printf("\n%-40s %-8s %4s %9s\n", "database", "result", "exit", "seconds");
 	for (i = 0; i < n; i++)
-		printf("%-40s %-8s %4d %9.1f\n", dsn_label(m[i].dsn), m[i].rc == EXIT_OK ? "ok" : "FAILED",
+		printf("%-40s %-8s %4d %9.1f\n", m[i].dbname ? m[i].dbname : dsn_label(m[i].dsn),
+			   m[i].rc == EXIT_OK ? "ok" : "FAILED",
 			   m[i].rc, m[i].secs);
 	printf("%d of %d databases failed\n", failed, n);
 	return failed > 0 ? EXIT_ERROR : EXIT_OK;
+}
+
+/*
+ * --all-databases: the databases of the server that have the extension
+ * (each is asked, since pg_extension is per database).
+ */
+static bool
+list_databases(const char *base, SimpleStringList *out)
+{
+	PGconn	   *conn = connect_db(base, NULL);
+	PGresult   *res;
+
+	if (conn == NULL)
+		return false;
+	res = run(conn, "could not list the databases",
+			  "SELECT datname FROM pg_catalog.pg_database "
+			  "WHERE datallowconn AND NOT datistemplate ORDER BY datname", 0, NULL);
+	PQfinish(conn);
+	if (res == NULL)
+		return false;
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		PGconn	   *db = connect_db(base, PQgetvalue(res, r, 0));
+		PGresult   *ext;
+
+		if (db == NULL)
+			return false;
+		ext = run(db, "could not check for the migrate extension",
+				  "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'migrate'", 0, NULL);
+		if (ext && PQntuples(ext) == 1)
+			simple_string_list_append(out, PQgetvalue(res, r, 0));
+		PQclear(ext);
+		PQfinish(db);
+	}
+	PQclear(res);
+	if (out->head == NULL)
+	{
+		pg_log_error("no database of this server has the migrate extension");
+		return false;
+	}
+	return true;
 }
 
 /* One conninfo per line; blank lines and # comments skipped. */
@@ -1394,6 +1447,7 @@ main(int argc, char **argv)
 		{"to", required_argument, NULL, 5},
 		{"all", no_argument, NULL, 6},
 		{"dsn-file", required_argument, NULL, 7},
+		{"all-databases", no_argument, NULL, 8},
 		{"jobs", required_argument, NULL, 'j'},
 		{NULL, 0, NULL, 0}
 	};
@@ -1405,6 +1459,7 @@ main(int argc, char **argv)
 	Folder	   *f = NULL;
 	Job			job;
 	int			jobs = 1;
+	bool		all_databases = false;
 
 	pg_logging_init(argv[0]);
 	progname = get_progname(argv[0]);
@@ -1487,6 +1542,9 @@ main(int argc, char **argv)
 				break;
 			case 7:
 				read_dsn_file(optarg);
+				break;
+			case 8:
+				all_databases = true;
 				break;
 			case 'j':
 				if (!option_parse_int(optarg, "-j/--jobs", 1, 64, &jobs))
@@ -1573,7 +1631,20 @@ main(int argc, char **argv)
 	job.nargs = argc - optind;
 	job.args = argv + optind;
 	pqsignal(SIGINT, on_sigint);
+	if (all_databases)
+	{
+		SimpleStringList dbs = {NULL, NULL};
+
+		if (opt.dbnames.head && opt.dbnames.head->next)
+		{
+			pg_log_error("--all-databases takes at most one -d, the server's");
+			exit(EXIT_USAGE);
+		}
+		if (!list_databases(opt.dbnames.head ? opt.dbnames.head->val : NULL, &dbs))
+			exit(EXIT_ERROR);
+		return run_fleet(&dbs, opt.dbnames.head ? opt.dbnames.head->val : "", jobs, &job);
+	}
 	if (opt.dbnames.head && opt.dbnames.head->next)
-		return run_fleet(&opt.dbnames, jobs, &job);
-	return run_one(opt.dbnames.head ? opt.dbnames.head->val : NULL, &job);
+		return run_fleet(&opt.dbnames, NULL, jobs, &job);
+	return run_one(opt.dbnames.head ? opt.dbnames.head->val : NULL, NULL, &job);
 }

@@ -1,6 +1,6 @@
 # The same folder applied to several databases (-d repeated, --dsn-file,
-# -j): each database's outcome independent, a summary table, non-zero exit
-# if any failed.
+# --all-databases, -j): each database's outcome independent, a summary
+# table, non-zero exit if any failed.
 use strict;
 use warnings;
 use Cwd qw(abs_path);
@@ -57,6 +57,16 @@ is($node->safe_psql('tenant2', $history), '1:applied 2:applied 3:applied 10:appl
 	'tenant2 resumed and applied everything');
 command_ok([ 'pg_migrate', '--dsn-file', "$tmp/dsns", '--dir', "$fixtures/golang-migrate", 'status', '--exit-code' ],
 	'status --exit-code over the fleet: 0');
+
+# --all-databases: every database of the server that has the extension
+# (postgres has not)
+$node->safe_psql('tenant3', q{SELECT migrate_register('12', 'pending_one', 'CREATE TABLE p (id int);')});
+command_checks_all(
+	[ 'pg_migrate', '-d', $node->connstr('postgres'), '--all-databases', '--dir', "$fixtures/golang-migrate", 'status', '--exit-code' ],
+	1,
+	[ qr/^tenant1 +ok +0 .*\ntenant2 +ok +0 .*\ntenant3 +FAILED +3 .*\n1 of 3 databases failed$/m ],
+	[qr/^$/],
+	'--all-databases: the three tenants, not postgres; tenant3 has a pending migration (3)');
 
 $node->stop;
 done_testing();
