@@ -106,6 +106,7 @@ migrate_register(PG_FUNCTION_ARGS)
 	int			nestlevel;
 	char	   *result;
 
+	(void) catalog_version_ok(ERROR);
 	key = script_version_key(version);
 	if (name[0] == '\0')
 		ereport(ERROR,
@@ -657,6 +658,7 @@ migrate_plan(PG_FUNCTION_ARGS)
 	migrate_init_srf(fcinfo);
 	if (target)
 		script_check_version(target, "target");
+	(void) catalog_version_ok(ERROR);
 	nestlevel = NewGUCNestLevel();
 	catalog_become_owner(&user);
 	plan = catalog_plan(false, target, 0, migrate_out_of_order);
@@ -733,6 +735,7 @@ migrate_resolve(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid state \"%s\"", state),
 				 errhint("Mark the migration 'applied' (you finished it by hand) or 'rolled_back' (you undid it).")));
+	(void) catalog_version_ok(ERROR);
 	migrate_require_shmem();
 	LWLockAcquire(MigrateState->lock, LW_SHARED);
 	busy = migrate_active_run_slot(MyDatabaseId) >= 0;

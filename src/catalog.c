@@ -116,7 +116,8 @@ text_or_null(const char *s, char *null)
 }
 
 /*
- * The backfill tables changed in 1.1: after the library was upgraded, its
+ * The tables change between versions (the backfill tables in 1.1 to 1.3,
+ * the owner of a migration in 1.4): after the library was upgraded, its
  * code must not run against an older schema until ALTER EXTENSION has
  * brought the tables along.  Reports a mismatch at elevel (ERROR throws)
  * and returns whether the schema is current.
@@ -136,7 +137,7 @@ catalog_version_ok(int elevel)
 		ereport(elevel,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"migrate\" is at version %s, its library at %s", version, MIGRATE_EXTVERSION),
-				 errdetail("The backfill tables of version %s differ.", MIGRATE_EXTVERSION),
+				 errdetail("The tables of version %s differ.", MIGRATE_EXTVERSION),
 				 errhint("Run ALTER EXTENSION migrate UPDATE.")));
 	SPI_finish();
 	return ok;
