@@ -3,9 +3,11 @@
  * catalog.c
  *	  The only file that knows the columns of the migrate.* tables.
  *
- * Callers run these in their own transaction with an active snapshot; the
- * worker runs them as the extension owner with a safe search_path (see
- * worker.c), the SQL entry points are SECURITY DEFINER.
+ * Callers run these in their own transaction with an active snapshot, as
+ * the extension owner with a safe search_path (catalog_become_owner): the
+ * worker and the SQL entry points that must know their caller (register,
+ * resolve, plan, the backfill functions) switch to it around these calls
+ * only; the SQL-language status functions are SECURITY DEFINER.
  *
  * src/catalog.c
  *
