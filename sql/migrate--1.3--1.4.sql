@@ -253,3 +253,32 @@ $$;
 
 DROP FUNCTION pg_catalog.migrate_plan_1_3(text);
 DROP FUNCTION pg_catalog.migrate_status_1_3();
+
+-- A run records the role that asked for it; every migration of it runs as
+-- its owner, in a worker logged in as that role.  The run keeps the checksum
+-- of every script it planned: one registered again after planning fails the
+-- run instead of running unreviewed.  crashes/crashed_on count the restarts
+-- that found it on the same migration; the recovery fails a migration that
+-- crashed the worker three times instead of resuming it forever.
+ALTER TABLE migrate.runs RENAME COLUMN run_as TO requested_by;
+ALTER TABLE migrate.runs DROP COLUMN session_role;
+ALTER TABLE migrate.runs ADD COLUMN checksums text[];
+ALTER TABLE migrate.runs ADD COLUMN crashes int NOT NULL DEFAULT 0;
+ALTER TABLE migrate.runs ADD COLUMN crashed_on text;
+
+-- A backfill's workers log in as its submitter, kept by OID (a role renamed
+-- while its job runs no longer strands the job).
+ALTER TABLE migrate.backfill_jobs ADD COLUMN submitter oid;
+UPDATE migrate.backfill_jobs j SET submitter = r.oid
+FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) j.submitted_by;
+ALTER TABLE migrate.backfill_jobs DROP COLUMN session_role;
+COMMENT ON COLUMN migrate.backfill_jobs.submitter IS
+    'the role that submitted the job, which its workers log in as (pg_authid oid)';
+
+-- The run functions run as the caller, so that they know who calls them
+-- and refuse borrowed rights (a SECURITY DEFINER function, an index
+-- expression run by autovacuum); they read and write migrate.* as the
+-- extension owner internally.
+ALTER FUNCTION pg_catalog.migrate_apply(text, boolean) SECURITY INVOKER;
+ALTER FUNCTION pg_catalog.migrate_rollback(int, boolean) SECURITY INVOKER;
+ALTER FUNCTION pg_catalog.migrate_rollback_to(text, boolean) SECURITY INVOKER;

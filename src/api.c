@@ -40,6 +40,7 @@
 #include "migrate.h"
 #include "script.h"
 #include "shmem.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(migrate_register);
 PG_FUNCTION_INFO_V1(migrate_apply);
@@ -194,6 +195,10 @@ start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
 	char		message[MIGRATE_MESSAGE_LEN];
 	char	   *search_path = pstrdup(GetConfigOption("search_path", false, false));
 	int			nestlevel;
+	CatalogUser user;
+	ListCell   *lc;
+
+	migrate_refuse_borrowed_rights(fname);
 
 	/* the run carries it in its slot: cut short, it would name other schemas */
 	if (strlen(search_path) >= MIGRATE_SEARCH_PATH_LEN)
@@ -205,7 +210,7 @@ start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
 				 errhint("SET search_path to the schemas the migrations need, then call %s again.", fname)));
 	nestlevel = NewGUCNestLevel();
 
-	/* from here on, this SECURITY DEFINER function resolves names safely */
+	/* from here on, names resolve safely */
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	migrate_require_shmem();
@@ -218,11 +223,20 @@ start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
 				 errdetail("Migrations run in a background worker, which cannot see this transaction's uncommitted changes (a migration registered in it, for example) and would wait for the locks it holds."),
 				 errhint("Commit first, then call %s in a transaction of its own.", fname)));
 
+	catalog_become_owner(&user);
 	plan = catalog_plan(rollback, target, steps, migrate_out_of_order);
+	catalog_restore_user(&user);
 	if (plan == NIL)
 	{
 		AtEOXact_GUC(true, nestlevel);
 		return;
+	}
+	/* each migration runs as its owner: one that cannot run fails now */
+	foreach(lc, plan)
+	{
+		MigrationDef *m = lfirst(lc);
+
+		migrate_worker_check_role(m->owner, psprintf("migration %s", m->version));
 	}
 
 	index = claim_run_slot(fname, &generation);
@@ -232,8 +246,8 @@ start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
 	slot->has_target = target != NULL;
 	if (target)
 		strlcpy(slot->target, target, MIGRATE_VERSION_LEN);
-	slot->session_role = GetSessionUserId();
-	slot->run_role = GetOuterUserId();
+	slot->role = ((MigrationDef *) linitial(plan))->owner;
+	slot->requested_by = GetUserId();
 	slot->lock_timeout = migrate_lock_timeout;
 	slot->lock_retries = migrate_lock_retries;
 	slot->out_of_order = migrate_out_of_order;
@@ -478,7 +492,9 @@ report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running)
 	SPIPlanPtr	plan;
 	uint64		i;
 	char	   *current = NULL; /* the migration the worker is on */
+	CatalogUser user;
 
+	catalog_become_owner(&user);
 	SPI_connect();
 	plan = SPI_prepare("SELECT v.version, coalesce(m.name, h.name), h.state, h.duration_ms, "
 					   "  CASE WHEN h.error_message IS NOT NULL THEN "
@@ -544,6 +560,7 @@ report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();
+	catalog_restore_user(&user);
 }
 
 /* The plan itself, every migration queued: for wait => false. */

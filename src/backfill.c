@@ -608,6 +608,7 @@ load_job(Job *job)
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(job->id)};
 	bool		found = false;
+	Oid			submitter;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -621,7 +622,7 @@ load_job(Job *job)
 							  "WHERE id = $1 AND state OPERATOR(pg_catalog.=) ANY ('{queued,running}') "
 							  "RETURNING relid, column_name, expression, where_clause, submitted_by, search_path, "
 							  "  batch_size, max_batch_size, coalesce(max_rows_per_second, 0), batch_ms, sleep_ms, "
-							  "  rows_per_block, pass, coalesce(pass_end_block, -1), workers",
+							  "  rows_per_block, pass, coalesce(pass_end_block, -1), workers, submitter",
 							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not read backfill job " INT64_FORMAT, job->id);
 	if (SPI_processed > 0)
@@ -650,19 +651,19 @@ load_job(Job *job)
 		job->pass = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
 		job->pass_end = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
 		job->workers = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
+		submitter = DatumGetObjectId(SPI_getbinval(tup, desc, 16, &isnull));
+		/* the worker logs in as the submitter: never run it as anyone else */
+		if (isnull || submitter != GetSessionUserId())
+			elog(ERROR, "backfill job " INT64_FORMAT " was submitted by another role than this worker's",
+				 job->id);
 	}
 	SPI_finish();
 	catalog_restore_user(&user);
 
-	/* Become the submitting role, with its search_path, for good. */
+	/* the worker is logged in as the submitter; its search_path, for good */
 	if (found)
-	{
-		if (strcmp(job->submitted_by, GetUserNameFromId(GetSessionUserId(), false)) != 0)
-			(void) set_config_option("role", job->submitted_by, PGC_USERSET, PGC_S_SESSION,
-									 GUC_ACTION_SET, true, 0, false);
 		(void) set_config_option("search_path", job->search_path, PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SET, true, 0, false);
-	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(cxt);
@@ -1351,7 +1352,14 @@ backfill_recover(void)
 	bool		own_xact = !IsTransactionState();
 	CatalogUser user;
 	uint64		i;
+	uint64		njobs;
 	int			queued = 0;
+	struct
+	{
+		int64		id;
+		Oid			submitter;
+		int			workers;
+	}		   *jobs;
 
 	if (own_xact)
 	{
@@ -1364,43 +1372,48 @@ backfill_recover(void)
 
 	catalog_become_owner(&user);
 	SPI_connect();
-	if (SPI_execute("SELECT id, session_role, submitted_by, workers FROM migrate.backfill_jobs "
-					"WHERE state OPERATOR(pg_catalog.=) ANY ('{queued,running}') ORDER BY id",
+	if (SPI_execute("SELECT id, submitter, workers FROM migrate.backfill_jobs "
+					"WHERE state OPERATOR(pg_catalog.=) ANY ('{queued,running}') AND submitter IS NOT NULL "
+					"ORDER BY id",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list backfill jobs");
 	catalog_restore_user(&user);
-
-	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
-	for (i = 0; i < SPI_processed; i++)
+	njobs = SPI_processed;
+	jobs = palloc(sizeof(*jobs) * Max(njobs, 1));
+	for (i = 0; i < njobs; i++)
 	{
 		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		Oid			session_role = get_role_oid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2), true);
-		Oid			run_role = get_role_oid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3), true);
-		int			workers = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4, &isnull));
+		HeapTuple	tup = SPI_tuptable->vals[i];
+
+		jobs[i].id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		jobs[i].submitter = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+		jobs[i].workers = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+	}
+	SPI_finish();
+
+	/* the jobs are read: the lock is only taken to fill slots */
+	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
+	for (i = 0; i < njobs; i++)
+	{
 		int			busy = 0;
 		int			s;
 
 		for (s = 0; s < MIGRATE_MAX_SLOTS; s++)
 		{
-			if (migrate_slot_has_backfill(&MigrateState->slots[s], id))
+			if (migrate_slot_has_backfill(&MigrateState->slots[s], jobs[i].id))
 				busy++;
 		}
-		if (!OidIsValid(session_role) || !OidIsValid(run_role))
-			continue;
-		for (; busy < workers; busy++)
+		for (; busy < jobs[i].workers; busy++)
 		{
 			s = migrate_slot_alloc(MIGRATE_JOB_BACKFILL, MyDatabaseId);
 			if (s < 0)
 				break;
-			MigrateState->slots[s].job_id = id;
-			MigrateState->slots[s].session_role = session_role;
-			MigrateState->slots[s].run_role = run_role;
+			MigrateState->slots[s].job_id = jobs[i].id;
+			MigrateState->slots[s].role = jobs[i].submitter;
 			queued++;
 		}
 	}
 	LWLockRelease(MigrateState->lock);
-	SPI_finish();
 
 out:
 	if (own_xact)

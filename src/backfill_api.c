@@ -52,6 +52,7 @@
 #include "guc.h"
 #include "script.h"
 #include "shmem.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(migrate_backfill);
 PG_FUNCTION_INFO_V1(migrate_backfill_pause);
@@ -66,8 +67,7 @@ typedef struct PendingJob
 {
 	int64		id;
 	bool		start;
-	Oid			session_role;
-	Oid			run_role;
+	Oid			submitter;		/* the role its workers log in as */
 } PendingJob;
 
 static List *pending = NIL;
@@ -76,7 +76,7 @@ static void check_relation(Oid relid);
 static void check_expression(const char *text, const char *argname);
 static void check_statements(Oid relid, const char *column, const char *expression,
 							 const char *where);
-static void remember(int64 id, bool start);
+static void remember(int64 id, bool start, Oid submitter);
 static void xact_callback(XactEvent event, void *arg);
 static void start_pending(void);
 static void update_job(FunctionCallInfo fcinfo, const char *fname, const char *from,
@@ -110,7 +110,7 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	bool		isnull;
 	char	   *search_path = pstrdup(GetConfigOption("search_path", false, false));
 	Oid			types[19] = {OIDOID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID,
-	INT4OID, INT4OID, FLOAT8OID, INT8OID, NAMEOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT4OID};
+	INT4OID, INT4OID, FLOAT8OID, INT8OID, NAMEOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT4OID};
 	Datum		values[19];
 	char		nulls[19] = "                   ";
 
@@ -120,6 +120,7 @@ migrate_backfill(PG_FUNCTION_ARGS)
 				 errmsg("%s must not be null",
 						PG_ARGISNULL(0) ? "relation" : PG_ARGISNULL(1) ? "column_name" : "expression"),
 				 errhint("Call migrate_backfill('table', 'column', 'expression').")));
+	migrate_refuse_borrowed_rights("migrate_backfill()");
 	relid = PG_GETARG_OID(0);
 	column = NameStr(*PG_GETARG_NAME(1));
 	expression = text_to_cstring(PG_GETARG_TEXT_PP(2));
@@ -219,7 +220,7 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	values[11] = Int64GetDatum((int64) Max(reltuples, 0));
 	nulls[11] = reltuples >= 0 ? ' ' : 'n';
 	values[12] = CStringGetDatum(GetUserNameFromId(GetUserId(), false));
-	values[13] = CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false));
+	values[13] = ObjectIdGetDatum(GetUserId());
 	values[14] = CStringGetTextDatum(search_path);
 	/* a backfill a migration's script starts belongs to that migration */
 	if (migrate_executor_active && migrate_executor_context)
@@ -250,7 +251,7 @@ migrate_backfill(PG_FUNCTION_ARGS)
 				 errhint("Wait for it with migrate_backfill_wait(), or cancel it with migrate_backfill_cancel() first.")));
 	if (SPI_execute_with_args("INSERT INTO migrate.backfill_jobs (relid, relation, column_name, expression, "
 							  "  where_clause, batch_size, max_batch_size, max_rows_per_second, batch_ms, sleep_ms, "
-							  "  rows_per_block, rows_total_estimate, submitted_by, session_role, search_path, "
+							  "  rows_per_block, rows_total_estimate, submitted_by, submitter, search_path, "
 							  "  migration, migration_action, run_id, workers) "
 							  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
 							  "RETURNING id",
@@ -261,7 +262,7 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	catalog_restore_user(&user);
 	AtEOXact_GUC(false, nestlevel);
 
-	remember(id, true);
+	remember(id, true, GetUserId());
 	PG_RETURN_INT64(id);
 }
 
@@ -410,7 +411,7 @@ check_expression(const char *text, const char *argname)
  * the transaction either way.
  */
 static void
-remember(int64 id, bool start)
+remember(int64 id, bool start, Oid submitter)
 {
 	static bool registered = false;
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -418,8 +419,7 @@ remember(int64 id, bool start)
 
 	p->id = id;
 	p->start = start;
-	p->session_role = GetSessionUserId();
-	p->run_role = GetUserId();
+	p->submitter = submitter;
 	pending = lappend(pending, p);
 	MemoryContextSwitchTo(old);
 	if (!registered)
@@ -499,8 +499,7 @@ start_pending(void)
 			continue;
 		}
 		MigrateState->slots[i].job_id = p->id;
-		MigrateState->slots[i].session_role = p->session_role;
-		MigrateState->slots[i].run_role = p->run_role;
+		MigrateState->slots[i].role = p->submitter;
 		queued = true;
 	}
 	LWLockRelease(MigrateState->lock);
@@ -534,6 +533,8 @@ update_job(FunctionCallInfo fcinfo, const char *fname, const char *from, const c
 	int			nestlevel;
 	char	   *state;
 	char	   *submitted_by;
+	Oid			submitter;
+	bool		isnull;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -550,7 +551,7 @@ update_job(FunctionCallInfo fcinfo, const char *fname, const char *from, const c
 	nestlevel = NewGUCNestLevel();
 	catalog_become_owner(&user);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT state, submitted_by FROM migrate.backfill_jobs WHERE id = $1 FOR UPDATE",
+	if (SPI_execute_with_args("SELECT state, submitted_by, submitter FROM migrate.backfill_jobs WHERE id = $1 FOR UPDATE",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read backfill job " INT64_FORMAT, id);
 	if (SPI_processed == 0)
@@ -560,7 +561,8 @@ update_job(FunctionCallInfo fcinfo, const char *fname, const char *from, const c
 				 errhint("migrate_backfill_status() lists the backfill jobs.")));
 	state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	submitted_by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (!has_privs_of_role(user.userid, get_role_oid(submitted_by, true)))
+	submitter = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	if (isnull || !has_privs_of_role(user.userid, submitter))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to change backfill job " INT64_FORMAT, id),
@@ -580,7 +582,7 @@ update_job(FunctionCallInfo fcinfo, const char *fname, const char *from, const c
 	SPI_finish();
 	catalog_restore_user(&user);
 	AtEOXact_GUC(false, nestlevel);
-	remember(id, start);
+	remember(id, start, submitter);
 }
 
 /* Moves a job from one of the states in "from" to "to". */

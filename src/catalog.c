@@ -611,24 +611,39 @@ catalog_latest(const char *version, LatestState *out)
 	SPI_finish();
 }
 
+/*
+ * Records a new run with its plan: the versions and the checksum of each
+ * script it will run, so that a script changed after planning fails the run
+ * instead of running unreviewed (executor.c).
+ */
 int64
-catalog_run_create(bool rollback, const char *target, int steps, List *versions,
-				   const char *session_role, const char *run_as,
-				   const char *search_path, int lock_timeout, int lock_retries)
+catalog_run_create(bool rollback, const char *target, int steps, List *plan,
+				   const char *requested_by, const char *search_path,
+				   int lock_timeout, int lock_retries)
 {
-	Oid			types[9] = {TEXTOID, TEXTOID, INT4OID, TEXTARRAYOID, NAMEOID, NAMEOID,
+	Oid			types[9] = {TEXTOID, TEXTOID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, NAMEOID,
 	TEXTOID, INT4OID, INT4OID};
 	Datum		values[9];
 	char		nulls[9] = "         ";
+	List	   *versions = NIL;
+	List	   *checksums = NIL;
+	ListCell   *lc;
 	bool		isnull;
 	int64		id;
 
+	foreach(lc, plan)
+	{
+		MigrationDef *m = lfirst(lc);
+
+		versions = lappend(versions, m->version);
+		checksums = lappend(checksums, rollback ? m->down_checksum : m->checksum);
+	}
 	values[0] = CStringGetTextDatum(rollback ? "rollback" : "apply");
 	values[1] = text_or_null(target, &nulls[1]);
 	values[2] = Int32GetDatum(steps);
 	values[3] = TEXTARRAY(versions);
-	values[4] = CStringGetDatum(session_role);
-	values[5] = CStringGetDatum(run_as);
+	values[4] = TEXTARRAY(checksums);
+	values[5] = CStringGetDatum(requested_by);
 	values[6] = CStringGetTextDatum(search_path);
 	values[7] = Int32GetDatum(lock_timeout);
 	values[8] = Int32GetDatum(lock_retries);
@@ -639,7 +654,7 @@ catalog_run_create(bool rollback, const char *target, int steps, List *versions,
 	/* an older run left running by a crash is superseded by this one */
 	spi_exec("UPDATE migrate.runs SET state = 'interrupted', finished_at = clock_timestamp() "
 			 "WHERE state = 'running'", 0, NULL, NULL, NULL, SPI_OK_UPDATE);
-	spi_exec("INSERT INTO migrate.runs (kind, target, steps, versions, session_role, run_as, "
+	spi_exec("INSERT INTO migrate.runs (kind, target, steps, versions, checksums, requested_by, "
 			 "  search_path, lock_timeout, lock_retries, state) "
 			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running') RETURNING id",
 			 9, types, values, nulls, SPI_OK_INSERT_RETURNING);
@@ -655,15 +670,13 @@ catalog_run_get(int64 id)
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(id)};
 	RunInfo    *run;
-	bool		isnull;
-	Datum		arr;
-	Datum	   *elems;
-	int			nelems;
-	int			i;
+	uint64		i;
 
 	SPI_connect();
-	spi_exec("SELECT kind, versions, session_role, run_as, search_path, lock_timeout, "
-			 "  lock_retries, state FROM migrate.runs WHERE id = $1",
+	spi_exec("SELECT r.kind, r.search_path, r.lock_timeout, r.lock_retries, v.version, "
+			 "       r.checksums[v.ord] "
+			 "FROM migrate.runs r, unnest(r.versions) WITH ORDINALITY AS v(version, ord) "
+			 "WHERE r.id = $1 ORDER BY v.ord",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		elog(ERROR, "migrate run " INT64_FORMAT " not found", id);
@@ -671,22 +684,23 @@ catalog_run_get(int64 id)
 	run = MemoryContextAllocZero(outer, sizeof(RunInfo));
 	run->id = id;
 	run->rollback = strcmp(col(0, 1, outer), "rollback") == 0;
-	arr = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, NULL, &nelems);
-	for (i = 0; i < nelems; i++)
+	run->search_path = col(0, 2, outer);
+	run->lock_timeout = pg_strtoint32(col(0, 3, outer));
+	run->lock_retries = pg_strtoint32(col(0, 4, outer));
+	for (i = 0; i < SPI_processed; i++)
 	{
-		MemoryContext old = MemoryContextSwitchTo(outer);
+		MigrationDef *m = MemoryContextAllocZero(outer, sizeof(MigrationDef));
+		MemoryContext old;
 
-		run->versions = lappend(run->versions, TextDatumGetCString(elems[i]));
+		m->version = col(i, 5, outer);
+		if (run->rollback)
+			m->down_checksum = col(i, 6, outer);
+		else
+			m->checksum = col(i, 6, outer);
+		old = MemoryContextSwitchTo(outer);
+		run->plan = lappend(run->plan, m);
 		MemoryContextSwitchTo(old);
 	}
-	run->session_role = col(0, 3, outer);
-	run->run_as = col(0, 4, outer);
-	run->search_path = col(0, 5, outer);
-	run->lock_timeout = pg_strtoint32(col(0, 6, outer));
-	run->lock_retries = pg_strtoint32(col(0, 7, outer));
-	run->state = col(0, 8, outer);
 	SPI_finish();
 	return run;
 }
@@ -703,29 +717,95 @@ catalog_run_finish(int64 id, const char *state)
 	SPI_finish();
 }
 
-/* Runs a crash or restart left in state running, as RunInfos (id, roles). */
-List *
-catalog_interrupted_runs(void)
+/*
+ * The run a crash or restart left in state running (NULL if none), with the
+ * first migration of its plan not yet done and that migration's owner.  Each
+ * call is one recovery: it counts the crashes on that migration, and at
+ * max_crashes marks the migration and the run failed rather than resume
+ * them into the same crash again.  A run with nothing left is finished here.
+ */
+InterruptedRun *
+catalog_interrupted_run(int max_crashes)
 {
 	MemoryContext outer = CurrentMemoryContext;
-	List	   *result = NIL;
-	uint64		i;
+	InterruptedRun *run;
+	Oid			types[3] = {INT8OID, TEXTOID, INT4OID};
+	Datum		values[3];
+	char	   *version;
+	int			crashes;
 
 	SPI_connect();
-	spi_exec("SELECT id, session_role, run_as FROM migrate.runs WHERE state = 'running' ORDER BY id DESC",
+	spi_exec("SELECT r.id, n.version, m.owner "
+			 "FROM migrate.runs r "
+			 "LEFT JOIN LATERAL ("
+			 "  SELECT v.version FROM unnest(r.versions) WITH ORDINALITY AS v(version, ord) "
+			 "  LEFT JOIN LATERAL (SELECT h.state FROM migrate.history h WHERE h.version = v.version "
+			 "                     ORDER BY h.id DESC LIMIT 1) h ON true "
+			 "  WHERE h.state IS DISTINCT FROM "
+			 "        CASE r.kind WHEN 'apply' THEN 'applied' ELSE 'rolled_back' END "
+			 "  ORDER BY v.ord LIMIT 1) n ON true "
+			 "LEFT JOIN migrate.migrations m ON m.version = n.version "
+			 "WHERE r.state = 'running' ORDER BY r.id DESC LIMIT 1",
 			 0, NULL, NULL, NULL, SPI_OK_SELECT);
-	MemoryContextSwitchTo(outer);
-	for (i = 0; i < SPI_processed; i++)
+	if (SPI_processed == 0)
 	{
-		RunInfo    *run = palloc0(sizeof(RunInfo));
+		SPI_finish();
+		return NULL;
+	}
+	run = MemoryContextAllocZero(outer, sizeof(InterruptedRun));
+	run->id = pg_strtoint64(col(0, 1, outer));
+	version = col(0, 2, outer);
+	run->owner = col_oid(0, 3);
+	if (version == NULL)
+	{
+		SPI_finish();
+		catalog_run_finish(run->id, "done");
+		return run;
+	}
 
-		run->id = pg_strtoint64(col(i, 1, outer));
-		run->session_role = col(i, 2, outer);
-		run->run_as = col(i, 3, outer);
-		result = lappend(result, run);
+	values[0] = Int64GetDatum(run->id);
+	values[1] = CStringGetTextDatum(version);
+	spi_exec("UPDATE migrate.runs SET crashes = CASE WHEN crashed_on = $2 THEN crashes + 1 ELSE 1 END, "
+			 "  crashed_on = $2 WHERE id = $1 RETURNING crashes",
+			 2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	crashes = pg_strtoint32(col(0, 1, outer));
+	run->resume = crashes < max_crashes;
+	if (!run->resume)
+	{
+		values[2] = Int32GetDatum(crashes);
+		/* the attempt's own row if it left one running, else a row of its own */
+		spi_exec("WITH latest AS (SELECT h.* FROM migrate.history h WHERE h.version = $2 "
+				 "                ORDER BY h.id DESC LIMIT 1), "
+				 "failed AS (UPDATE migrate.history h SET state = 'failed', "
+				 "             finished_at = clock_timestamp(), "
+				 "             duration_ms = extract(epoch FROM clock_timestamp() - h.started_at) * 1000, "
+				 "             error_code = '57P02', error_message = $4 "
+				 "           FROM latest l WHERE h.id = l.id AND l.run_id = $1 AND l.state = 'running' "
+				 "           RETURNING h.id) "
+				 "INSERT INTO migrate.history (run_id, version, name, action, state, checksum, "
+				 "  steps_done, steps_total, role, started_at, finished_at, duration_ms, "
+				 "  error_code, error_message) "
+				 "SELECT r.id, m.version, m.name, r.kind, 'failed', "
+				 "  CASE r.kind WHEN 'apply' THEN m.checksum ELSE m.down_checksum END, 0, 1, "
+				 "  coalesce(pg_get_userbyid(m.owner), m.registered_by), clock_timestamp(), "
+				 "  clock_timestamp(), 0, '57P02', $4 "
+				 "FROM migrate.runs r, migrate.migrations m "
+				 "WHERE r.id = $1 AND m.version = $2 AND NOT EXISTS (SELECT 1 FROM failed)",
+				 4, (Oid[]) {INT8OID, TEXTOID, INT4OID, TEXTOID},
+				 (Datum[]) {values[0], values[1], values[2],
+				 CStringGetTextDatum(psprintf("the migrate worker crashed %d times running this migration; see the server log",
+											  crashes))},
+				 NULL, SPI_OK_INSERT);
+		ereport(LOG,
+				(errmsg("migrate: migration %s crashed the worker %d times; run " INT64_FORMAT " is failed, not resumed",
+						version, crashes, run->id),
+				 errhint("Find the cause in the server log, fix the migration, and apply again.")));
+		SPI_finish();
+		catalog_run_finish(run->id, "failed");
+		return run;
 	}
 	SPI_finish();
-	return result;
+	return run;
 }
 
 /* Starts the history row of a multi-step migration, committed on its own. */
@@ -750,7 +830,7 @@ catalog_history_start(int64 run_id, MigrationDef *m, bool rollback,
 	SPI_connect();
 	spi_exec_kept(&plan, "INSERT INTO migrate.history (run_id, version, name, action, state, checksum, "
 			 "  steps_done, steps_total, role, started_at) "
-			 "SELECT $1, $2, $3, $4, 'running', $5, $6, $7, r.run_as, clock_timestamp() "
+			 "SELECT $1, $2, $3, $4, 'running', $5, $6, $7, session_user, clock_timestamp() "
 			 "FROM migrate.runs r WHERE r.id = $1 RETURNING id",
 			 7, types, values, NULL, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -829,7 +909,7 @@ catalog_history_finish(int64 history_id, int64 run_id, MigrationDef *m,
 				 "  steps_done, steps_total, retries, role, started_at, finished_at, duration_ms, "
 				 "  error_code, error_message, error_detail, error_hint, error_statement, "
 				 "  error_position, error_sql, note) "
-				 "SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, r.run_as, $11, clock_timestamp(), "
+				 "SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, session_user, $11, clock_timestamp(), "
 				 "  extract(epoch FROM clock_timestamp() - $11) * 1000, "
 				 "  $12, $13, $14, $15, $16, $17, $18, $19 "
 				 "FROM migrate.runs r WHERE r.id = $2 AND $1 = 0",

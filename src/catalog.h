@@ -42,14 +42,21 @@ typedef struct RunInfo
 {
 	int64		id;
 	bool		rollback;
-	List	   *versions;		/* of char * */
-	char	   *session_role;
-	char	   *run_as;
+	List	   *plan;			/* MigrationDefs: version, and the checksum it
+								 * was planned with (down_checksum for a
+								 * rollback), NULL before 1.4 */
 	char	   *search_path;
 	int			lock_timeout;
 	int			lock_retries;
-	char	   *state;
 } RunInfo;
+
+/* The run a restart interrupted, as the recovery scan finds it. */
+typedef struct InterruptedRun
+{
+	int64		id;
+	Oid			owner;			/* of the migration it was on */
+	bool		resume;			/* false: finished or failed by the scan */
+} InterruptedRun;
 
 /* Where and why a migration failed, for its history row. */
 typedef struct MigrationError
@@ -78,12 +85,12 @@ extern List *catalog_plan(bool rollback, const char *target, int steps, bool out
 extern MigrationDef *catalog_migration(const char *version);
 extern void catalog_latest(const char *version, LatestState *out);
 
-extern int64 catalog_run_create(bool rollback, const char *target, int steps, List *versions,
-								const char *session_role, const char *run_as,
-								const char *search_path, int lock_timeout, int lock_retries);
+extern int64 catalog_run_create(bool rollback, const char *target, int steps, List *plan,
+								const char *requested_by, const char *search_path,
+								int lock_timeout, int lock_retries);
 extern RunInfo *catalog_run_get(int64 id);
 extern void catalog_run_finish(int64 id, const char *state);
-extern List *catalog_interrupted_runs(void);
+extern InterruptedRun *catalog_interrupted_run(int max_crashes);
 
 extern int64 catalog_history_start(int64 run_id, MigrationDef *m, bool rollback,
 								   int steps_done, int steps_total);

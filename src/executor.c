@@ -79,9 +79,36 @@ static void record_failure(StepRun *r, ErrorData *edata);
 static bool backoff(StepRun *r);
 static void publish(StepRun *r, bool waits);
 
-ExecResult
-executor_run_migration(ExecContext *ctx, const char *version)
+/*
+ * Refuses to run a migration whose owner is gone, or whose script is not
+ * the one the run planned (it was registered again since).
+ */
+static void
+check_planned(StepRun *r, MigrationDef *planned)
 {
+	const char *now = r->ctx->rollback ? r->m->down_checksum : r->m->checksum;
+	const char *then = r->ctx->rollback ? planned->down_checksum : planned->checksum;
+
+	if (!OidIsValid(r->m->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("migration %s belongs to a role that no longer exists", r->m->version),
+				 errdetail("A migration runs as the role that registered it."),
+				 errhint("Register it again as the role it is to run as (a superuser may), then apply again.")));
+	if (then && (now == NULL || strcmp(now, then) != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the %s script of migration %s changed after the run was planned",
+						r->ctx->rollback ? "down" : "up", r->m->version),
+				 errdetail("The run planned the script with checksum %s; the registered one has %s.",
+						   then, now ? now : "none"),
+				 errhint("Review the new script (migrate_plan()), then apply again: a run only runs the scripts it planned.")));
+}
+
+ExecResult
+executor_run_migration(ExecContext *ctx, MigrationDef *planned)
+{
+	const char *version = planned->version;
 	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "migrate migration",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
@@ -94,6 +121,7 @@ executor_run_migration(ExecContext *ctx, const char *version)
 	int			backfill_stmt = -1;
 	ListCell   *lc;
 	char	   *what;
+	ErrorData  *volatile unplanned = NULL;
 
 	memset(&r, 0, sizeof(r));
 	r.ctx = ctx;
@@ -120,6 +148,15 @@ executor_run_migration(ExecContext *ctx, const char *version)
 		return EXEC_OK;
 	}
 
+	/* It runs as its owner, in a worker logged in as that role. */
+	if (OidIsValid(r.m->owner) && r.m->owner != GetSessionUserId())
+	{
+		ctx->next_owner = r.m->owner;
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		return EXEC_HANDOFF;
+	}
+
 	what = psprintf("%s script of migration %s", ctx->rollback ? "down" : "up", version);
 	r.sql = ctx->rollback ? r.m->down_sql : r.m->up_sql;
 	if (r.sql == NULL)
@@ -136,6 +173,27 @@ executor_run_migration(ExecContext *ctx, const char *version)
 		(strcmp(latest.state, "running") == 0 || strcmp(latest.state, "failed") == 0) &&
 		latest.checksum && strcmp(latest.checksum, r.m->checksum) == 0)
 		start_step = Min(latest.steps_done, r.nsteps);
+
+	PG_TRY();
+	{
+		check_planned(&r, planned);
+	}
+	PG_CATCH();
+	{
+		unplanned = migrate_worker_take_error(cxt);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	if (unplanned)
+	{
+		if (start_step > 0 && strcmp(latest.state, "running") == 0)
+			r.history_id = latest.id;
+		r.stepno = start_step;
+		record_failure(&r, unplanned);
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		return EXEC_FAILED;
+	}
 
 	strlcpy(ctx->slot->version, version, MIGRATE_VERSION_LEN);
 	ctx->slot->steps_total = r.nsteps;
@@ -544,20 +602,28 @@ static void
 record_failure(StepRun *r, ErrorData *edata)
 {
 	MigrationError err;
-	ScriptStmt *s = list_nth(r->stmts, r->current);
 	CatalogUser user;
 
 	err.edata = edata;
-	err.statement = s->number;
-	err.sql = s->text;
-	while (isspace((unsigned char) *err.sql))
-		err.sql++;
-	/* SPI reports positions inside the statement; the portal inside the script */
-	if (r->step->toplevel)
-		err.position = edata->cursorpos;
-	else
-		err.position = edata->internalpos > 0 ?
-			pg_mbstrlen_with_len(r->sql, s->location) + edata->internalpos : 0;
+	err.statement = 0;
+	err.position = 0;
+	err.sql = NULL;
+	/* without a step, the refusal is of the whole script */
+	if (r->step)
+	{
+		ScriptStmt *s = list_nth(r->stmts, r->current);
+
+		err.statement = s->number;
+		err.sql = s->text;
+		while (isspace((unsigned char) *err.sql))
+			err.sql++;
+		/* SPI reports positions inside the statement; the portal inside the script */
+		if (r->step->toplevel)
+			err.position = edata->cursorpos;
+		else
+			err.position = edata->internalpos > 0 ?
+				pg_mbstrlen_with_len(r->sql, s->location) + edata->internalpos : 0;
+	}
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());

@@ -11,13 +11,15 @@
 #ifndef MIGRATE_EXECUTOR_H
 #define MIGRATE_EXECUTOR_H
 
+#include "catalog.h"
 #include "shmem.h"
 
 typedef enum ExecResult
 {
 	EXEC_OK,
 	EXEC_FAILED,				/* recorded as failed in the history */
-	EXEC_STOPPED				/* the caller asked to stop; nothing recorded */
+	EXEC_STOPPED,				/* the caller asked to stop; nothing recorded */
+	EXEC_HANDOFF				/* belongs to another role: next_owner runs it */
 } ExecResult;
 
 typedef struct ExecContext
@@ -27,6 +29,7 @@ typedef struct ExecContext
 	int			lock_timeout;	/* ms */
 	int			lock_retries;
 	MigrateSlot *slot;			/* live progress, never NULL in the worker */
+	Oid			next_owner;		/* set with EXEC_HANDOFF */
 } ExecContext;
 
 /* True while the worker runs a migration it has already judged safe. */
@@ -35,6 +38,6 @@ extern bool migrate_executor_active;
 /* The migration being run, for a backfill its script starts (backfill_api.c). */
 extern ExecContext *migrate_executor_context;
 
-extern ExecResult executor_run_migration(ExecContext *ctx, const char *version);
+extern ExecResult executor_run_migration(ExecContext *ctx, MigrationDef *planned);
 
 #endif							/* MIGRATE_EXECUTOR_H */

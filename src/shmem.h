@@ -48,8 +48,9 @@ typedef struct MigrateSlot
 	MigrateJobKind kind;
 	uint32		generation;		/* bumped on every allocation */
 	Oid			dboid;
-	Oid			session_role;	/* the role the worker logs in as */
-	Oid			run_role;		/* the role it runs as (SET ROLE) */
+	Oid			role;			/* the role the worker logs in as, and runs as */
+	Oid			requested_by;	/* run: the role that asked for it */
+	bool		handoff;		/* run: its worker left it to one logged in as role */
 	int64		job_id;			/* migrate.runs.id or a backfill job id */
 
 	/* run request, copied from the caller's session */

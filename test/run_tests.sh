@@ -25,6 +25,7 @@
 #   MIGRATE_KEEP_WORKDIR keep the /tmp copy even when everything passed (1)
 #   MIGRATE_STAGES       the stages to run (default "regress isolation tap")
 #   MIGRATE_TAP          the TAP files to run, as globs (default "test/t/*.pl")
+#   MIGRATE_WORKROOT     where the private copy is made (default /tmp)
 set -uo pipefail
 
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
@@ -263,7 +264,7 @@ if ! make PG_CONFIG="$PG_CONFIG" install; then
 fi
 
 # ------------------------------------------------------- private copy ----
-WORK=$(mktemp -d /tmp/migrate-test.XXXXXX)
+WORK=$(mktemp -d "${MIGRATE_WORKROOT:-/tmp}/migrate-test.XXXXXX")
 say "copying the source tree to $WORK"
 tar -C "$REPO" -cf - \
 	--exclude=./.git --exclude=./.demo \

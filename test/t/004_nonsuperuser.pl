@@ -1,5 +1,6 @@
-# A non-superuser applying migrations: the worker runs as that role, the
-# objects belong to it, and no superuser power is gained on the way.
+# A non-superuser applying migrations: the worker runs each migration as the
+# role that registered it, the objects belong to it, and no superuser power
+# is gained on the way.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -14,7 +15,7 @@ $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION migrate;
 	CREATE ROLE app LOGIN;
-	CREATE ROLE owners NOLOGIN;
+	CREATE ROLE owners LOGIN;
 	GRANT owners TO app;
 	GRANT CREATE ON SCHEMA public TO app, owners;
 	CREATE ROLE stranger LOGIN;
@@ -52,7 +53,8 @@ like(as_app(q{SELECT error FROM migrate_status() WHERE version = '2'}),
 	qr/^42501: permission denied to set parameter "work_mem"/, 'ALTER SYSTEM refused too');
 as_app(q{SELECT migrate_register('2', 'escalate', 'SELECT 1;'); SELECT migrate_apply();});
 
-# SET ROLE: the migration runs as the current role, not the login role.
+# SET ROLE: the migration belongs to the current role, not the login role,
+# and runs as it.
 $node->safe_psql('postgres', q{
 	SET ROLE owners;
 	SELECT migrate_register('3', 'owned', 'CREATE TABLE owned_t (id int);', 'DROP TABLE owned_t;');
@@ -60,6 +62,26 @@ $node->safe_psql('postgres', q{
 }, extra_params => [ '-U', 'app' ]);
 is($node->safe_psql('postgres', q{SELECT tableowner FROM pg_tables WHERE tablename = 'owned_t'}),
 	'owners', 'after SET ROLE the objects belong to the current role');
+
+# The worker logs in as the owner: before PostgreSQL 17 a NOLOGIN owner is
+# refused before anything is queued, with the way out.
+if ($node->safe_psql('postgres', 'SHOW server_version_num') < 170000)
+{
+	$node->safe_psql('postgres', q{
+		SET ROLE owners;
+		SELECT migrate_register('3.1', 'owned_more', 'CREATE TABLE owned_more_t (id int);');
+		RESET ROLE;
+		ALTER ROLE owners NOLOGIN;
+	});
+	my ($rc, $out, $err) = $node->psql('postgres', 'SELECT migrate_apply()',
+		extra_params => [ '-U', 'app' ]);
+	like($err, qr/migration 3\.1 would run as role "owners", which cannot log in.*HINT:  Give the role LOGIN/s,
+		'a NOLOGIN owner is refused, naming the fix');
+	$node->safe_psql('postgres', 'ALTER ROLE owners LOGIN');
+	as_app('SELECT migrate_apply()');
+	is($node->safe_psql('postgres', q{SELECT tableowner FROM pg_tables WHERE tablename = 'owned_more_t'}),
+		'owners', 'with LOGIN it runs as the owner');
+}
 
 # The state tables are not open to the role directly.
 my ($rc, $out, $err) = $node->psql('postgres', 'SELECT count(*) FROM migrate.history',

@@ -48,8 +48,8 @@ my $job = $node->safe_psql('postgres', q{
 	SELECT migrate_backfill('t', 'w', 'v * 2', batch_size => 500)});
 $node->poll_query_until('postgres', "SELECT rows_done > 0 FROM migrate_backfill_status($job)")
   or die 'no progress';
-# the worker logs in as the caller's session user (postgres here) and
-# SET ROLEs to the submitting role, as migration runs do
+# the worker logs in as the submitting role itself, whoever the caller's
+# session user was (postgres here)
 is($node->safe_psql('postgres', "SELECT submitted_by FROM migrate_backfill_status($job)"),
 	'alice', 'the job runs as the submitting role');
 # between batches pg_stat_activity says the worker is pausing, and how long
