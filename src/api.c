@@ -329,10 +329,24 @@ claim_run_slot(const char *fname, uint32 *generation)
 			MigrateSlot *other = &MigrateState->slots[busy];
 			int64		other_run = other->job_id;
 			char		other_version[MIGRATE_VERSION_LEN];
+			pid_t		other_pid = other->waits_for_snapshots ? other->worker_pid : 0;
 
 			strlcpy(other_version, other->version, MIGRATE_VERSION_LEN);
 			LWLockRelease(MigrateState->lock);
 
+			/*
+			 * Waiting here holds this statement's snapshot, which the other
+			 * run's CONCURRENTLY statement waits for: it could not finish
+			 * before our timeout.  Step aside at once.
+			 */
+			if (other_pid != 0 && blocked_by_me(other_pid))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_IN_USE),
+						 errmsg("another migration run is in progress in this database and waits for this transaction"),
+						 errdetail("Run " INT64_FORMAT " is at migration %s, whose CONCURRENTLY statement waits for every older snapshot, this one included.",
+								   other_run, other_version),
+						 errhint("Wait outside a transaction (CALL migrate_wait() on its own), then call %s again.",
+								 fname)));
 			if (GetCurrentTimestamp() >= deadline)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_IN_USE),
@@ -410,11 +424,19 @@ wait_for_run(int index, uint32 generation, const char *fname)
 				slot->stop_requested = true;
 				LWLockRelease(MigrateState->lock);
 				kill(pid, SIGINT);
-				while (slot->state != MIGRATE_SLOT_FINISHED)
+				for (;;)
 				{
+					bool		done;
+
+					LWLockAcquire(MigrateState->lock, LW_SHARED);
+					done = slot->state == MIGRATE_SLOT_FINISHED;
+					LWLockRelease(MigrateState->lock);
+					if (done)
+						break;
 					(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 									 50L, PG_WAIT_EXTENSION);
 					ResetLatch(MyLatch);
+					CHECK_FOR_INTERRUPTS();
 				}
 				LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
 				slot->state = MIGRATE_SLOT_FREE;
