@@ -8,14 +8,23 @@
 #         SELECT count(*) FROM migrate_apply();  (+ CALL migrate_wait();)
 #   db B: times plain psql running the same SQL as one file, every migration
 #         wrapped in BEGIN; ... COMMIT;
-# Each round uses fresh databases; the order of the two sides alternates.  It
-# prints per-round times, the medians and the ratio migrate/psql (the target
-# is <= 1.2), stops the cluster and ends with a block to paste into a README.
+#   db C: times the whole `pg_migrate up` process over a folder of N
+#         golang-migrate files (registration included, cold: a new process)
+#   db D, E: the same folder as dbmate files (`dbmate up`) and as
+#         node-pg-migrate SQL files (`node-pg-migrate up`), when npm can
+#         install them (npm install dbmate node-pg-migrate pg)
+# Each round uses fresh databases; the order of the sides alternates.  It
+# prints per-round times, the medians and the ratios migrate/psql (the target
+# is <= 1.2) and pg_migrate/dbmate (the target is <= 0.8), stops the cluster
+# and ends with a block to paste into a README.
 #
 # Run as root (it runs the server as postgres).  Knobs:
 #   BENCH_MIGRATIONS (500)  BENCH_ROUNDS (3)  BENCH_PORT (first port tried, 5599)
 #   BENCH_NO_BUILD=1        skip `make && make install` (use what is installed)
 #   BENCH_KEEP=1            keep the cluster directory afterwards
+#   BENCH_NPM_DIR           where dbmate and node-pg-migrate are (or get)
+#                           installed (default: a directory in the cluster's)
+#   BENCH_NO_NPM=1          leave dbmate and node-pg-migrate out
 set -euo pipefail
 shopt -s inherit_errexit  # errors inside $(...) stop the script too
 
@@ -94,6 +103,39 @@ gen_files() {
 gen_files "$N" "$DIR/bench"
 gen_files 50 "$DIR/warmup"
 
+# gen_folders N PREFIX -> PREFIX.gm/ (golang-migrate), PREFIX.dbmate/ and
+# PREFIX.npm/ (node-pg-migrate SQL) holding the same migrations as files
+gen_folders() {
+	mkdir -p "$2.gm" "$2.dbmate" "$2.npm"
+	awk -v n="$1" -v d="$2" 'BEGIN {
+		for (i = 1; i <= n; i++) {
+			up = sprintf("CREATE TABLE bench_%d (id bigint PRIMARY KEY, v text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());\nCREATE INDEX bench_%d_v_idx ON bench_%d (v);\n", i, i, i)
+			down = sprintf("DROP TABLE bench_%d;\n", i)
+			f = sprintf("%s.gm/%04d_bench_%d.up.sql", d, i, i); printf "%s", up > f; close(f)
+			f = sprintf("%s.gm/%04d_bench_%d.down.sql", d, i, i); printf "%s", down > f; close(f)
+			f = sprintf("%s.dbmate/2024%010d_bench_%d.sql", d, i, i)
+			printf "-- migrate:up\n%s\n-- migrate:down\n%s", up, down > f; close(f)
+			f = sprintf("%s.npm/17%011d_bench-%d.sql", d, i, i)
+			printf "-- Up Migration\n%s\n-- Down Migration\n%s", up, down > f; close(f)
+		}
+	}'
+	chmod -R a+rX "$2.gm" "$2.dbmate" "$2.npm"
+}
+gen_folders "$N" "$DIR/bench"
+gen_folders 50 "$DIR/warmup"
+
+# dbmate and node-pg-migrate, from the npm registry
+NPM_DIR=${BENCH_NPM_DIR:-$DIR/npm}
+HAVE_NPM=0
+if [ "${BENCH_NO_NPM:-0}" != 1 ]; then
+	if [ ! -x "$NPM_DIR/node_modules/.bin/dbmate" ] && command -v npm >/dev/null; then
+		mkdir -p "$NPM_DIR"
+		(cd "$NPM_DIR" && npm install --no-audit --no-fund dbmate node-pg-migrate pg >/dev/null 2>&1) || true
+	fi
+	[ -x "$NPM_DIR/node_modules/.bin/dbmate" ] && [ -x "$NPM_DIR/node_modules/.bin/node-pg-migrate" ] && HAVE_NPM=1
+fi
+[ "$HAVE_NPM" = 1 ] || echo "== dbmate and node-pg-migrate left out (no npm, or BENCH_NO_NPM=1)"
+
 now_ns() { date +%s%N; }
 ms_since() { echo $((($(now_ns) - $1) / 1000000)); }
 
@@ -129,31 +171,102 @@ run_psql() {
 	echo "$ms"
 }
 
+# count_indexes DB N ROUND WHO: every migration's index must exist
+count_indexes() {
+	local tables
+	tables=$("${PSQL[@]}" -d "$1" -At -c "SELECT count(*) FROM pg_class WHERE relname LIKE 'bench\_%\_v\_idx'")
+	[ "$tables" = "$2" ] || { echo "round $3: $4 created $tables indexes, expected $2" >&2; exit 1; }
+}
+
+# run_pg_migrate ROUND [PREFIX COUNT] -> prints elapsed ms (the whole process)
+run_pg_migrate() {
+	local db=bench_pgm_$1 files=${2:-$DIR/bench} n=${3:-$N} t0 ms
+	"${PSQL[@]}" -d postgres -c "CREATE DATABASE $db"
+	"${PSQL[@]}" -d "$db" -c "CREATE EXTENSION migrate"
+	t0=$(now_ns)
+	"$BINDIR/pg_migrate" -q -h "$DIR" -p "$PORT" -U postgres -d "$db" --dir "$files.gm" up >/dev/null
+	ms=$(ms_since "$t0")
+	count_indexes "$db" "$n" "$1" pg_migrate
+	echo "$ms"
+}
+
+# run_dbmate ROUND [PREFIX COUNT] -> prints elapsed ms
+run_dbmate() {
+	local db=bench_dbmate_$1 files=${2:-$DIR/bench} n=${3:-$N} t0 ms
+	"${PSQL[@]}" -d postgres -c "CREATE DATABASE $db"
+	t0=$(now_ns)
+	"$NPM_DIR/node_modules/.bin/dbmate" --url "postgres://postgres@localhost:$PORT/$db?socket=$DIR&sslmode=disable" \
+		--migrations-dir "$files.dbmate" --no-dump-schema up >/dev/null
+	ms=$(ms_since "$t0")
+	count_indexes "$db" "$n" "$1" dbmate
+	echo "$ms"
+}
+
+# run_npm ROUND [PREFIX COUNT] -> prints elapsed ms
+run_npm() {
+	local db=bench_npm_$1 files=${2:-$DIR/bench} n=${3:-$N} t0 ms
+	"${PSQL[@]}" -d postgres -c "CREATE DATABASE $db"
+	t0=$(now_ns)
+	DATABASE_URL="postgres://postgres@localhost/$db?host=$DIR&port=$PORT" \
+		"$NPM_DIR/node_modules/.bin/node-pg-migrate" up -m "$files.npm" >/dev/null
+	ms=$(ms_since "$t0")
+	count_indexes "$db" "$n" "$1" node-pg-migrate
+	echo "$ms"
+}
+
 MIG=()
 PLN=()
+PGM=()
+DBM=()
+NPM=()
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== warm-up (50 migrations each way, not counted); load average $LOAD_BEFORE"
 run_migrate warmup "$DIR/warmup" 50 >/dev/null
 run_psql warmup "$DIR/warmup" 50 >/dev/null
+run_pg_migrate warmup "$DIR/warmup" 50 >/dev/null
+if [ "$HAVE_NPM" = 1 ]; then
+	run_dbmate warmup "$DIR/warmup" 50 >/dev/null
+	run_npm warmup "$DIR/warmup" 50 >/dev/null
+fi
+SIDES=(migrate psql pg_migrate)
+[ "$HAVE_NPM" = 1 ] && SIDES+=(dbmate npm)
 echo "== $ROUNDS rounds of $N migrations (2 statements each)"
 for r in $(seq 1 "$ROUNDS"); do
-	if [ $((r % 2)) -eq 1 ]; then
-		m=$(run_migrate "$r")
-		p=$(run_psql "$r")
-	else
-		p=$(run_psql "$r")
-		m=$(run_migrate "$r")
+	# odd rounds in one order, even rounds in the reverse order
+	order=("${SIDES[@]}")
+	if [ $((r % 2)) -eq 0 ]; then
+		order=()
+		for ((k = ${#SIDES[@]} - 1; k >= 0; k--)); do order+=("${SIDES[k]}"); done
 	fi
+	d=- e=-
+	for side in "${order[@]}"; do
+		case $side in
+			migrate) m=$(run_migrate "$r") ;;
+			psql) p=$(run_psql "$r") ;;
+			pg_migrate) g=$(run_pg_migrate "$r") ;;
+			dbmate) d=$(run_dbmate "$r") ;;
+			npm) e=$(run_npm "$r") ;;
+		esac
+	done
 	MIG+=("$m")
 	PLN+=("$p")
-	printf 'round %d: migrate_apply %6d ms   psql %6d ms   ratio %s\n' "$r" "$m" "$p" \
-		"$(awk -v a="$m" -v b="$p" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+	PGM+=("$g")
+	[ "$HAVE_NPM" = 1 ] && DBM+=("$d") && NPM+=("$e")
+	printf 'round %d: migrate_apply %6d ms   psql %6d ms   pg_migrate up %6d ms   dbmate %6s ms   node-pg-migrate %6s ms\n' \
+		"$r" "$m" "$p" "$g" "$d" "$e"
 done
 
 MED_M=$(echo "${MIG[@]}" | median)
 MED_P=$(echo "${PLN[@]}" | median)
 RATIO=$(awk -v a="$MED_M" -v b="$MED_P" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 VERDICT=$(awk -v r="$RATIO" -v t="$TARGET" 'BEGIN { print (r <= t ? "within target" : "ABOVE TARGET") }')
+MED_G=$(echo "${PGM[@]}" | median)
+if [ "$HAVE_NPM" = 1 ]; then
+	MED_D=$(echo "${DBM[@]}" | median)
+	MED_E=$(echo "${NPM[@]}" | median)
+	RATIO_D=$(awk -v a="$MED_G" -v b="$MED_D" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+	VERDICT_D=$(awk -v r="$RATIO_D" 'BEGIN { print (r <= 0.8 ? "within target" : "ABOVE TARGET") }')
+fi
 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 PGVER=$("$BINDIR/postgres" --version | sed 's/^postgres (PostgreSQL) //')
@@ -181,8 +294,11 @@ applied to an empty database; $ROUNDS rounds, fresh databases each round.
 |---|---|---|
 | \`SELECT count(*) FROM migrate_apply()\` + \`CALL migrate_wait()\` | $(join "${MIG[@]}") | $MED_M |
 | \`psql -f\`, each migration in \`BEGIN; ... COMMIT;\` | $(join "${PLN[@]}") | $MED_P |
+| \`pg_migrate up\` of a folder of files (whole process, registration included) | $(join "${PGM[@]}") | $MED_G |
+$([ "$HAVE_NPM" = 1 ] && printf '| `dbmate up` (same folder, dbmate files) | %s | %s |\n| `node-pg-migrate up` (same folder, SQL files) | %s | %s |' "$(join "${DBM[@]}")" "$MED_D" "$(join "${NPM[@]}")" "$MED_E")
 
 Ratio migrate/psql (medians): **$RATIO** (target <= $TARGET: $VERDICT).
+$([ "$HAVE_NPM" = 1 ] && echo "Ratio pg_migrate/dbmate (medians): **$RATIO_D** (target <= 0.8: $VERDICT_D).")
 PostgreSQL $PGVER, $(nproc) CPUs ($CPU), default settings + \`shared_preload_libraries = 'migrate'\`, commit $COMMIT, $(date -u +%Y-%m-%d).
 Load average before/after: $LOAD_BEFORE / $LOAD_AFTER (other work on the machine makes single rounds noisy).
 ----- end -----
