@@ -121,6 +121,7 @@ migrate_backfill(PG_FUNCTION_ARGS)
 						PG_ARGISNULL(0) ? "relation" : PG_ARGISNULL(1) ? "column_name" : "expression"),
 				 errhint("Call migrate_backfill('table', 'column', 'expression').")));
 	migrate_refuse_borrowed_rights("migrate_backfill()");
+	migrate_worker_check_role(GetUserId(), "the backfill");
 	relid = PG_GETARG_OID(0);
 	column = NameStr(*PG_GETARG_NAME(1));
 	expression = text_to_cstring(PG_GETARG_TEXT_PP(2));

@@ -122,6 +122,25 @@ like($node->safe_psql('postgres', "SELECT state || ' ' || last_error FROM migrat
 	'RESET ROLE in a backfill expression leaves the worker eve');
 is(eve_is_superuser(), 'f', 'the backfill path made nobody superuser');
 
+# --- before PostgreSQL 17 a worker cannot log in as a NOLOGIN role: a
+# backfill it would run as is refused at once, not queued for a worker that
+# cannot start
+if ($node->safe_psql('postgres', 'SHOW server_version_num') < 170000)
+{
+	$node->safe_psql('postgres', q{
+		CREATE ROLE nologin_sub NOLOGIN;
+		GRANT UPDATE ON eve_t TO nologin_sub;
+		GRANT SELECT ON eve_t TO nologin_sub;
+		SELECT migrate_grant('nologin_sub');
+	});
+	($rc, $out, $err) = $node->psql('postgres',
+		q{SET ROLE nologin_sub; SELECT migrate_backfill('eve_t', 'w', 'id')});
+	like($err, qr/the backfill would run as role "nologin_sub", which cannot log in/,
+		'a NOLOGIN submitter is refused before 17');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM migrate.backfill_jobs WHERE submitted_by = 'nologin_sub'}),
+		'0', 'and no job is left queued');
+}
+
 # --- a migration runs as its owner, whoever applies it; one run hands over
 # between owners
 as('alice', q{SELECT migrate_register('10', 'alice_table', 'CREATE TABLE alice_t (id int);')});
