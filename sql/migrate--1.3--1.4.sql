@@ -55,93 +55,6 @@ BEGIN
 END
 $$;
 
--- A backfill's last error can quote the rows and values its expression read:
--- only the submitter, members of it and superusers see it.  The status
--- function is no longer SECURITY DEFINER, so that it knows its caller (a
--- definer function cannot): it passes the caller to the query below, which
--- it runs as the extension owner.  The 1.3 function steps aside until its
--- grants are copied to the new one.
-ALTER FUNCTION pg_catalog.migrate_backfill_status(bigint) RENAME TO migrate_backfill_status_1_3;
-
-CREATE FUNCTION migrate.backfill_status_rows(viewer oid, id bigint)
-RETURNS TABLE (id bigint, relation text, column_name name, state text, rows_done bigint,
-               rows_total_estimate bigint, percent numeric, rows_per_second numeric,
-               eta interval, batches bigint, batch_size int, retries int,
-               skipped_locked bigint, last_error text, submitted_by name,
-               started_at timestamptz, finished_at timestamptz, held_reason text,
-               max_batch_ms double precision, pass int, migration text,
-               workers int, sleep_ms int, max_rows_per_second int)
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH j AS (
-        SELECT j.*,
-               CASE WHEN j.state = 'done' THEN j.rows_done
-                    WHEN j.pass = 1 AND j.next_block > 0 AND j.pass_end_block > 0
-                        THEN greatest(j.rows_done, (j.rows_done::numeric * j.pass_end_block / j.next_block)::bigint)
-                    WHEN j.pass = 1 THEN greatest(j.rows_done, j.rows_total_estimate)
-                    ELSE j.rows_done END AS total,
-               extract(epoch FROM coalesce(j.finished_at, clock_timestamp()) - j.started_at) AS secs,
-               pg_has_role($1, a.oid, 'USAGE') AS visible
-        FROM migrate.backfill_jobs j
-        LEFT JOIN pg_roles a ON a.rolname = j.submitted_by
-        WHERE $2 IS NULL OR j.id = $2
-    ), r AS (
-        SELECT j.*, CASE WHEN j.secs > 0 THEN round(j.rows_done / j.secs, 1) END AS rate
-        FROM j
-    )
-    SELECT r.id, r.relation, r.column_name, r.state, r.rows_done, r.total,
-           CASE WHEN r.state = 'done' THEN 100.0
-                WHEN r.total > 0 THEN least(99.9, round(100.0 * r.rows_done / r.total, 1))
-                ELSE 0.0 END,
-           r.rate,
-           CASE WHEN r.state IN ('queued', 'running') AND r.rate > 0
-                THEN make_interval(secs => round((r.total - r.rows_done) / r.rate)) END,
-           r.batches, r.batch_size, r.retries, r.skipped_locked,
-           CASE WHEN r.visible THEN r.last_error END, r.submitted_by,
-           r.started_at, r.finished_at, r.held_reason, round(r.max_batch_ms::numeric, 1)::float8,
-           r.pass, r.migration, r.workers, r.sleep_ms, r.max_rows_per_second
-    FROM r
-    ORDER BY r.id
-$$;
-REVOKE ALL ON FUNCTION migrate.backfill_status_rows(oid, bigint) FROM PUBLIC;
-COMMENT ON FUNCTION migrate.backfill_status_rows(oid, bigint) IS
-    'the rows of migrate_backfill_status() as role viewer may see them (called by it as the extension owner)';
-
-CREATE FUNCTION pg_catalog.migrate_backfill_status(id bigint DEFAULT NULL)
-RETURNS TABLE (id bigint, relation text, column_name name, state text, rows_done bigint,
-               rows_total_estimate bigint, percent numeric, rows_per_second numeric,
-               eta interval, batches bigint, batch_size int, retries int,
-               skipped_locked bigint, last_error text, submitted_by name,
-               started_at timestamptz, finished_at timestamptz, held_reason text,
-               max_batch_ms double precision, pass int, migration text,
-               workers int, sleep_ms int, max_rows_per_second int)
-LANGUAGE C STABLE
-SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'migrate_backfill_status';
-REVOKE ALL ON FUNCTION pg_catalog.migrate_backfill_status(bigint) FROM PUBLIC;
-COMMENT ON FUNCTION pg_catalog.migrate_backfill_status(bigint) IS
-    'progress of every backfill job (or one); last_error only for its submitter, members and superusers';
-
-DO $$
-DECLARE
-    g oid;
-BEGIN
-    FOR g IN
-        SELECT a.grantee
-        FROM pg_catalog.pg_proc p
-        CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
-        WHERE p.oid = 'pg_catalog.migrate_backfill_status_1_3(bigint)'::regprocedure
-          AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
-    LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION pg_catalog.migrate_backfill_status(bigint) TO %s',
-            CASE WHEN g = 0 THEN 'PUBLIC' ELSE g::regrole::text END);
-    END LOOP;
-END
-$$;
-
-DROP FUNCTION pg_catalog.migrate_backfill_status_1_3(bigint);
-
 -- Migrations run as their owners (issue 15 §1, §2)
 
 -- A migration belongs to the role that registered it and runs as that role,
@@ -282,3 +195,94 @@ COMMENT ON COLUMN migrate.backfill_jobs.submitter IS
 ALTER FUNCTION pg_catalog.migrate_apply(text, boolean) SECURITY INVOKER;
 ALTER FUNCTION pg_catalog.migrate_rollback(int, boolean) SECURITY INVOKER;
 ALTER FUNCTION pg_catalog.migrate_rollback_to(text, boolean) SECURITY INVOKER;
+
+-- Ownership of migrations (issue 15 §2): who sees a backfill's error
+
+-- A backfill's last error can quote the rows and values its expression read:
+-- only the submitter, members of it and superusers see it.  submitted_by is
+-- the submitter's name now (it follows a rename).  The status
+-- function is no longer SECURITY DEFINER, so that it knows its caller (a
+-- definer function cannot): it passes the caller to the query below, which
+-- it runs as the extension owner.  The 1.3 function steps aside until its
+-- grants are copied to the new one.
+ALTER FUNCTION pg_catalog.migrate_backfill_status(bigint) RENAME TO migrate_backfill_status_1_3;
+
+CREATE FUNCTION migrate.backfill_status_rows(viewer oid, id bigint)
+RETURNS TABLE (id bigint, relation text, column_name name, state text, rows_done bigint,
+               rows_total_estimate bigint, percent numeric, rows_per_second numeric,
+               eta interval, batches bigint, batch_size int, retries int,
+               skipped_locked bigint, last_error text, submitted_by name,
+               started_at timestamptz, finished_at timestamptz, held_reason text,
+               max_batch_ms double precision, pass int, migration text,
+               workers int, sleep_ms int, max_rows_per_second int)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH j AS (
+        SELECT j.*,
+               CASE WHEN j.state = 'done' THEN j.rows_done
+                    WHEN j.pass = 1 AND j.next_block > 0 AND j.pass_end_block > 0
+                        THEN greatest(j.rows_done, (j.rows_done::numeric * j.pass_end_block / j.next_block)::bigint)
+                    WHEN j.pass = 1 THEN greatest(j.rows_done, j.rows_total_estimate)
+                    ELSE j.rows_done END AS total,
+               extract(epoch FROM coalesce(j.finished_at, clock_timestamp()) - j.started_at) AS secs,
+               pg_has_role($1, j.submitter, 'USAGE') AS visible,
+               coalesce((SELECT a.rolname FROM pg_roles a WHERE a.oid = j.submitter),
+                        j.submitted_by) AS submitter_name
+        FROM migrate.backfill_jobs j
+        WHERE $2 IS NULL OR j.id = $2
+    ), r AS (
+        SELECT j.*, CASE WHEN j.secs > 0 THEN round(j.rows_done / j.secs, 1) END AS rate
+        FROM j
+    )
+    SELECT r.id, r.relation, r.column_name, r.state, r.rows_done, r.total,
+           CASE WHEN r.state = 'done' THEN 100.0
+                WHEN r.total > 0 THEN least(99.9, round(100.0 * r.rows_done / r.total, 1))
+                ELSE 0.0 END,
+           r.rate,
+           CASE WHEN r.state IN ('queued', 'running') AND r.rate > 0
+                THEN make_interval(secs => round((r.total - r.rows_done) / r.rate)) END,
+           r.batches, r.batch_size, r.retries, r.skipped_locked,
+           CASE WHEN r.visible THEN r.last_error END, r.submitter_name,
+           r.started_at, r.finished_at, r.held_reason, round(r.max_batch_ms::numeric, 1)::float8,
+           r.pass, r.migration, r.workers, r.sleep_ms, r.max_rows_per_second
+    FROM r
+    ORDER BY r.id
+$$;
+REVOKE ALL ON FUNCTION migrate.backfill_status_rows(oid, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION migrate.backfill_status_rows(oid, bigint) IS
+    'the rows of migrate_backfill_status() as role viewer may see them (called by it as the extension owner)';
+
+CREATE FUNCTION pg_catalog.migrate_backfill_status(id bigint DEFAULT NULL)
+RETURNS TABLE (id bigint, relation text, column_name name, state text, rows_done bigint,
+               rows_total_estimate bigint, percent numeric, rows_per_second numeric,
+               eta interval, batches bigint, batch_size int, retries int,
+               skipped_locked bigint, last_error text, submitted_by name,
+               started_at timestamptz, finished_at timestamptz, held_reason text,
+               max_batch_ms double precision, pass int, migration text,
+               workers int, sleep_ms int, max_rows_per_second int)
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'migrate_backfill_status';
+REVOKE ALL ON FUNCTION pg_catalog.migrate_backfill_status(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION pg_catalog.migrate_backfill_status(bigint) IS
+    'progress of every backfill job (or one); last_error only for its submitter, members and superusers';
+
+DO $$
+DECLARE
+    g oid;
+BEGIN
+    FOR g IN
+        SELECT a.grantee
+        FROM pg_catalog.pg_proc p
+        CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
+        WHERE p.oid = 'pg_catalog.migrate_backfill_status_1_3(bigint)'::regprocedure
+          AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION pg_catalog.migrate_backfill_status(bigint) TO %s',
+            CASE WHEN g = 0 THEN 'PUBLIC' ELSE g::regrole::text END);
+    END LOOP;
+END
+$$;
+
+DROP FUNCTION pg_catalog.migrate_backfill_status_1_3(bigint);

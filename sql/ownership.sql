@@ -127,6 +127,18 @@ RESET ROLE;
 SELECT state, last_error LIKE '42P01:%' AS error_shown FROM migrate_backfill_status(:job);
 DROP FUNCTION bob_peek();
 
+-- Owners are kept by OID: a renamed role keeps its migrations and jobs.
+ALTER ROLE regress_alice RENAME TO regress_alicia;
+SELECT submitted_by FROM migrate_backfill_status(:job);
+SELECT DISTINCT registered_by FROM migrate_status() WHERE version IN ('1', '2', '3');
+SET ROLE regress_bob;
+SELECT migrate_register('3', 'alice_fails', 'SELECT 1/0;', 'SELECT 2;');
+RESET ROLE;
+SET ROLE regress_carol;
+SELECT migrate_register('3', 'alice_fails', 'SELECT 1/0;', 'SELECT 2;');
+RESET ROLE;
+ALTER ROLE regress_alicia RENAME TO regress_alice;
+
 DROP EXTENSION migrate;
 DROP TABLE own_bf, own1, own2;
 REVOKE CREATE ON SCHEMA public FROM regress_alice, regress_bob;

@@ -720,6 +720,7 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 	Datum		args[1];
 	char	   *state = NULL;
 	char	   *error = NULL;
+	bool		isnull;
 	char	   *error_owner = NULL; /* the submitter, when the caller may not see the error */
 
 	if (PG_ARGISNULL(0))
@@ -744,7 +745,7 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 	nestlevel = NewGUCNestLevel();
 	catalog_become_owner(&user);
 	SPI_connect();
-	plan = SPI_prepare("SELECT state, last_error, submitted_by FROM migrate.backfill_jobs WHERE id = $1",
+	plan = SPI_prepare("SELECT state, last_error, submitted_by, submitter FROM migrate.backfill_jobs WHERE id = $1",
 					   1, (Oid[]) {INT8OID});
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the backfill wait");
@@ -769,7 +770,10 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 			state = MemoryContextStrdup(cxt, state);
 			error = error ? MemoryContextStrdup(cxt, error) : NULL;
 			/* the error is the submitter's to see, as in the status */
-			if (!has_privs_of_role(user.userid, get_role_oid(error_owner, true)))
+			if (!has_privs_of_role(user.userid,
+								   DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+																  SPI_tuptable->tupdesc, 4,
+																  &isnull))))
 			{
 				error_owner = MemoryContextStrdup(cxt, error_owner);
 				error = NULL;
