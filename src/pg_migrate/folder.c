@@ -1659,7 +1659,10 @@ folder_new(SimpleStringList *dirs, MigFormat forced, const char *name)
 			appendPQExpBuffer(&up, "%s/%s_%s.sql", dir, next, name);
 			uptext = "-- Up Migration\n\n\n-- Down Migration\n\n";
 			break;
-		default:
+		case FMT_SQITCH:
+		case FMT_NONE:
+			pg_log_error("pg_migrate new does not write %s changes", format_name(f.format));
+			pg_log_error_hint("Use sqitch add %s.", name);
 			return false;
 	}
 	for (int i = 0; i < 2 && ok; i++)

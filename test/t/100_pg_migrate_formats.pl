@@ -188,6 +188,8 @@ command_like([ 'pg_migrate', '--dir', "$tmp/golang-migrate", 'new', 'add_thing' 
 	'new: golang-migrate, an up and a down file');
 command_like([ 'pg_migrate', '--dir', "$tmp/flyway", 'new', 'add_thing' ],
 	qr/^\Q$tmp\E\/flyway\/V4__add_thing\.sql$/, 'new: Flyway');
+command_fails_like([ 'pg_migrate', '--dir', "$fixtures/sqitch", 'new', 'add_thing' ],
+	qr/pg_migrate new does not write sqitch changes.*sqitch add add_thing/s, 'new: sqitch is left to sqitch add');
 
 $node->stop;
 done_testing();
