@@ -196,6 +196,20 @@ ALTER FUNCTION pg_catalog.migrate_apply(text, boolean) SECURITY INVOKER;
 ALTER FUNCTION pg_catalog.migrate_rollback(int, boolean) SECURITY INVOKER;
 ALTER FUNCTION pg_catalog.migrate_rollback_to(text, boolean) SECURITY INVOKER;
 
+-- Fair share of the workers (issue 15 §5)
+
+-- Runs keep one of migrate.max_workers, and one role's backfills run at most
+-- migrate.max_workers_per_role workers; the launcher, which has no database
+-- to write a job's row in, keeps why it holds a job back in shared memory.
+-- migrate_backfill_status() shows it as held_reason.
+CREATE FUNCTION migrate.backfill_held_reason(id bigint)
+RETURNS text
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'migrate_backfill_held_reason';
+REVOKE ALL ON FUNCTION migrate.backfill_held_reason(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION migrate.backfill_held_reason(bigint) IS
+    'why the launcher holds backfill job id back from a worker, or NULL (called by migrate_backfill_status())';
+
 -- Ownership of migrations (issue 15 §2): who sees a backfill's error
 
 -- A backfill's last error can quote the rows and values its expression read:
@@ -244,7 +258,9 @@ AS $$
                 THEN make_interval(secs => round((r.total - r.rows_done) / r.rate)) END,
            r.batches, r.batch_size, r.retries, r.skipped_locked,
            CASE WHEN r.visible THEN r.last_error END, r.submitter_name,
-           r.started_at, r.finished_at, r.held_reason, round(r.max_batch_ms::numeric, 1)::float8,
+           r.started_at, r.finished_at,
+           coalesce(r.held_reason, CASE WHEN r.state IN ('queued', 'running') THEN migrate.backfill_held_reason(r.id) END),
+           round(r.max_batch_ms::numeric, 1)::float8,
            r.pass, r.migration, r.workers, r.sleep_ms, r.max_rows_per_second
     FROM r
     ORDER BY r.id

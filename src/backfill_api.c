@@ -146,11 +146,12 @@ migrate_backfill(PG_FUNCTION_ARGS)
 					 errhint("Pass NULL for no rate cap.")));
 	}
 	migrate_require_shmem();
-	if (migrate_executor_active && migrate_max_workers < 2)
+	/* one worker is kept for migration runs (launcher.c) */
+	if (migrate_max_workers < 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("a migration cannot start a backfill when migrate.max_workers is 1"),
-				 errdetail("The migration waits for the backfill, which needs a worker of its own."),
+				 errmsg("backfills cannot run when migrate.max_workers is 1"),
+				 errdetail("The one worker is kept for migration runs, which a backfill must never hold up."),
 				 errhint("Set migrate.max_workers to 2 or more and restart the server.")));
 
 	(void) catalog_version_ok(ERROR);

@@ -23,9 +23,12 @@
 int			migrate_lock_timeout = 1000;
 int			migrate_lock_retries = 10;
 int			migrate_max_workers = 4;
+int			migrate_max_workers_per_role = -1;
 int			migrate_max_script_size = 1024;
 int			migrate_run_wait_timeout = 5000;
 bool		migrate_out_of_order = false;
+
+static bool check_max_workers_per_role(int *newval, void **extra, GucSource source);
 
 void
 migrate_guc_init(void)
@@ -80,4 +83,38 @@ migrate_guc_init(void)
 							4, 1, 64,
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.max_workers_per_role",
+							"Maximum number of backfill workers the jobs of one role run at once.",
+							"-1 means all the backfill workers but one, so that another role "
+							"always finds one.",
+							&migrate_max_workers_per_role,
+							-1, -1, 64,
+							PGC_SIGHUP, 0,
+							check_max_workers_per_role, NULL, NULL);
+}
+
+/* 0 would hold every backfill for good: refused, -1 is the default */
+static bool
+check_max_workers_per_role(int *newval, void **extra, GucSource source)
+{
+	if (*newval != 0)
+		return true;
+	GUC_check_errdetail("Use a positive number, or -1 for all the backfill workers but one.");
+	return false;
+}
+
+/*
+ * The backfill workers one role's jobs may run at once.  Runs keep one of
+ * migrate.max_workers for themselves, so backfills have max_workers - 1;
+ * by default one role may take all of them but one, which leaves another
+ * role a worker and still lets one role's job use two workers on the
+ * default max_workers of 4.
+ */
+int
+migrate_backfill_role_cap(void)
+{
+	if (migrate_max_workers_per_role > 0)
+		return migrate_max_workers_per_role;
+	return Max(1, migrate_max_workers - 2);
 }

@@ -2,9 +2,10 @@
  *
  * launcher.c
  *	  The static launcher: starts a job worker for every queued slot (up to
- *	  migrate.max_workers at once) and, each time the server starts or
- *	  recovers from a crash, queues a scan of every database so that runs
- *	  and backfills the crash interrupted are resumed.
+ *	  migrate.max_workers at once, backfills within their share) and, each
+ *	  time the server starts or recovers from a crash, queues a scan of
+ *	  every database so that runs and backfills the crash interrupted are
+ *	  resumed.
  *
  * Job workers are dynamic and never restarted by the postmaster: the
  * launcher is the single place that decides to start one, from state that
@@ -22,6 +23,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -30,12 +32,15 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 
 #include "guc.h"
 #include "launcher.h"
 #include "shmem.h"
+
+PG_FUNCTION_INFO_V1(migrate_backfill_held_reason);
 
 static BackgroundWorkerHandle *handles[MIGRATE_MAX_SLOTS];
 static uint32 handle_generation[MIGRATE_MAX_SLOTS];
@@ -145,13 +150,47 @@ queue_database_scans(void)
 }
 
 /*
+ * Whether the launcher must leave a queued backfill slot without a worker.
+ * Migration runs are never starved by backfills: backfills use at most
+ * migrate.max_workers - 1 workers, one is kept for runs (and the recovery
+ * scans).  Nor can one role take every backfill worker: the jobs of a role
+ * run at most migrate.max_workers_per_role of them.  A held slot stays
+ * queued and starts when a worker ends or the settings change (both wake
+ * the launcher).  Lock held.
+ */
+static MigrateHeld
+backfill_held(const MigrateSlot *slot, int backfills)
+{
+	int			of_role = 0;
+	int			i;
+
+	Assert(LWLockHeldByMe(MigrateState->lock));
+
+	for (i = 0; i < MIGRATE_MAX_SLOTS; i++)
+	{
+		const MigrateSlot *other = &MigrateState->slots[i];
+
+		if (other->kind == MIGRATE_JOB_BACKFILL && other->role == slot->role &&
+			(other->state == MIGRATE_SLOT_STARTING || other->state == MIGRATE_SLOT_RUNNING))
+			of_role++;
+	}
+	if (of_role >= migrate_backfill_role_cap())
+		return MIGRATE_HELD_ROLE_CAP;
+	if (backfills >= migrate_max_workers - 1)
+		return MIGRATE_HELD_BACKFILLS_FULL;
+	return MIGRATE_HELD_NONE;
+}
+
+/*
  * Starts workers for queued slots while fewer than migrate.max_workers are
- * running, and fails slots whose worker died before it could attach.
+ * running, within the backfills' share (backfill_held), and fails slots
+ * whose worker died before it could attach.
  */
 static void
 launch_queued(void)
 {
 	int			running = 0;
+	int			backfills = 0;
 	int			i;
 
 	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
@@ -172,15 +211,28 @@ launch_queued(void)
 			migrate_slot_wake_caller(slot);
 		}
 		if (slot->state == MIGRATE_SLOT_STARTING || slot->state == MIGRATE_SLOT_RUNNING)
+		{
 			running++;
+			if (slot->kind == MIGRATE_JOB_BACKFILL)
+				backfills++;
+		}
 	}
 
-	for (i = 0; i < MIGRATE_MAX_SLOTS && running < migrate_max_workers; i++)
+	for (i = 0; i < MIGRATE_MAX_SLOTS; i++)
 	{
 		MigrateSlot *slot = &MigrateState->slots[i];
 		BackgroundWorker worker;
 
 		if (slot->state != MIGRATE_SLOT_QUEUED)
+			continue;
+		/* every held slot gets its reason, also when no worker is free */
+		if (slot->kind == MIGRATE_JOB_BACKFILL)
+		{
+			slot->held = backfill_held(slot, backfills);
+			if (slot->held != MIGRATE_HELD_NONE)
+				continue;
+		}
+		if (running >= migrate_max_workers)
 			continue;
 
 		memset(&worker, 0, sizeof(worker));
@@ -199,6 +251,8 @@ launch_queued(void)
 			handle_generation[i] = slot->generation;
 			slot->state = MIGRATE_SLOT_STARTING;
 			running++;
+			if (slot->kind == MIGRATE_JOB_BACKFILL)
+				backfills++;
 		}
 		else if (slot->caller_pid)
 		{
@@ -215,4 +269,50 @@ launch_queued(void)
 	}
 
 	LWLockRelease(MigrateState->lock);
+}
+
+/*
+ * migrate.backfill_held_reason(id): why the launcher holds backfill job id
+ * of this database back from a worker, or NULL.  Called by
+ * migrate_backfill_status() for a job whose worker has not said why it
+ * holds (the launcher has no database to write the job's row in).
+ */
+Datum
+migrate_backfill_held_reason(PG_FUNCTION_ARGS)
+{
+	int64		id = PG_GETARG_INT64(0);
+	MigrateHeld held = MIGRATE_HELD_NONE;
+	Oid			role = InvalidOid;
+	int			i;
+	char	   *name;
+
+	migrate_require_shmem();
+	LWLockAcquire(MigrateState->lock, LW_SHARED);
+	for (i = 0; i < MIGRATE_MAX_SLOTS && held == MIGRATE_HELD_NONE; i++)
+	{
+		MigrateSlot *slot = &MigrateState->slots[i];
+
+		if (slot->state == MIGRATE_SLOT_QUEUED && migrate_slot_has_backfill(slot, id))
+		{
+			held = slot->held;
+			role = slot->role;
+		}
+	}
+	LWLockRelease(MigrateState->lock);
+
+	switch (held)
+	{
+		case MIGRATE_HELD_NONE:
+			break;
+		case MIGRATE_HELD_BACKFILLS_FULL:
+			if (migrate_max_workers == 1)
+				PG_RETURN_TEXT_P(cstring_to_text("migrate.max_workers is 1 and its worker is kept for migration runs"));
+			PG_RETURN_TEXT_P(cstring_to_text(psprintf("all %d backfill workers are busy (migrate.max_workers = %d, one kept for migration runs)",
+													  migrate_max_workers - 1, migrate_max_workers)));
+		case MIGRATE_HELD_ROLE_CAP:
+			name = GetUserNameFromId(role, true);
+			PG_RETURN_TEXT_P(cstring_to_text(psprintf("the jobs of role \"%s\" already run migrate.max_workers_per_role (%d) backfill workers",
+													  name ? name : "?", migrate_backfill_role_cap())));
+	}
+	PG_RETURN_NULL();
 }

@@ -42,6 +42,14 @@ typedef enum MigrateSlotState
 	MIGRATE_SLOT_FINISHED		/* outcome ready for the caller to read */
 } MigrateSlotState;
 
+/* Why the launcher leaves a queued backfill slot without a worker. */
+typedef enum MigrateHeld
+{
+	MIGRATE_HELD_NONE = 0,
+	MIGRATE_HELD_BACKFILLS_FULL,	/* max_workers - 1 backfill workers run */
+	MIGRATE_HELD_ROLE_CAP		/* its role runs max_workers_per_role */
+} MigrateHeld;
+
 typedef struct MigrateSlot
 {
 	MigrateSlotState state;
@@ -75,6 +83,9 @@ typedef struct MigrateSlot
 	int32		retries;
 	bool		waits_for_snapshots;	/* running CREATE INDEX CONCURRENTLY & co. */
 	bool		stop_requested;
+
+	/* a queued backfill the launcher holds back, and why */
+	MigrateHeld held;
 
 	/* outcome */
 	bool		failed;
