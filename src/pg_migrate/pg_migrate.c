@@ -102,7 +102,7 @@ usage(void)
 	printf("  %s [OPTION]... down --to VERSION | --all\n", progname);
 	printf("  %s [OPTION]... status [--exit-code] [--json]\n", progname);
 	printf("  %s [OPTION]... plan [TARGET] [--json]\n", progname);
-	printf("  %s [OPTION]... lint [FILE]... [--json]\n", progname);
+	printf("  %s [OPTION]... lint [FILE]... [--json]   (default: the migrations not applied yet)\n", progname);
 	printf("  %s [OPTION]... validate\n", progname);
 	printf("  %s [OPTION]... new NAME\n", progname);
 	printf("\nOptions:\n");
@@ -1012,10 +1012,22 @@ cmd_lint(PGconn *conn, const Folder *f, int nfiles, char **files)
 	initPQExpBuffer(&json);
 	if (nfiles == 0)
 	{
+		/* what up would run: the folder's migrations not applied yet */
+		res = run(conn, "could not read migrate_status()",
+				  "SELECT version FROM pg_catalog.migrate_status() WHERE state = 'applied'", 0, NULL);
+		if (res == NULL)
+			return EXIT_ERROR;
 		for (int i = 0; i < f->n; i++)
-			if (f->items[i].blocker == NULL)
+		{
+			bool		applied = false;
+
+			for (int r = 0; r < PQntuples(res) && !applied; r++)
+				applied = version_cmp(PQgetvalue(res, r, 0), f->items[i].version) == 0;
+			if (f->items[i].blocker == NULL && !applied)
 				lint_one(conn, f->items[i].up.path, f->items[i].version, f->items[i].up.sql,
 						 f->items[i].up.line, &errors, &json);
+		}
+		PQclear(res);
 	}
 	else
 		for (int k = 0; k < nfiles; k++)

@@ -160,6 +160,20 @@ command_checks_all([ 'pg_migrate', '-d', $c, 'lint', '--json', "$tmp/lint.sql" ]
 write_file("$tmp/lint.sql", "CREATE INDEX CONCURRENTLY big_id_idx ON big (id);\n");
 command_ok([ 'pg_migrate', '-d', $c, 'lint', "$tmp/lint.sql" ], 'lint: a clean file exits 0');
 
+# lint of a folder: what up would run, not what is applied (the applied
+# index on big2 would be flagged now that big2 is large)
+make_path("$tmp/lintdir");
+write_file("$tmp/lintdir/1_idx.up.sql", "CREATE INDEX big2_a_idx ON big2 (id);\n");
+$node->safe_psql('postgres', q{CREATE DATABASE lintdb});
+$node->safe_psql('lintdb', q{CREATE EXTENSION migrate; CREATE TABLE big2 (id int)});
+my $cl = $node->connstr('lintdb');
+command_ok([ 'pg_migrate', '-d', $cl, '--dir', "$tmp/lintdir", 'up' ], 'lint folder: the first index, on a small table');
+$node->safe_psql('lintdb', q{INSERT INTO big2 SELECT g FROM generate_series(1, 100000) g});
+write_file("$tmp/lintdir/2_idx.up.sql", "CREATE INDEX big2_b_idx ON big2 (id);\n");
+command_checks_all([ 'pg_migrate', '-d', $cl, '--dir', "$tmp/lintdir", 'lint' ],
+	1, [qr/\A[^\n]*2_idx\.up\.sql:1: error create-index-blocking[^\n]*\n  hint: [^\n]*\n\z/], [qr/^$/],
+	'lint of the folder: only the pending migration, exit 1');
+
 # ---- usage errors exit 2
 command_checks_all([ 'pg_migrate', 'frobnicate' ], 2, [qr/^$/], [qr/unknown command "frobnicate"/],
 	'an unknown command exits 2');
