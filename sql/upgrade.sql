@@ -59,12 +59,13 @@ SELECT r AS role,
        has_function_privilege(r, 'migrate_backfill_pace(bigint, int, int, int)', 'EXECUTE') AS pace
 FROM unnest(ARRAY['upgrade_user', 'upgrade_watcher', 'public']) r;
 SELECT count(*) AS old_pace FROM pg_proc WHERE proname LIKE 'migrate_backfill_pace%' AND pronargs = 3;
--- nor on the 1.3 catalog, nor register, resolve or plan (a 1.4 migration
--- has an owner)
+-- nor on the 1.3 catalog, nor register, resolve, plan or apply (a 1.4
+-- migration has an owner)
 SELECT migrate_backfill('t', 'w', 'v');
 SELECT migrate_register('9', 'too_early', 'SELECT 1;');
 SELECT migrate_resolve('9', 'applied');
 SELECT * FROM migrate_plan();
+SELECT * FROM migrate_apply();
 -- migrations registered under 1.3, one by a role since dropped
 INSERT INTO migrate.migrations (version, version_key, name, up_sql, checksum, statements,
     nontransactional, registered_by)

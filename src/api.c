@@ -198,6 +198,8 @@ start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
 	CatalogUser user;
 	ListCell   *lc;
 
+	/* before 1.4 the run functions were SECURITY DEFINER: say what is wrong */
+	(void) catalog_version_ok(ERROR);
 	migrate_refuse_borrowed_rights(fname);
 
 	/* the run carries it in its slot: cut short, it would name other schemas */

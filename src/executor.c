@@ -121,7 +121,7 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 	int			backfill_stmt = -1;
 	ListCell   *lc;
 	char	   *what;
-	ErrorData  *volatile unplanned = NULL;
+	ErrorData  *volatile refused = NULL;
 
 	memset(&r, 0, sizeof(r));
 	r.ctx = ctx;
@@ -157,13 +157,45 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 		return EXEC_HANDOFF;
 	}
 
+	/*
+	 * What refuses the whole script is recorded as a failed attempt naming
+	 * no statement: a script changed since planning, an owner gone, no down
+	 * script, or one this version of the parser refuses (stored by an older
+	 * one).
+	 */
 	what = psprintf("%s script of migration %s", ctx->rollback ? "down" : "up", version);
 	r.sql = ctx->rollback ? r.m->down_sql : r.m->up_sql;
-	if (r.sql == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("migration %s has no down script", version)));
-	r.stmts = script_parse(r.sql, what);
+	PG_TRY();
+	{
+		check_planned(&r, planned);
+		if (r.sql == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("migration %s has no down script", version),
+					 errhint("Register the migration again with a down script, then roll back.")));
+		r.stmts = script_parse(r.sql, what);
+	}
+	PG_CATCH();
+	{
+		refused = migrate_worker_take_error(cxt);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	if (refused)
+	{
+		/* an interrupted attempt's own row, if it left one */
+		if (latest.exists && strcmp(latest.state, "running") == 0 &&
+			strcmp(latest.action, ctx->rollback ? "rollback" : "apply") == 0)
+		{
+			r.history_id = latest.id;
+			r.stepno = latest.steps_done;
+		}
+		r.nsteps = Max(r.stepno, 1);
+		record_failure(&r, refused);
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		return EXEC_FAILED;
+	}
 	steps = script_steps(r.stmts);
 	r.nsteps = list_length(steps);
 
@@ -173,27 +205,6 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 		(strcmp(latest.state, "running") == 0 || strcmp(latest.state, "failed") == 0) &&
 		latest.checksum && strcmp(latest.checksum, r.m->checksum) == 0)
 		start_step = Min(latest.steps_done, r.nsteps);
-
-	PG_TRY();
-	{
-		check_planned(&r, planned);
-	}
-	PG_CATCH();
-	{
-		unplanned = migrate_worker_take_error(cxt);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	if (unplanned)
-	{
-		if (start_step > 0 && strcmp(latest.state, "running") == 0)
-			r.history_id = latest.id;
-		r.stepno = start_step;
-		record_failure(&r, unplanned);
-		MemoryContextSwitchTo(old);
-		MemoryContextDelete(cxt);
-		return EXEC_FAILED;
-	}
 
 	strlcpy(ctx->slot->version, version, MIGRATE_VERSION_LEN);
 	ctx->slot->steps_total = r.nsteps;
