@@ -52,7 +52,6 @@ PG_FUNCTION_INFO_V1(migrate_resolve);
 PG_FUNCTION_INFO_V1(migrate_live);
 
 static char *text_arg(FunctionCallInfo fcinfo, int n, const char *name);
-static void check_script_size(const char *sql, const char *name);
 static void start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
 					  const char *target, int steps, bool wait);
 static int	claim_run_slot(const char *fname, uint32 *generation);
@@ -73,17 +72,6 @@ text_arg(FunctionCallInfo fcinfo, int n, const char *name)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be null", name)));
 	return text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
-static void
-check_script_size(const char *sql, const char *name)
-{
-	if (strlen(sql) > (Size) migrate_max_script_size * 1024)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s is too large (%zu bytes)", name, strlen(sql)),
-				 errdetail("migrate.max_script_size is %d kB.", migrate_max_script_size),
-				 errhint("Load bulk data with COPY from a file, split the migration, or raise migrate.max_script_size.")));
 }
 
 /*
@@ -114,9 +102,9 @@ migrate_register(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("migration name must not be empty"),
 				 errhint("Name the migration after what it does, e.g. 'add_users_email_index'.")));
-	check_script_size(up, "up_sql");
+	script_check_size(up, "up_sql");
 	if (down)
-		check_script_size(down, "down_sql");
+		script_check_size(down, "down_sql");
 
 	stmts = script_parse(up, psprintf("up script of migration %s", version));
 	foreach(lc, stmts)

@@ -93,7 +93,6 @@ static bool created_in_script(Lint *l, RangeVar *rv);
 static void add_row(Lint *l, int statement, int line, const char *rule,
 					const char *severity, char *relation, const char *lock_mode,
 					char *message, char *hint);
-static int	stmt_line(const char *sql, ScriptStmt *s);
 static List *lint_parse(Lint *l, int **xact_of);
 
 PG_FUNCTION_INFO_V1(migrate_lint);
@@ -117,6 +116,7 @@ migrate_lint(PG_FUNCTION_ARGS)
 	migrate_init_srf(fcinfo);
 	memset(&l, 0, sizeof(l));
 	l.sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	script_check_size(l.sql, "the script");
 	l.lock_timeout = LockTimeout;
 	l.local_lock_timeout = -1;
 	for (i = 0; i < RULE_COUNT; i++)
@@ -293,6 +293,9 @@ lint_parse(Lint *l, int **xact_of)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
+		/* a cancel (statement_timeout included) is no finding of the script's */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
 
 		pos = edata->cursorpos > 0 ? edata->cursorpos : edata->internalpos;
 		byteoff = pos > 0 ? pg_mbcharcliplen(l->sql, strlen(l->sql), pos - 1) : 0;
@@ -363,6 +366,7 @@ lint_run(Lint *l, List *stmts, int *xact_of, int first)
 
 	for (i = 0; i < list_length(stmts); i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (i > 0 && xact_of[i] != xact_of[i - 1])
 			end_xact(l);
 		lint_statement(l, list_nth(stmts, i), i >= first);
@@ -395,7 +399,7 @@ lint_statement(Lint *l, ScriptStmt *s, bool report)
 	Node	   *stmt = s->stmt;
 	List	   *findings;
 	ListCell   *lc;
-	int			line = stmt_line(l->sql, s);
+	int			line = s->line;
 	int			timeout = l->local_lock_timeout >= 0 ? l->local_lock_timeout : l->lock_timeout;
 
 	if (IsA(stmt, VariableSetStmt))
@@ -513,7 +517,7 @@ lint_set(Lint *l, ScriptStmt *s, VariableSetStmt *vs)
 
 		if (value && !rules_parse_list(value, allowed, &bad))
 		{
-			add_row(l, s->number, stmt_line(l->sql, s), "invalid-allow", "error", NULL, NULL,
+			add_row(l, s->number, s->line, "invalid-allow", "error", NULL, NULL,
 					psprintf("unknown rule \"%s\" in migrate.allow", bad),
 					pstrdup("SELECT id FROM pg_catalog.migrate_rules() lists the rule ids."));
 			return;
@@ -576,7 +580,9 @@ lint_comments(Lint *l)
 {
 	const char *p = l->sql;
 	const char *marker = "migrate:allow";
+	ScriptLines lines;
 
+	script_lines_start(&lines, l->sql);
 	while ((p = strstr(p, marker)) != NULL)
 	{
 		const char *q = p;
@@ -593,7 +599,8 @@ lint_comments(Lint *l)
 		p += strlen(marker);
 		if (q - l->sql < 2 || q[-1] != '-' || q[-2] != '-')
 			continue;
-		line = script_line_of(l->sql, p - l->sql);
+		CHECK_FOR_INTERRUPTS();
+		line = script_lines_at(&lines, p - l->sql);
 		while (*p == ' ' || *p == '\t')
 			p++;
 		ids = p;
@@ -649,32 +656,3 @@ add_row(Lint *l, int statement, int line, const char *rule, const char *severity
 	l->rows = lappend(l->rows, r);
 }
 
-/*
- * Line of a statement's first token: its text starts right after the
- * previous semicolon, so skip the blanks and comments in front of it.
- */
-static int
-stmt_line(const char *sql, ScriptStmt *s)
-{
-	const char *p = sql + s->location;
-
-	for (;;)
-	{
-		while (isspace((unsigned char) *p))
-			p++;
-		if (p[0] == '-' && p[1] == '-')
-		{
-			while (*p && *p != '\n')
-				p++;
-		}
-		else if (p[0] == '/' && p[1] == '*')
-		{
-			const char *e = strstr(p + 2, "*/");
-
-			p = e ? e + 2 : p + strlen(p);
-		}
-		else
-			break;
-	}
-	return script_line_of(sql, p - sql);
-}

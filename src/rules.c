@@ -409,6 +409,9 @@ rules_judge_safely(Node *stmt, JudgeContext *jc)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
+		/* a cancel (statement_timeout included) stops the statement */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
 		ereport(WARNING,
 				(errmsg("migrate guard could not analyse a %s statement: %s",
 						GetCommandTagName(CreateCommandTag(stmt)), edata->message),

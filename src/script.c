@@ -19,6 +19,7 @@
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
@@ -29,6 +30,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "guc.h"
 #include "migrate.h"
 #include "script.h"
 
@@ -36,6 +38,7 @@ static void refuse_client_copy(const char *sql, ScriptStmt *s, const char *what)
 static void classify(ScriptStmt *s);
 static bool defelem_true(List *options, const char *name);
 static bool calls_backfill_walker(Node *node, void *context);
+static int	first_token(const char *sql, int byteoff);
 
 /*
  * Parses a script into ScriptStmts.  Syntax errors are re-raised naming
@@ -97,6 +100,7 @@ script_parse(const char *sql, const char *what)
 	return stmts;
 }
 
+
 /* Turns the raw parser's output into classified ScriptStmts. */
 List *
 script_statements(const char *sql, List *raw)
@@ -104,15 +108,19 @@ script_statements(const char *sql, List *raw)
 	List	   *result = NIL;
 	ListCell   *lc;
 	int			n = 0;
+	ScriptLines lines;
 
+	script_lines_start(&lines, sql);
 	foreach(lc, raw)
 	{
 		RawStmt    *rs = lfirst_node(RawStmt, lc);
 		ScriptStmt *s = palloc0(sizeof(ScriptStmt));
 		int			len = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(sql) - rs->stmt_location;
 
+		CHECK_FOR_INTERRUPTS();
 		s->number = ++n;
 		s->location = rs->stmt_location;
+		s->line = script_lines_at(&lines, first_token(sql, rs->stmt_location));
 		s->length = len;
 		s->text = pnstrdup(sql + rs->stmt_location, len);
 		s->stmt = rs->stmt;
@@ -141,7 +149,7 @@ script_check_runnable(const char *sql, List *stmts, const char *what)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("%s in %s, statement %d (line %d), is not allowed",
-							s->tag, what, s->number, script_line_of(sql, s->location)),
+							s->tag, what, s->number, s->line),
 					 errdetail("Each migration runs in its own transaction, and statements that cannot run in one are detected and run on their own."),
 					 errhint("Remove BEGIN, COMMIT and other transaction control from the script.")));
 		if (IsA(stmt, CopyStmt))
@@ -172,13 +180,13 @@ refuse_client_copy(const char *sql, ScriptStmt *s, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("COPY FROM STDIN in %s, statement %d (line %d), is not supported",
-						what, s->number, script_line_of(sql, s->location)),
+						what, s->number, s->line),
 				 errdetail("A migration runs in a background worker, which has no client to read data from."),
 				 errhint("Write the rows as INSERT statements, or COPY from a file the server can read.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("COPY TO STDOUT in %s, statement %d (line %d), is not supported",
-					what, s->number, script_line_of(sql, s->location)),
+					what, s->number, s->line),
 			 errdetail("A migration runs in a background worker, which has no client to send rows to."),
 			 errhint("COPY to a file the server can write (COPY ... TO '/path/file'), or copy the rows within the database with INSERT ... SELECT.")));
 }
@@ -398,6 +406,76 @@ script_version_key(const char *version)
 		parts[n++] = DirectFunctionCall3(numeric_in, CStringGetDatum(part),
 										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 	return PointerGetDatum(construct_array(parts, n, NUMERICOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * The offset of the first token at or after byteoff: the raw parser starts
+ * a statement right after the previous one's semicolon, blanks and
+ * comments included.
+ */
+static int
+first_token(const char *sql, int byteoff)
+{
+	const char *p = sql + byteoff;
+
+	for (;;)
+	{
+		while (isspace((unsigned char) *p))
+			p++;
+		if (p[0] == '-' && p[1] == '-')
+		{
+			while (*p && *p != '\n')
+				p++;
+		}
+		else if (p[0] == '/' && p[1] == '*')
+		{
+			const char *e = strstr(p + 2, "*/");
+
+			p = e ? e + 2 : p + strlen(p);
+		}
+		else
+			break;
+	}
+	return p - sql;
+}
+
+void
+script_lines_start(ScriptLines *c, const char *sql)
+{
+	c->sql = sql;
+	c->off = 0;
+	c->line = 1;
+}
+
+/* The 1-based line of byteoff; an offset before the last one counts anew. */
+int
+script_lines_at(ScriptLines *c, int byteoff)
+{
+	if (byteoff < c->off)
+		script_lines_start(c, c->sql);
+	for (; c->off < byteoff && c->sql[c->off]; c->off++)
+	{
+		if (c->sql[c->off] == '\n')
+			c->line++;
+		if ((c->off & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	return c->line;
+}
+
+/*
+ * Refuses a script over migrate.max_script_size: registering it, or
+ * linting it, would hold a backend (or the worker) for as long as it takes.
+ */
+void
+script_check_size(const char *sql, const char *name)
+{
+	if (strlen(sql) > (Size) migrate_max_script_size * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s is too large (%zu bytes)", name, strlen(sql)),
+				 errdetail("migrate.max_script_size is %d kB.", migrate_max_script_size),
+				 errhint("Load bulk data with COPY from a file, split the migration, or raise migrate.max_script_size.")));
 }
 
 /* 1-based line number of a byte offset. */

@@ -18,6 +18,7 @@ typedef struct ScriptStmt
 {
 	int			number;			/* 1-based */
 	int			location;		/* byte offset in the script */
+	int			line;			/* 1-based line of its first token */
 	int			length;			/* bytes */
 	char	   *text;			/* the statement's own text */
 	const char *tag;			/* command tag, e.g. "CREATE INDEX" */
@@ -44,9 +45,24 @@ extern List *script_statements(const char *sql, List *raw);
 extern void script_check_runnable(const char *sql, List *stmts, const char *what);
 extern List *script_steps(List *stmts);
 extern char *script_checksum(const char *sql);
+extern void script_check_size(const char *sql, const char *name);
 extern Datum script_version_key(const char *version);
 extern void script_check_version(const char *version, const char *argname);
 extern int	script_line_of(const char *sql, int byteoff);
+
+/*
+ * Line numbers for offsets visited in increasing order, each found by
+ * counting on from the last: a walk over a whole script stays linear.
+ */
+typedef struct ScriptLines
+{
+	const char *sql;
+	int			off;
+	int			line;
+} ScriptLines;
+
+extern void script_lines_start(ScriptLines *c, const char *sql);
+extern int	script_lines_at(ScriptLines *c, int byteoff);
 extern int	script_statement_at(const char *sql, int byteoff);
 extern bool script_has_param(Node *node, void *context);
 
