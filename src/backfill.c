@@ -1499,7 +1499,8 @@ backfill_await_migration(ExecContext *ctx, const char *version, ErrorData **edat
 			e->elevel = ERROR;
 			e->sqlerrcode = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
 			e->message = failure;
-			e->hint = "Fix the cause, call migrate_backfill_resume(id), then migrate_apply() again: it waits for the backfill.";
+			/* palloc'd, as in CopyErrorData(): FreeErrorData() may free it */
+			e->hint = pstrdup("Fix the cause, call migrate_backfill_resume(id), then migrate_apply() again: it waits for the backfill.");
 			*edata = e;
 			return EXEC_FAILED;
 		}

@@ -320,11 +320,18 @@ static void
 check_statements(Oid relid, const char *column, const char *expression, const char *where)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
 	char	   *batch_sql;
 	char	   *check_sql;
 	Datum		empty[3];
 	ItemPointerData zero;
 
+	/*
+	 * In a subtransaction, so that after an arbitrary error everything is
+	 * rolled back before the catalog is read again for the message.
+	 */
+	BeginInternalSubTransaction(NULL);
 	PG_TRY();
 	{
 		backfill_build_sql(relid, column, expression, where, NULL, &batch_sql, &check_sql);
@@ -338,22 +345,26 @@ check_statements(Oid relid, const char *column, const char *expression, const ch
 								  NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not run the backfill check");
 		SPI_finish();
+		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+
+	if (edata)
 		ereport(ERROR,
 				(errcode(edata->sqlerrcode),
 				 errmsg("cannot backfill %s.%s: %s", get_rel_name(relid), column, edata->message),
 				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
 				 errhint("%s", edata->hint ? edata->hint :
 						 "The job runs UPDATE table SET column = expression WHERE where_clause, as you; check the names, types and privileges it uses.")));
-	}
-	PG_END_TRY();
 }
 
 /*

@@ -206,9 +206,12 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 		latest.checksum && strcmp(latest.checksum, r.m->checksum) == 0)
 		start_step = Min(latest.steps_done, r.nsteps);
 
+	/* under the lock: the waiting caller and migrate.live() read them */
+	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
 	strlcpy(ctx->slot->version, version, MIGRATE_VERSION_LEN);
 	ctx->slot->steps_total = r.nsteps;
 	ctx->slot->retries = 0;
+	LWLockRelease(MigrateState->lock);
 	migrate_executor_context = ctx;
 
 	/* a script that starts a backfill stays "running" until it is done */
@@ -326,8 +329,10 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 		CommitTransactionCommand();
 	}
 
+	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
 	ctx->slot->waits_for_snapshots = false;
 	ctx->slot->version[0] = '\0';
+	LWLockRelease(MigrateState->lock);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	return result;
@@ -587,7 +592,9 @@ backoff(StepRun *r)
 	if (r->retries >= r->ctx->lock_retries || r->ctx->slot->stop_requested)
 		return false;
 	r->retries++;
+	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
 	r->ctx->slot->retries = r->retries;
+	LWLockRelease(MigrateState->lock);
 	delay = Min(200.0 * (1 << exp), 10000.0);
 	delay = delay / 2 + pg_prng_double(&pg_global_prng_state) * delay / 2;
 	ereport(LOG,
@@ -604,8 +611,10 @@ backoff(StepRun *r)
 static void
 publish(StepRun *r, bool waits)
 {
+	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
 	r->ctx->slot->step = r->stepno + 1;
 	r->ctx->slot->waits_for_snapshots = waits;
+	LWLockRelease(MigrateState->lock);
 }
 
 /* Writes the failed attempt, with where it failed, in a transaction of its own. */

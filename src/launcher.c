@@ -42,6 +42,14 @@
 
 PG_FUNCTION_INFO_V1(migrate_backfill_held_reason);
 
+#define LAUNCHER_SAFETY_POLL_MS 10000L
+
+/*
+ * The handle of the worker started for each slot, and the slot's generation
+ * then; freed once that worker is known gone, or when the slot gets a new
+ * worker.
+ */
+
 static BackgroundWorkerHandle *handles[MIGRATE_MAX_SLOTS];
 static uint32 handle_generation[MIGRATE_MAX_SLOTS];
 
@@ -99,8 +107,14 @@ migrate_launcher_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		launch_queued();
+
+		/*
+		 * Callers queueing a slot, workers leaving theirs and the postmaster
+		 * (bgw_notify_pid: a worker started or stopped) set the latch; the
+		 * timeout is only a safety net.
+		 */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 1000L, PG_WAIT_EXTENSION);
+						 LAUNCHER_SAFETY_POLL_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }
@@ -114,9 +128,18 @@ launcher_detach(int code, Datum arg)
 	LWLockRelease(MigrateState->lock);
 }
 
+/* A database to check for interrupted work. */
+typedef struct ScanTarget
+{
+	Oid			oid;
+	NameData	name;
+} ScanTarget;
+
 /*
  * Queues one scan job per connectable database.  The scan worker checks
- * whether migrate is installed there and queues what was interrupted.
+ * whether migrate is installed there and queues what was interrupted.  The
+ * databases are listed first: the lock is held only to fill the slots,
+ * never across the catalog scan or an ereport.
  */
 static void
 queue_database_scans(void)
@@ -124,27 +147,44 @@ queue_database_scans(void)
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
+	List	   *targets = NIL;
+	List	   *unscanned = NIL;
+	ListCell   *lc;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	rel = table_open(DatabaseRelationId, AccessShareLock);
 	scan = table_beginscan_catalog(rel, 0, NULL);
-	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
 	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
 	{
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+		ScanTarget *target;
 
 		if (!db->datallowconn || db->datistemplate)
 			continue;
-		if (migrate_slot_alloc(MIGRATE_JOB_SCAN, db->oid) < 0)
-			ereport(WARNING,
-					(errmsg("migrate: no free job slot to check database \"%s\" for interrupted work",
-							NameStr(db->datname))));
+		target = palloc(sizeof(ScanTarget));
+		target->oid = db->oid;
+		target->name = db->datname;
+		targets = lappend(targets, target);
 	}
-	LWLockRelease(MigrateState->lock);
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
+
+	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
+	foreach(lc, targets)
+	{
+		ScanTarget *target = lfirst(lc);
+
+		if (migrate_slot_alloc(MIGRATE_JOB_SCAN, target->oid) < 0)
+			unscanned = lappend(unscanned, target);
+	}
+	LWLockRelease(MigrateState->lock);
+
+	foreach(lc, unscanned)
+		ereport(WARNING,
+				(errmsg("migrate: no free job slot to check database \"%s\" for interrupted work",
+						NameStr(((ScanTarget *) lfirst(lc))->name))));
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 }
@@ -200,15 +240,19 @@ launch_queued(void)
 		MigrateSlot *slot = &MigrateState->slots[i];
 		pid_t		pid;
 
-		if (slot->state == MIGRATE_SLOT_STARTING && handles[i] &&
-			handle_generation[i] == slot->generation &&
-			GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED)
+		if (handles[i] && GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED)
 		{
-			slot->failed = true;
-			strlcpy(slot->message, "the migrate worker exited before it started; see the server log",
-					MIGRATE_MESSAGE_LEN);
-			slot->state = slot->caller_pid ? MIGRATE_SLOT_FINISHED : MIGRATE_SLOT_FREE;
-			migrate_slot_wake_caller(slot);
+			if (slot->state == MIGRATE_SLOT_STARTING &&
+				handle_generation[i] == slot->generation)
+			{
+				slot->failed = true;
+				strlcpy(slot->message, "the migrate worker exited before it started; see the server log",
+						MIGRATE_MESSAGE_LEN);
+				slot->state = slot->caller_pid ? MIGRATE_SLOT_FINISHED : MIGRATE_SLOT_FREE;
+				migrate_slot_wake_caller(slot);
+			}
+			pfree(handles[i]);
+			handles[i] = NULL;
 		}
 		if (slot->state == MIGRATE_SLOT_STARTING || slot->state == MIGRATE_SLOT_RUNNING)
 		{
@@ -245,7 +289,14 @@ launch_queued(void)
 		snprintf(worker.bgw_type, BGW_MAXLEN, "migrate worker");
 		worker.bgw_main_arg = Int32GetDatum(i);
 		memcpy(worker.bgw_extra, &slot->generation, sizeof(uint32));
+		worker.bgw_notify_pid = MyProcPid;
 
+		/* the slot's previous worker left it and no longer concerns us */
+		if (handles[i])
+		{
+			pfree(handles[i]);
+			handles[i] = NULL;
+		}
 		if (RegisterDynamicBackgroundWorker(&worker, &handles[i]))
 		{
 			handle_generation[i] = slot->generation;
@@ -257,7 +308,6 @@ launch_queued(void)
 		else if (slot->caller_pid)
 		{
 			/* someone is waiting: tell them now rather than stall */
-			handles[i] = NULL;
 			slot->failed = true;
 			strlcpy(slot->message, "could not start a background worker: max_worker_processes are all in use",
 					MIGRATE_MESSAGE_LEN);

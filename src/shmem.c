@@ -63,9 +63,9 @@ migrate_shmem_startup(void)
 }
 
 /*
- * Every SQL entry point that needs the workers calls this first, so that a
- * library loaded without shared_preload_libraries fails with advice rather
- * than a crash.
+ * Every SQL entry point that needs the workers calls this first.  A library
+ * not preloaded never gets this far (_PG_init refuses to load); the one
+ * server that loads it without its shared memory is pg_upgrade's.
  */
 void
 migrate_require_shmem(void)
@@ -73,8 +73,8 @@ migrate_require_shmem(void)
 	if (MigrateState == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("migrate must be loaded via shared_preload_libraries"),
-				 errhint("Add migrate to shared_preload_libraries in postgresql.conf and restart the server.")));
+				 errmsg("migrate does not run in binary upgrade mode"),
+				 errhint("Call it once pg_upgrade has finished.")));
 }
 
 /*
@@ -114,6 +114,7 @@ migrate_slot_alloc(MigrateJobKind kind, Oid dboid)
 bool
 migrate_slot_has_backfill(const MigrateSlot *slot, int64 job_id)
 {
+	Assert(LWLockHeldByMe(MigrateState->lock));
 	return slot->state != MIGRATE_SLOT_FREE && slot->state != MIGRATE_SLOT_FINISHED &&
 		slot->kind == MIGRATE_JOB_BACKFILL && slot->dboid == MyDatabaseId &&
 		slot->job_id == job_id;
@@ -125,6 +126,7 @@ migrate_active_run_slot(Oid dboid)
 {
 	int			i;
 
+	Assert(LWLockHeldByMe(MigrateState->lock));
 	for (i = 0; i < MIGRATE_MAX_SLOTS; i++)
 	{
 		MigrateSlot *slot = &MigrateState->slots[i];
@@ -152,6 +154,7 @@ migrate_wake_launcher(void)
 void
 migrate_slot_wake_caller(MigrateSlot *slot)
 {
+	Assert(LWLockHeldByMe(MigrateState->lock));
 	if (slot->caller_latch)
 		SetLatch(slot->caller_latch);
 }

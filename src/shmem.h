@@ -50,18 +50,37 @@ typedef enum MigrateHeld
 	MIGRATE_HELD_ROLE_CAP		/* its role runs max_workers_per_role */
 } MigrateHeld;
 
+/*
+ * Who may write each field, and how it is read.  "lock" is
+ * MigrateState->lock: taken exclusively to write, at least shared to read
+ * (the functions below that say "lock held" assert it).  The slot's own
+ * worker may read without the lock what only it writes, and what is fixed
+ * once the slot is queued.
+ */
 typedef struct MigrateSlot
 {
+	/* lock; every change of state, by whoever makes it */
 	MigrateSlotState state;
+	/* written under the lock when the slot is claimed; fixed until it is free */
 	MigrateJobKind kind;
 	uint32		generation;		/* bumped on every allocation */
 	Oid			dboid;
+	/*
+	 * lock: set by whoever queues the slot, before the launcher can see it;
+	 * a run's worker changes role and sets handoff when it hands the run
+	 * over, the next worker clears handoff
+	 */
 	Oid			role;			/* the role the worker logs in as, and runs as */
 	Oid			requested_by;	/* run: the role that asked for it */
 	bool		handoff;		/* run: its worker left it to one logged in as role */
+	/* lock; a run's worker sets it, a backfill's clears it when it leaves */
 	int64		job_id;			/* migrate.runs.id or a backfill job id */
 
-	/* run request, copied from the caller's session */
+	/*
+	 * run request, copied from the caller's session: written by the caller
+	 * under the lock while it claims the slot, fixed afterwards (the worker
+	 * reads them without the lock)
+	 */
 	bool		rollback;
 	bool		has_target;
 	int32		steps;
@@ -71,33 +90,44 @@ typedef struct MigrateSlot
 	bool		out_of_order;
 	char		search_path[MIGRATE_SEARCH_PATH_LEN];
 
-	/* who waits for the outcome */
+	/* who waits for the outcome: lock */
 	pid_t		caller_pid;
 	Latch	   *caller_latch;
 
-	/* live progress */
+	/*
+	 * live progress: written by the slot's worker only, under the lock
+	 * (rarely: once a migration, step or retry), read under the lock by the
+	 * waiting caller and migrate.live()
+	 */
 	pid_t		worker_pid;
 	char		version[MIGRATE_VERSION_LEN];
 	int32		step;
 	int32		steps_total;
 	int32		retries;
 	bool		waits_for_snapshots;	/* running CREATE INDEX CONCURRENTLY & co. */
+
+	/*
+	 * set by the caller under the lock; the worker reads it without the
+	 * lock between statements (a flag: a stale read stops it one check
+	 * later)
+	 */
 	bool		stop_requested;
 
-	/* a queued backfill the launcher holds back, and why */
+	/* a queued backfill the launcher holds back, and why: the launcher, lock */
 	MigrateHeld held;
 
-	/* outcome */
+	/* outcome: lock (the worker, or the launcher if no worker attached) */
 	bool		failed;
 	char		message[MIGRATE_MESSAGE_LEN];
 } MigrateSlot;
 
 typedef struct MigrateShared
 {
-	LWLock	   *lock;
+	LWLock	   *lock;			/* set at startup, never changes */
+	/* lock: the launcher sets them when it starts and clears them on exit */
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
-	bool		recovery_scan_done;
+	bool		recovery_scan_done; /* lock: the first launcher sets it */
 	ConditionVariable backfill_cv;	/* broadcast when a backfill worker stops */
 	MigrateSlot slots[MIGRATE_MAX_SLOTS];
 } MigrateShared;
