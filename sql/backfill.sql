@@ -33,6 +33,11 @@ SELECT migrate_backfill('users', 'norm', '1) FROM pg_class WHERE (true');
 SELECT migrate_backfill('users', 'norm', 'email; DROP TABLE users');
 SELECT migrate_backfill('users', 'norm', '$1');
 SELECT migrate_backfill('users', 'norm', 'lower(email)', where_clause => 'id');
+-- one expression only once wrapped: pasted into the batch it widened the
+-- where clause to every row (each batch updated the whole table)
+SELECT migrate_backfill('users', 'norm', 'lower(email)', where_clause => 'true) OR (1=1');
+SELECT migrate_backfill('users', 'norm', 'lower(email)) OR (true', where_clause => 'id < 3');
+SELECT migrate_backfill('users', 'norm', 'lower(email) AS x');
 CREATE VIEW users_v AS SELECT * FROM users;
 SELECT migrate_backfill('users_v', 'norm', 'lower(email)');
 CREATE TEMP TABLE tmp (a int, b int);
@@ -59,6 +64,10 @@ SELECT rows_done, state FROM migrate_backfill_status() ORDER BY id DESC LIMIT 1;
 SELECT migrate_backfill('users', 'n', 'id * 2', where_clause => 'id <= 10') AS w \gset
 SELECT migrate_backfill_wait(:w);
 SELECT count(*) FILTER (WHERE n = id * 2) AS set, count(*) FILTER (WHERE n IS NULL) AS untouched FROM users;
+-- a clause that is one expression with OR in it works as written
+SELECT migrate_backfill('users', 'n', 'id * 3', where_clause => 'id = 1 OR id = 2 -- two rows') AS w \gset
+SELECT migrate_backfill_wait(:w);
+SELECT count(*) FILTER (WHERE n = id * 3) AS set, count(*) FILTER (WHERE n = id * 2) AS earlier FROM users;
 SELECT migrate_backfill('posts', 'author_id',
        '(SELECT id FROM users WHERE users.name = posts.author_name)', batch_size => 7) AS sub \gset
 SELECT migrate_backfill_wait(:sub);

@@ -283,16 +283,17 @@ backfill_build_sql(Oid relid, const char *column_name, const char *expression,
 	char	   *col = (char *) quote_identifier(column_name);
 	char	   *type;
 	char	   *needs;
-	char	   *where = where_clause ? psprintf(" AND (%s)", where_clause) : "";
+	/* both checked to be one expression each, parenthesised so (backfill_api.c) */
+	char	   *where = where_clause ? psprintf(" AND (%s\n)", where_clause) : "";
 
 	get_atttypetypmodcoll(relid, attnum, &typid, &typmod, &collid);
 	type = format_type_extended(typid, typmod,
 								FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 	rel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									 get_rel_name(relid));
-	needs = psprintf("%s IS DISTINCT FROM ((%s)::%s)%s", col, expression, type, where);
+	needs = psprintf("%s IS DISTINCT FROM ((%s\n)::%s)%s", col, expression, type, where);
 
-	*batch_sql = psprintf("UPDATE ONLY %s SET %s = (%s) "
+	*batch_sql = psprintf("UPDATE ONLY %s SET %s = (%s\n) "
 						  "WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
 						  "SELECT ctid FROM ONLY %s "
 						  "WHERE ctid OPERATOR(pg_catalog.>=) $1 AND ctid OPERATOR(pg_catalog.<) $2 AND %s%s%s%s "

@@ -73,6 +73,7 @@ typedef struct PendingJob
 static List *pending = NIL;
 
 static void check_relation(Oid relid);
+static Node *parse_one_expression(const char *sql, const char *text, const char *argname);
 static void check_expression(const char *text, const char *argname);
 static void check_statements(Oid relid, const char *column, const char *expression,
 							 const char *where);
@@ -373,13 +374,13 @@ check_statements(Oid relid, const char *column, const char *expression, const ch
  * "SELECT (text)" it must give a bare one-column SELECT, and it must not
  * use $n parameters, which would bind to the worker's own.
  */
-static void
-check_expression(const char *text, const char *argname)
+static Node *
+parse_one_expression(const char *sql, const char *text, const char *argname)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	char	   *sql = psprintf("SELECT (%s)", text);
 	List	   *raw = NIL;
 	SelectStmt *sel;
+	ResTarget  *target;
 
 	PG_TRY();
 	{
@@ -402,7 +403,9 @@ check_expression(const char *text, const char *argname)
 
 	sel = list_length(raw) == 1 && IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt) ?
 		(SelectStmt *) linitial_node(RawStmt, raw)->stmt : NULL;
-	if (sel == NULL || list_length(sel->targetList) != 1 || sel->fromClause || sel->whereClause ||
+	target = sel && list_length(sel->targetList) == 1 ?
+		linitial_node(ResTarget, sel->targetList) : NULL;
+	if (target == NULL || target->name || sel->fromClause || sel->whereClause ||
 		sel->groupClause || sel->havingClause || sel->windowClause || sel->sortClause ||
 		sel->limitCount || sel->limitOffset || sel->lockingClause || sel->withClause ||
 		sel->distinctClause || sel->valuesLists || sel->intoClause || sel->op != SETOP_NONE)
@@ -411,7 +414,30 @@ check_expression(const char *text, const char *argname)
 				 errmsg("backfill %s is not a single expression", argname),
 				 errdetail("The %s was: %s", argname, text),
 				 errhint("Pass one SQL expression; use a scalar subquery in parentheses to read other tables.")));
-	if (script_has_param(linitial_node(ResTarget, sel->targetList)->val, NULL))
+	return target->val;
+}
+
+/*
+ * The worker puts the text in parentheses, followed by a newline, inside
+ * its batch statement (backfill_build_sql).  It must be one expression
+ * there and mean there what it means alone: parsed alone and parenthesised,
+ * both are one expression and the same tree (equal() ignores locations),
+ * so text such as "true) OR (1=1", which is one expression only once
+ * wrapped, or one that ends in a comment, is refused.
+ */
+static void
+check_expression(const char *text, const char *argname)
+{
+	Node	   *alone = parse_one_expression(psprintf("SELECT %s", text), text, argname);
+	Node	   *wrapped = parse_one_expression(psprintf("SELECT (%s\n)", text), text, argname);
+
+	if (!equal(alone, wrapped))
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("backfill %s is not a single expression", argname),
+				 errdetail("The %s was: %s", argname, text),
+				 errhint("Pass one SQL expression with balanced parentheses.")));
+	if (script_has_param(alone, NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("backfill %s must not use parameters ($n)", argname),
