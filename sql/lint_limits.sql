@@ -24,5 +24,27 @@ RESET statement_timeout;
 -- over the limit
 SELECT count(*) FROM migrate_lint(repeat('select 1;', 116600));
 
+-- Lint runs no code of the script: a superuser linting someone's script
+-- would run it with superuser rights.  Before 1.4 planning the default
+-- called trap() and transforming the bound called trap_v().
+CREATE FUNCTION trap() RETURNS int LANGUAGE plpgsql IMMUTABLE
+    AS $$ BEGIN RAISE NOTICE 'trap() ran as %', current_user; RETURN 1; END $$;
+CREATE FUNCTION trap_v() RETURNS int LANGUAGE plpgsql VOLATILE
+    AS $$ BEGIN RAISE NOTICE 'trap_v() ran as %', current_user; RETURN 1; END $$;
+CREATE FUNCTION wrap() RETURNS float8 LANGUAGE sql IMMUTABLE AS 'SELECT random()';
+CREATE TABLE parent (a int) PARTITION BY RANGE (a);
+CREATE TABLE parent_100 PARTITION OF parent FOR VALUES FROM (100) TO (200);
+INSERT INTO parent VALUES (150);
+CREATE TABLE child (a int);
+INSERT INTO child VALUES (5);
+SELECT statement, rule FROM migrate_lint($$
+    SET lock_timeout = '1s';
+    ALTER TABLE t ADD COLUMN c int DEFAULT trap();
+    ALTER TABLE t ADD COLUMN d float8 DEFAULT wrap();
+    ALTER TABLE parent ATTACH PARTITION child FOR VALUES FROM (trap_v()) TO (10);
+    ALTER TABLE parent DETACH PARTITION child;
+    ALTER TABLE parent ATTACH PARTITION child FOR VALUES FROM (MINVALUE) TO (10);
+$$) ORDER BY statement, rule;
+
 \c contrib_regression
 DROP DATABASE lint_regress;

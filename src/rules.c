@@ -37,6 +37,8 @@
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_tablespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -287,6 +289,8 @@ static void touch(Judge *j, RelFacts *rel, LOCKMODE lockmode);
 static bool change_requires_rewrite(Node *expr, AttrNumber attnum);
 static bool is_serial(TypeName *tn);
 static Oid	rel_am(Oid relid);
+static bool not_literal(Node *node, void *context);
+static bool may_be_volatile(Oid func_id, void *context);
 
 /* Index into migrate_rules of a rule id, or -1. */
 int
@@ -924,7 +928,7 @@ judge_add_column(Judge *j, RelFacts *rel, ColumnDef *col)
 		ParseState *ps = make_parsestate(NULL);
 		Node	   *cooked = cookDefault(ps, raw_default, typid, typmod, col->colname, '\0');
 
-		if (cooked && contain_volatile_functions((Node *) expression_planner((Expr *) cooked)))
+		if (cooked && check_functions_in_node(cooked, may_be_volatile, NULL))
 			why = "its default is volatile, so every existing row gets its own value";
 		free_parsestate(ps);
 	}
@@ -1207,6 +1211,27 @@ judge_attach(Judge *j, RelFacts *parent, PartitionCmd *pc)
 		child.relid = InvalidOid;
 	defid = get_default_partition_oid(parent->relid);
 
+	/*
+	 * Transforming the bound evaluates its expressions: the script's own
+	 * code, run by whoever lints it.  A bound of anything but literals and
+	 * MINVALUE/MAXVALUE is not evaluated; the scans it might need are
+	 * assumed.
+	 */
+	if (raw_expression_tree_walker((Node *) pc->bound->listdatums, not_literal, NULL) ||
+		raw_expression_tree_walker((Node *) pc->bound->lowerdatums, not_literal, NULL) ||
+		raw_expression_tree_walker((Node *) pc->bound->upperdatums, not_literal, NULL))
+	{
+		if (OidIsValid(child.relid))
+			add(j, RULE_ATTACH_PARTITION_SCAN, &child, AccessExclusiveLock, NULL,
+				"ATTACH PARTITION %s scans it (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE unless a valid CHECK constraint implies its bound, which is not a literal and was not evaluated",
+				child.name, child.bytes / 1024);
+		if (OidIsValid(defid) && defid != child.relid && at_risk_oid(j, defid, &child))
+			add(j, RULE_ATTACH_PARTITION_SCAN, &child, AccessExclusiveLock, NULL,
+				"ATTACH PARTITION scans default partition %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE unless a valid CHECK constraint excludes the new partition's range, whose bound is not a literal and was not evaluated",
+				child.name, child.bytes / 1024);
+		return;
+	}
+
 	prel = RelationIdGetRelation(parent->relid);
 	if (!RelationIsValid(prel))
 		return;
@@ -1247,6 +1272,47 @@ judge_attach(Judge *j, RelFacts *parent, PartitionCmd *pc)
 	}
 	free_parsestate(ps);
 	RelationClose(prel);
+}
+
+/* For a raw partition bound: anything but a literal or MINVALUE/MAXVALUE. */
+static bool
+not_literal(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, A_Const))
+		return false;
+	if (IsA(node, ColumnRef))
+		return list_length(((ColumnRef *) node)->fields) != 1;
+	if (IsA(node, String))
+		return false;
+	return true;
+}
+
+/*
+ * Whether a function of a default may make it volatile, as PostgreSQL
+ * judges it after planning, without planning it (planning folds immutable
+ * calls, that is, runs them).  The planner inlines a user's SQL function,
+ * whose body may be volatile whatever the function is declared: counted as
+ * volatile.  Other functions are judged by their declared volatility, as
+ * ALTER TABLE itself does.
+ */
+static bool
+may_be_volatile(Oid func_id, void *context)
+{
+	HeapTuple	tup;
+	bool		result;
+
+	if (func_volatile(func_id) == PROVOLATILE_VOLATILE)
+		return true;
+	if (func_id < FirstNormalObjectId)
+		return false;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(func_id));
+	if (!HeapTupleIsValid(tup))
+		return true;
+	result = ((Form_pg_proc) GETSTRUCT(tup))->prolang == SQLlanguageId;
+	ReleaseSysCache(tup);
+	return result;
 }
 
 /*
