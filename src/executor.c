@@ -45,6 +45,7 @@
 #include "backfill.h"
 #include "catalog.h"
 #include "executor.h"
+#include "guard.h"
 #include "lint.h"
 #include "script.h"
 #include "worker.h"
@@ -67,8 +68,10 @@ typedef struct StepRun
 	int			retries;
 	TimestampTz started_at;
 	volatile int current;		/* statement being run, index into stmts */
+	bool		allowed[RULE_COUNT];	/* by the script's allow comments */
 } StepRun;
 
+static bool is_utility(Node *stmt);
 static void run_transactional_step(StepRun *r);
 static void run_toplevel_step(StepRun *r);
 static bool toplevel_already_done(StepRun *r, ScriptStmt *s);
@@ -198,6 +201,7 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 	}
 	steps = script_steps(r.stmts);
 	r.nsteps = list_length(steps);
+	lint_script_allows(r.sql, r.allowed);
 
 	/* An interrupted or failed multi-step attempt of the same script resumes. */
 	if (latest.exists &&
@@ -280,6 +284,7 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 			{
 				edata = migrate_worker_take_error(cxt);
 				migrate_executor_active = false;
+				guard_runner_end();
 			}
 			PG_END_TRY();
 			MemoryContextSwitchTo(cxt);
@@ -338,6 +343,23 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 	return result;
 }
 
+/* Whether a raw statement runs through ProcessUtility (not a query). */
+static bool
+is_utility(Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_SelectStmt:
+		case T_InsertStmt:
+		case T_UpdateStmt:
+		case T_DeleteStmt:
+		case T_MergeStmt:
+			return false;
+		default:
+			return true;
+	}
+}
+
 /*
  * Runs a group of transactional statements in one transaction together with
  * its history write: the history row for a one-step migration, the
@@ -364,7 +386,9 @@ run_transactional_step(StepRun *r)
 		r->current = i;
 		debug_query_string = s->text;
 		pgstat_report_activity(STATE_RUNNING, s->text);
+		guard_runner_begin(is_utility(s->stmt), r->allowed);
 		rc = SPI_execute(s->text, false, 0);
+		guard_runner_end();
 		/* SPI refuses some statements without raising (COPY to the client) */
 		if (rc < 0)
 			ereport(ERROR,
@@ -417,7 +441,9 @@ run_toplevel_step(StepRun *r)
 		migrate_executor_active = true;
 		debug_query_string = s->text;
 		pgstat_report_activity(STATE_RUNNING, s->text);
+		guard_runner_begin(true, r->allowed);
 		exec_toplevel(r->sql, s->stmt, s->location, s->length);
+		guard_runner_end();
 		migrate_executor_active = false;
 		publish(r, false);
 	}

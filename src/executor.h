@@ -32,7 +32,7 @@ typedef struct ExecContext
 	Oid			next_owner;		/* set with EXEC_HANDOFF */
 } ExecContext;
 
-/* True while the worker runs a migration it has already judged safe. */
+/* True while the worker runs a statement of a migration (a backfill it starts belongs to it). */
 extern bool migrate_executor_active;
 
 /* The migration being run, for a backfill its script starts (backfill_api.c). */

@@ -37,7 +37,6 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 
-#include "executor.h"
 #include "guard.h"
 
 int			migrate_guard_mode = GUARD_ENFORCE;
@@ -61,6 +60,12 @@ static Oid	foreseen[RULE_COUNT];
 static const char *statement_query = NULL;
 static int	statement_location = -1;
 static int	statement_len = 0;
+
+/* ProcessUtility levels under way, and the one the runner judged (-1: none) */
+static int	utility_depth = 0;
+static int	runner_skip_depth = -1;
+static bool runner_allow[RULE_COUNT];	/* the running migration's allow comments */
+static bool runner_allow_set = false;
 
 static const struct config_enum_entry guard_modes[] = {
 	{"off", GUARD_OFF, false},
@@ -155,14 +160,38 @@ allow_assign(const char *newval, void *extra)
 bool
 guard_allowed(RuleId rule)
 {
-	return guard_allow != NULL && guard_allow[rule];
+	return (guard_allow != NULL && guard_allow[rule]) ||
+		(runner_allow_set && runner_allow[rule]);
+}
+
+/*
+ * The migration runner judged a statement before running it (lint): the
+ * guard lets exactly that statement through, a utility statement at the
+ * next level of the hook, and judges what it runs in turn (a DO block's
+ * statements, a function's), with the rules the migration's allow
+ * comments allow.  "utility": the statement itself goes through
+ * ProcessUtility; a SELECT or DML does not, and all it runs is judged.
+ */
+void
+guard_runner_begin(bool utility, const bool *allowed)
+{
+	runner_skip_depth = utility ? utility_depth + 1 : -1;
+	memcpy(runner_allow, allowed, sizeof(runner_allow));
+	runner_allow_set = true;
+}
+
+void
+guard_runner_end(void)
+{
+	runner_skip_depth = -1;
+	runner_allow_set = false;
 }
 
 static bool
 guard_active(void)
 {
 	return migrate_guard_mode != GUARD_OFF && !creating_extension &&
-		!migrate_executor_active && IsTransactionState();
+		utility_depth != runner_skip_depth && IsTransactionState();
 }
 
 static void
@@ -282,6 +311,7 @@ guard_process_utility(PlannedStmt *pstmt, const char *queryString,
 	statement_query = queryString;
 	statement_location = pstmt->stmt_location;
 	statement_len = pstmt->stmt_len;
+	utility_depth++;
 	PG_TRY();
 	{
 		switch (nodeTag(stmt))
@@ -307,6 +337,7 @@ guard_process_utility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_FINALLY();
 	{
+		utility_depth--;
 		statement_query = save_query;
 		statement_location = save_location;
 		statement_len = save_len;

@@ -24,5 +24,7 @@ extern int	migrate_guard_mode;
 
 extern void guard_init(void);
 extern bool guard_allowed(RuleId rule);
+extern void guard_runner_begin(bool utility, const bool *allowed);
+extern void guard_runner_end(void);
 
 #endif							/* MIGRATE_GUARD_H */

@@ -176,6 +176,25 @@ migrate_rules_list(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The rules a script's "-- migrate:allow" comments allow, into
+ * allowed[RULE_COUNT]: for what the script runs dynamically (the guard
+ * judges a DO block's statements with them).
+ */
+void
+lint_script_allows(const char *sql, bool *allowed)
+{
+	Lint		l;
+	ListCell   *lc;
+
+	memset(&l, 0, sizeof(l));
+	l.sql = sql;
+	lint_comments(&l);
+	memset(allowed, 0, sizeof(bool) * RULE_COUNT);
+	foreach(lc, l.allows)
+		allowed[((ScriptAllow *) lfirst(lc))->rule] = true;
+}
+
+/*
  * Lints a migration in the worker before any of its steps runs (statements
  * before "first" already ran in an earlier attempt: they are replayed, not
  * judged).  Returns NULL when it may run; otherwise the error to record as

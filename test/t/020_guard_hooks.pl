@@ -136,4 +136,46 @@ like($node->safe_psql('postgres',
 	qr/^vacuum-full: VACUUM FULL rewrites large table public\.t .* \/ .*migrate:allow vacuum-full/,
 	'the refusal is recorded in the history with the rule and the fix');
 
+# What a migration runs dynamically meets the guard too (before 1.4 the
+# guard was off in the worker: a DO block's CREATE INDEX, a volatile
+# default and a CLUSTER on the same table went through, while the same
+# statements as plain lines were refused).
+$node->safe_psql('postgres', q{
+	CREATE FUNCTION cluster_t() RETURNS void LANGUAGE plpgsql
+		AS $$ BEGIN CLUSTER t USING t_pkey; END $$;
+	SELECT migrate_register('3', 'vacuum full', 'SELECT 1;');
+	SELECT migrate_register('4', 'do block', $m$
+DO $$ BEGIN
+	CREATE INDEX t_id_v_idx ON t (id, v);
+END $$;
+$m$);
+	SELECT migrate_register('5', 'do default', $m$
+DO $$ BEGIN
+	ALTER TABLE t ADD COLUMN r float8 DEFAULT random();
+END $$;
+$m$);
+	SELECT migrate_register('6', 'function', 'SELECT cluster_t();');
+	SELECT migrate_register('7', 'allowed', $m$
+-- migrate:allow create-index-blocking t is tiny in this test
+DO $$ BEGIN
+	CREATE INDEX t_v_id_idx ON t (v, id);
+END $$;
+$m$);
+});
+for my $v (4 .. 6)
+{
+	$node->psql('postgres', 'SELECT migrate_apply()');
+	$node->psql('postgres', 'CALL migrate_wait()');
+	like($node->safe_psql('postgres', "SELECT state || ' ' || error FROM migrate_status() WHERE version = '$v'"),
+		qr/^failed 55000: (create-index-blocking|add-column-rewrite|cluster): /,
+		"migration $v: the guard judges what it runs dynamically");
+	$node->safe_psql('postgres', "SELECT migrate_register('$v', 'now harmless', 'SELECT 1;')");
+}
+$node->safe_psql('postgres', 'SELECT migrate_apply()');
+$node->psql('postgres', 'CALL migrate_wait()');
+is($node->safe_psql('postgres', q{SELECT state FROM migrate_status() WHERE version = '7'}),
+	'applied', 'the migration\'s allow comments allow it there too');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_indexes WHERE indexname IN ('t_id_v_idx', 't_v_id_idx')}),
+	'1', 'only the allowed index was built');
+
 done_testing();
