@@ -1241,8 +1241,8 @@ judge_attach(Judge *j, RelFacts *parent, PartitionCmd *pc)
 	partqual = list_concat(list_copy(boundqual), RelationGetPartitionQual(prel));
 	if (partqual)
 	{
+		/* as ATExecAttachPartition does: the quals are canonical already */
 		partqual = (List *) eval_const_expressions(NULL, (Node *) partqual);
-		partqual = (List *) canonicalize_qual((Expr *) partqual, true);
 		partqual = list_make1(make_ands_explicit(partqual));
 	}
 
