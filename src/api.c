@@ -57,7 +57,8 @@ static void start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
 static int	claim_run_slot(const char *fname, uint32 *generation);
 static bool wait_for_run(int index, uint32 generation, const char *fname);
 static bool blocked_by_me(pid_t pid);
-static void report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running);
+static void report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running,
+					   char **failed);
 static void report_plan(FunctionCallInfo fcinfo, List *plan);
 
 /* what migrate_apply() says of a migration the worker has not started */
@@ -275,7 +276,18 @@ start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
 	if (run_id == 0)
 		report_plan(fcinfo, plan);
 	else
-		report_run(fcinfo, run_id, !finished);
+	{
+		char	   *failed = NULL;
+
+		report_run(fcinfo, run_id, !finished, &failed);
+		/* psql -v ON_ERROR_STOP=1 -c 'SELECT * FROM migrate_apply()' must fail */
+		if (failed)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("%s", failed),
+					 errhint("migrate_status() shows the state of every migration; fix the cause and call %s again (it resumes at the failed step).",
+							 fname)));
+	}
 	AtEOXact_GUC(true, nestlevel);
 }
 
@@ -493,10 +505,12 @@ blocked_by_me(pid_t pid)
 
 /*
  * The outcome of each planned migration of a run, read with a fresh
- * snapshot: the worker committed it after this statement started.
+ * snapshot: the worker committed it after this statement started.  Sets
+ * *failed to a message naming the first failed migration, if any, for the
+ * caller to raise: a run that failed must not end the call successfully.
  */
 static void
-report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running)
+report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running, char **failed)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			types[1] = {INT8OID};
@@ -565,6 +579,14 @@ report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running)
 				detail = strcmp(run_state, "interrupted") == 0 ?
 					"not run: the run was stopped" : "not run: an earlier migration failed";
 			}
+		}
+		if (*failed == NULL && strcmp(state, "failed") == 0)
+		{
+			/* in the caller's memory: SPI_finish frees ours */
+			char	   *msg = psprintf("migration %s failed: %s", SPI_getvalue(tup, desc, 1),
+									   detail ? detail : "see migrate_status()");
+
+			*failed = strcpy(SPI_palloc(strlen(msg) + 1), msg);
 		}
 		values[2] = CStringGetTextDatum(state);
 		values[4] = detail ? CStringGetTextDatum(detail) : (Datum) 0;

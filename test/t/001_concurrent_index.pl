@@ -22,11 +22,14 @@ $node->safe_psql('postgres', q{
 });
 
 # Duplicates make the build fail in its first phase, before it would wait
-# for the caller's snapshot: the call reports it at once.
-my $res = $node->safe_psql('postgres', 'SELECT status, detail FROM migrate_apply()');
-like($res, qr/^failed\|23505: could not create unique index "t_v_key"/,
+# for the caller's snapshot: the call fails at once (a run that failed does
+# not end migrate_apply() successfully, so psql -v ON_ERROR_STOP=1 exits 1).
+my ($rc, $out, $err) = $node->psql('postgres', 'SELECT status, detail FROM migrate_apply()',
+	extra_params => [ '-v', 'ON_ERROR_STOP=1' ]);
+isnt($rc, 0, 'the call fails: the run it waited for failed');
+like($err, qr/ERROR:  migration 1 failed: 23505: could not create unique index "t_v_key"/,
 	'the unique violation reaches the caller');
-my ($rc, $out, $err) = $node->psql('postgres', 'CALL migrate_wait()');
+($rc, $out, $err) = $node->psql('postgres', 'CALL migrate_wait()');
 like($err, qr/migration 1 failed: 23505/, 'and migrate_wait');
 is($node->safe_psql('postgres', q{SELECT state FROM migrate_status()}),
 	'failed', 'status says failed');
@@ -79,7 +82,7 @@ $node->safe_psql('postgres', q{
 		'DROP INDEX CONCURRENTLY IF EXISTS t_v_idx;');
 	SELECT migrate_register('4', 'create_u', 'CREATE TABLE u (id int);', 'DROP TABLE u;');
 });
-$res = $node->safe_psql('postgres', 'SELECT version, status, detail FROM migrate_apply()');
+my $res = $node->safe_psql('postgres', 'SELECT version, status, detail FROM migrate_apply()');
 like($res, qr/^3\|running\|the worker is finishing it: CONCURRENTLY waits for transactions older than it/m,
 	'the build the worker is on: why the call did not wait for it');
 like($res, qr/^4\|running\|queued behind migration 3 in the worker/m,

@@ -77,8 +77,8 @@ my ($rc, $out, $err) = $node->psql('postgres', q{
 	SET migrate.lock_retries = 2;
 	SELECT status, detail FROM migrate_rollback();
 });
-like($out, qr/^failed\|55P03: canceling statement due to lock timeout/,
-	'out of retries: failed with 55P03');
+like($err, qr/ERROR:  migration \S+ failed: 55P03: canceling statement due to lock timeout/,
+	'out of retries: failed with 55P03, and so does the call');
 $reader->query_safe('COMMIT');
 $reader->quit;
 is($node->safe_psql('postgres',

@@ -38,17 +38,26 @@ is($node->safe_psql('postgres', q{SELECT tableowner FROM pg_tables WHERE tablena
 is(as_app(q{SELECT applied_by FROM migrate_status() WHERE version = '1'}),
 	'app', 'history records the calling role');
 
+# The call fails when a migration of its run failed.
+sub app_apply_fails_like
+{
+	my ($re, $name) = @_;
+	my ($rc, $out, $err) = $node->psql('postgres', 'SELECT migrate_apply()',
+		extra_params => [ '-U', 'app' ]);
+	like($err, $re, $name);
+}
+
 # Superuser-only statements fail inside the migration.
-as_app(q{
-	SELECT migrate_register('2', 'escalate', 'CREATE ROLE evil SUPERUSER;');
-	SELECT migrate_apply();
-});
+as_app(q{SELECT migrate_register('2', 'escalate', 'CREATE ROLE evil SUPERUSER;')});
+app_apply_fails_like(qr/ERROR:  migration 2 failed: 42501: must be superuser to create superusers/,
+	'migrate_apply() fails, naming the migration');
 like(as_app(q{SELECT state || ' ' || error FROM migrate_status() WHERE version = '2'}),
 	qr/^failed 42501: must be superuser to create superusers/, 'no superuser power in the worker');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_roles WHERE rolname = 'evil'}),
 	'0', 'the role was not created');
 as_app(q{SELECT migrate_register('2', 'escalate', 'ALTER SYSTEM SET work_mem = ''1MB'';')});
-as_app(q{SELECT migrate_apply()});
+app_apply_fails_like(qr/migration 2 failed: 42501: permission denied to set parameter/,
+	'and again for ALTER SYSTEM');
 like(as_app(q{SELECT error FROM migrate_status() WHERE version = '2'}),
 	qr/^42501: permission denied to set parameter "work_mem"/, 'ALTER SYSTEM refused too');
 as_app(q{SELECT migrate_register('2', 'escalate', 'SELECT 1;'); SELECT migrate_apply();});
