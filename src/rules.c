@@ -36,6 +36,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_depend.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
@@ -263,6 +264,7 @@ static void judge_reindex_many(Judge *j, ReindexStmt *rs);
 static char *qualified_name(Oid relid);
 static void judge_add_column(Judge *j, RelFacts *rel, ColumnDef *col);
 static void judge_add_constraint(Judge *j, RelFacts *rel, Constraint *con);
+static void judge_primary_key_using_index(Judge *j, RelFacts *rel, Constraint *con);
 static void judge_column_type(Judge *j, RelFacts *rel, AlterTableCmd *cmd);
 static void judge_set_not_null(Judge *j, RelFacts *rel, const char *colname);
 static void judge_validate(Judge *j, RelFacts *rel, RangeVar *rv, const char *conname);
@@ -282,6 +284,7 @@ static bool at_risk_rv(Judge *j, RangeVar *rv, RelFacts *out);
 static bool at_risk_oid(Judge *j, Oid relid, RelFacts *out);
 static bool created_here(Oid relid);
 static int64 relation_bytes(Oid relid, Form_pg_class cls);
+static int64 own_bytes(Form_pg_class cls);
 static int64 file_bytes(Form_pg_class cls);
 static void add(Judge *j, RuleId rule, RelFacts *rel, LOCKMODE lockmode,
 				const char *hint, const char *fmt,...) pg_attribute_printf(6, 7);
@@ -789,9 +792,26 @@ judge_alter_table(Judge *j, AlterTableStmt *stmt)
 	RelFacts	rel;
 	ListCell   *lc;
 
-	if (!at_risk_rv(j, stmt->relation, &rel) ||
-		(rel.relkind != RELKIND_RELATION && rel.relkind != RELKIND_PARTITIONED_TABLE &&
-		 rel.relkind != RELKIND_MATVIEW))
+	if (!at_risk_rv(j, stmt->relation, &rel))
+		return;
+	/* ALTER INDEX ... SET TABLESPACE copies the index under ACCESS EXCLUSIVE */
+	if (rel.relkind == RELKIND_INDEX)
+	{
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+			if (cmd->subtype == AT_SetTableSpace &&
+				get_tablespace_oid(cmd->name, true) !=
+				(OidIsValid(get_rel_tablespace(rel.relid)) ? get_rel_tablespace(rel.relid) : MyDatabaseTableSpace))
+				add(j, RULE_SET_TABLESPACE, &rel, AccessExclusiveLock, NULL,
+					"SET TABLESPACE copies large index %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE, blocking every query on its table",
+					rel.name, rel.bytes / 1024);
+		}
+		return;
+	}
+	if (rel.relkind != RELKIND_RELATION && rel.relkind != RELKIND_PARTITIONED_TABLE &&
+		rel.relkind != RELKIND_MATVIEW)
 		return;
 
 	/* the lock the whole statement takes, as ALTER TABLE itself computes it */
@@ -944,6 +964,36 @@ judge_add_column(Judge *j, RelFacts *rel, ColumnDef *col)
 			quote_identifier(col->colname), rel->name);
 }
 
+/*
+ * ADD PRIMARY KEY USING INDEX sets NOT NULL on the index's columns: each
+ * that is nullable is judged as SET NOT NULL (a scan unless a valid CHECK
+ * proves it).
+ */
+static void
+judge_primary_key_using_index(Judge *j, RelFacts *rel, Constraint *con)
+{
+	Oid			indexid = get_relname_relid(con->indexname, get_rel_namespace(rel->relid));
+	HeapTuple	tup;
+	Form_pg_index index;
+	int			k;
+
+	if (!OidIsValid(indexid))
+		return;
+	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexid));
+	if (!HeapTupleIsValid(tup))
+		return;
+	index = (Form_pg_index) GETSTRUCT(tup);
+	for (k = 0; k < index->indnkeyatts; k++)
+	{
+		char	   *colname = index->indkey.values[k] > 0 ?
+			get_attname(rel->relid, index->indkey.values[k], true) : NULL;
+
+		if (colname)
+			judge_set_not_null(j, rel, colname);
+	}
+	ReleaseSysCache(tup);
+}
+
 static void
 judge_add_constraint(Judge *j, RelFacts *rel, Constraint *con)
 {
@@ -970,6 +1020,8 @@ judge_add_constraint(Judge *j, RelFacts *rel, Constraint *con)
 					"ADD %s builds an index on large table %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE",
 					con->contype == CONSTR_PRIMARY ? "PRIMARY KEY" : "UNIQUE",
 					rel->name, rel->bytes / 1024);
+			else if (con->contype == CONSTR_PRIMARY)
+				judge_primary_key_using_index(j, rel, con);
 			break;
 		case CONSTR_EXCLUSION:
 			add(j, RULE_EXCLUSION_CONSTRAINT, rel, AccessExclusiveLock, NULL,
@@ -1746,10 +1798,18 @@ relation_bytes(Oid relid, Form_pg_class cls)
 {
 	int64		bytes = 0;
 
-	if (cls->relkind == RELKIND_PARTITIONED_TABLE)
+	/*
+	 * A partitioned table is its partitions; a table with inheritance
+	 * children is judged with them, since ALTER TABLE without ONLY (a CHECK,
+	 * SET NOT NULL, a type change) works through every one of them.
+	 */
+	if (cls->relkind == RELKIND_PARTITIONED_TABLE ||
+		(cls->relkind == RELKIND_RELATION && cls->relhassubclass))
 	{
 		ListCell   *lc;
 
+		if (cls->relkind == RELKIND_RELATION)
+			bytes = own_bytes(cls);
 		foreach(lc, find_all_inheritors(relid, NoLock, NULL))
 		{
 			HeapTuple	tup;
@@ -1760,12 +1820,37 @@ relation_bytes(Oid relid, Form_pg_class cls)
 			if (!HeapTupleIsValid(tup))
 				continue;
 			if (((Form_pg_class) GETSTRUCT(tup))->relkind != RELKIND_PARTITIONED_TABLE)
-				bytes += relation_bytes(lfirst_oid(lc), (Form_pg_class) GETSTRUCT(tup));
+				bytes += own_bytes((Form_pg_class) GETSTRUCT(tup));
 			ReleaseSysCache(tup);
 		}
 		return bytes;
 	}
-	return Max((int64) cls->relpages * BLCKSZ, file_bytes(cls));
+	return own_bytes(cls);
+}
+
+/*
+ * One relation's own size, with its TOAST table: what a rewrite copies and
+ * a scan of wide values reads (a small heap may hold little but pointers
+ * to a large TOAST table).
+ */
+static int64
+own_bytes(Form_pg_class cls)
+{
+	int64		bytes = Max((int64) cls->relpages * BLCKSZ, file_bytes(cls));
+
+	if (OidIsValid(cls->reltoastrelid))
+	{
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(cls->reltoastrelid));
+
+		if (HeapTupleIsValid(tup))
+		{
+			Form_pg_class toast = (Form_pg_class) GETSTRUCT(tup);
+
+			bytes += Max((int64) toast->relpages * BLCKSZ, file_bytes(toast));
+			ReleaseSysCache(tup);
+		}
+	}
+	return bytes;
 }
 
 /* Bytes in the main fork's segment files, 0 where the path is not known. */
