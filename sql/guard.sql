@@ -243,6 +243,18 @@ SELECT * FROM try('VACUUM FULL wide');
 RESET migrate.guard_min_size;
 -- ... ALTER INDEX SET TABLESPACE copies the index ...
 SELECT * FROM try('ALTER INDEX big_v_idx SET TABLESPACE guard_space');
+-- ... ALTER TABLE ALL IN TABLESPACE copies every table there ...
+SET migrate.guard_min_size = '1MB';
+SELECT * FROM try('ALTER TABLE ALL IN TABLESPACE pg_default SET TABLESPACE guard_space');
+RESET migrate.guard_min_size;
+-- ... a new partition scans the default partition for its rows ...
+CREATE TABLE dp (a int) PARTITION BY RANGE (a);
+CREATE TABLE dp_default PARTITION OF dp DEFAULT;
+INSERT INTO dp SELECT generate_series(1, 1000);
+SELECT * FROM try('CREATE TABLE dp_2000 PARTITION OF dp FOR VALUES FROM (2000) TO (3000)');
+ALTER TABLE dp_default ADD CONSTRAINT dp_default_below CHECK (a < 2000) NOT VALID;
+ALTER TABLE dp_default VALIDATE CONSTRAINT dp_default_below;
+SELECT * FROM try('CREATE TABLE dp_2000 PARTITION OF dp FOR VALUES FROM (2000) TO (3000)');
 -- ... and ADD PRIMARY KEY USING INDEX sets NOT NULL on a nullable column
 CREATE TABLE pk_t (id int);
 CREATE UNIQUE INDEX pk_t_id ON pk_t (id);

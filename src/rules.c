@@ -28,6 +28,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/catalog.h"
 #include "catalog/heap.h"
 #include "catalog/index.h"
 #include "catalog/indexing.h"
@@ -62,6 +63,7 @@
 #include "partitioning/partbounds.h"
 #include "storage/lmgr.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -261,6 +263,10 @@ typedef struct Lexer
 static void judge_statement(Judge *j, Node *stmt);
 static void judge_alter_table(Judge *j, AlterTableStmt *stmt);
 static void judge_reindex_many(Judge *j, ReindexStmt *rs);
+static int	count_at_risk(Judge *j, Oid nspid, Oid spcid, const char *relkinds, List *roles,
+						  bool skip_catalogs, RelFacts *largest);
+static void judge_move_all(Judge *j, AlterTableMoveAllStmt *stmt);
+static void judge_create_partition(Judge *j, CreateStmt *stmt);
 static char *qualified_name(Oid relid);
 static void judge_add_column(Judge *j, RelFacts *rel, ColumnDef *col);
 static void judge_add_constraint(Judge *j, RelFacts *rel, Constraint *con);
@@ -268,7 +274,7 @@ static void judge_primary_key_using_index(Judge *j, RelFacts *rel, Constraint *c
 static void judge_column_type(Judge *j, RelFacts *rel, AlterTableCmd *cmd);
 static void judge_set_not_null(Judge *j, RelFacts *rel, const char *colname);
 static void judge_validate(Judge *j, RelFacts *rel, RangeVar *rv, const char *conname);
-static void judge_attach(Judge *j, RelFacts *parent, PartitionCmd *pc);
+static void judge_attach(Judge *j, Oid parentid, PartitionCmd *pc, const char *what);
 static void judge_domain(Judge *j, AlterDomainStmt *stmt);
 static void judge_update(Judge *j, UpdateStmt *stmt);
 static bool reads_other_columns(Node *node, List *columns);
@@ -357,7 +363,10 @@ rules_judges(Node *stmt)
 		case T_RefreshMatViewStmt:
 		case T_AlterDomainStmt:
 		case T_UpdateStmt:
+		case T_AlterTableMoveAllStmt:
 			return true;
+		case T_CreateStmt:
+			return ((CreateStmt *) stmt)->partbound != NULL;
 		default:
 			return false;
 	}
@@ -713,6 +722,13 @@ judge_statement(Judge *j, Node *stmt)
 		case T_UpdateStmt:
 			judge_update(j, (UpdateStmt *) stmt);
 			break;
+		case T_AlterTableMoveAllStmt:
+			judge_move_all(j, (AlterTableMoveAllStmt *) stmt);
+			break;
+		case T_CreateStmt:
+			if (((CreateStmt *) stmt)->partbound)
+				judge_create_partition(j, (CreateStmt *) stmt);
+			break;
 		default:
 			break;
 	}
@@ -729,13 +745,8 @@ static void
 judge_reindex_many(Judge *j, ReindexStmt *rs)
 {
 	Oid			nspid = InvalidOid;
-	Relation	classrel;
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	tup;
 	RelFacts	largest;
-	RelFacts	rel;
-	int			count = 0;
+	int			count;
 	const char *keyword = rs->kind == REINDEX_OBJECT_SCHEMA ? "SCHEMA" : "DATABASE";
 	const char *name;
 	char	   *hint;
@@ -745,30 +756,12 @@ judge_reindex_many(Judge *j, ReindexStmt *rs)
 		nspid = get_namespace_oid(rs->name, true);
 		if (!OidIsValid(nspid))
 			return;
-		ScanKeyInit(&key, Anum_pg_class_relnamespace, BTEqualStrategyNumber,
-					F_OIDEQ, ObjectIdGetDatum(nspid));
 		name = quote_identifier(rs->name);
 	}
 	else
 		name = quote_identifier(get_database_name(MyDatabaseId));
 
-	memset(&largest, 0, sizeof(largest));
-	classrel = table_open(RelationRelationId, AccessShareLock);
-	scan = systable_beginscan(classrel, InvalidOid, false, NULL, OidIsValid(nspid) ? 1 : 0, &key);
-	while (HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		Form_pg_class cls = (Form_pg_class) GETSTRUCT(tup);
-
-		if ((cls->relkind != RELKIND_RELATION && cls->relkind != RELKIND_MATVIEW) ||
-			(cls->relpersistence == RELPERSISTENCE_TEMP && !isTempNamespace(cls->relnamespace)) ||
-			!at_risk_oid(j, cls->oid, &rel))
-			continue;
-		count++;
-		if (rel.bytes > largest.bytes)
-			largest = rel;
-	}
-	systable_endscan(scan);
-	table_close(classrel, AccessShareLock);
+	count = count_at_risk(j, nspid, InvalidOid, "rm", NIL, false, &largest);
 	if (count == 0)
 		return;
 
@@ -871,7 +864,7 @@ judge_alter_table(Judge *j, AlterTableStmt *stmt)
 				break;
 			case AT_AttachPartition:
 				if (rel.relkind == RELKIND_PARTITIONED_TABLE)
-					judge_attach(j, &rel, castNode(PartitionCmd, cmd->def));
+					judge_attach(j, rel.relid, castNode(PartitionCmd, cmd->def), "ATTACH PARTITION");
 				break;
 			case AT_DetachPartition:
 				if (!castNode(PartitionCmd, cmd->def)->concurrent)
@@ -1248,7 +1241,7 @@ judge_validate(Judge *j, RelFacts *rel, RangeVar *rv, const char *conname)
  * with the exported partition-bound functions.
  */
 static void
-judge_attach(Judge *j, RelFacts *parent, PartitionCmd *pc)
+judge_attach(Judge *j, Oid parentid, PartitionCmd *pc, const char *what)
 {
 	RelFacts	child;
 	Relation	prel;
@@ -1259,9 +1252,9 @@ judge_attach(Judge *j, RelFacts *parent, PartitionCmd *pc)
 	ParseState *ps;
 	Oid			defid;
 
-	if (!at_risk_rv(j, pc->name, &child))
+	if (pc->name == NULL || !at_risk_rv(j, pc->name, &child))
 		child.relid = InvalidOid;
-	defid = get_default_partition_oid(parent->relid);
+	defid = get_default_partition_oid(parentid);
 
 	/*
 	 * Transforming the bound evaluates its expressions: the script's own
@@ -1279,12 +1272,12 @@ judge_attach(Judge *j, RelFacts *parent, PartitionCmd *pc)
 				child.name, child.bytes / 1024);
 		if (OidIsValid(defid) && defid != child.relid && at_risk_oid(j, defid, &child))
 			add(j, RULE_ATTACH_PARTITION_SCAN, &child, AccessExclusiveLock, NULL,
-				"ATTACH PARTITION scans default partition %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE unless a valid CHECK constraint excludes the new partition's range, whose bound is not a literal and was not evaluated",
-				child.name, child.bytes / 1024);
+				"%s scans default partition %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE unless a valid CHECK constraint excludes the new partition's range, whose bound is not a literal and was not evaluated",
+				what, child.name, child.bytes / 1024);
 		return;
 	}
 
-	prel = RelationIdGetRelation(parent->relid);
+	prel = RelationIdGetRelation(parentid);
 	if (!RelationIsValid(prel))
 		return;
 	ps = make_parsestate(NULL);
@@ -1318,8 +1311,8 @@ judge_attach(Judge *j, RelFacts *parent, PartitionCmd *pc)
 
 		if (!PartConstraintImpliedByRelConstraint(crel, defqual))
 			add(j, RULE_ATTACH_PARTITION_SCAN, &child, AccessExclusiveLock, NULL,
-				"ATTACH PARTITION scans default partition %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE: no valid CHECK constraint excludes the new partition's range",
-				child.name, child.bytes / 1024);
+				"%s scans default partition %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE: no valid CHECK constraint excludes the new partition's range",
+				what, child.name, child.bytes / 1024);
 		RelationClose(crel);
 	}
 	free_parsestate(ps);
@@ -1365,6 +1358,109 @@ may_be_volatile(Oid func_id, void *context)
 	result = ((Form_pg_proc) GETSTRUCT(tup))->prolang == SQLlanguageId;
 	ReleaseSysCache(tup);
 	return result;
+}
+
+/*
+ * Counts the relations at risk among those of the given kinds (relkind
+ * letters), in schema nspid and tablespace spcid when valid (the
+ * database's default is spcid MyDatabaseTableSpace), owned by one of roles
+ * (Oids) when not NIL, and returns the largest in *largest.  Other
+ * sessions' temporary tables are skipped, as the statements that walk
+ * them skip them.
+ */
+static int
+count_at_risk(Judge *j, Oid nspid, Oid spcid, const char *relkinds, List *roles,
+			  bool skip_catalogs, RelFacts *largest)
+{
+	Relation	classrel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	RelFacts	rel;
+	int			count = 0;
+
+	if (OidIsValid(nspid))
+		ScanKeyInit(&key, Anum_pg_class_relnamespace, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(nspid));
+	memset(largest, 0, sizeof(*largest));
+	classrel = table_open(RelationRelationId, AccessShareLock);
+	scan = systable_beginscan(classrel, InvalidOid, false, NULL, OidIsValid(nspid) ? 1 : 0, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_class cls = (Form_pg_class) GETSTRUCT(tup);
+
+		CHECK_FOR_INTERRUPTS();
+		if (strchr(relkinds, cls->relkind) == NULL ||
+			(skip_catalogs && (IsCatalogNamespace(cls->relnamespace) || cls->relisshared)) ||
+			(cls->relpersistence == RELPERSISTENCE_TEMP && !isTempNamespace(cls->relnamespace)) ||
+			(OidIsValid(spcid) &&
+			 (OidIsValid(cls->reltablespace) ? cls->reltablespace : MyDatabaseTableSpace) != spcid) ||
+			(roles != NIL && !list_member_oid(roles, cls->relowner)) ||
+			!at_risk_oid(j, cls->oid, &rel))
+			continue;
+		count++;
+		if (rel.bytes > largest->bytes)
+			*largest = rel;
+	}
+	systable_endscan(scan);
+	table_close(classrel, AccessShareLock);
+	return count;
+}
+
+/*
+ * ALTER TABLE/INDEX/MATERIALIZED VIEW ALL IN TABLESPACE moves every such
+ * relation in turn, each copied under ACCESS EXCLUSIVE (the system
+ * catalogs and shared relations excepted, as the statement skips them).
+ */
+static void
+judge_move_all(Judge *j, AlterTableMoveAllStmt *stmt)
+{
+	Oid			spcid = get_tablespace_oid(stmt->orig_tablespacename, true);
+	Oid			newspc = get_tablespace_oid(stmt->new_tablespacename, true);
+	List	   *roles = NIL;
+	ListCell   *lc;
+	RelFacts	largest;
+	int			count;
+	const char *what = stmt->objtype == OBJECT_INDEX ? "INDEX" :
+		stmt->objtype == OBJECT_MATVIEW ? "MATERIALIZED VIEW" : "TABLE";
+
+	if (!OidIsValid(spcid) || spcid == newspc)
+		return;
+	if (spcid == DEFAULTTABLESPACE_OID)
+		spcid = MyDatabaseTableSpace;
+	foreach(lc, stmt->roles)
+		roles = lappend_oid(roles, get_rolespec_oid(lfirst(lc), true));
+	count = count_at_risk(j, InvalidOid, spcid,
+						  stmt->objtype == OBJECT_INDEX ? "i" :
+						  stmt->objtype == OBJECT_MATVIEW ? "m" : "r", roles, true, &largest);
+	if (count == 1)
+		add(j, RULE_SET_TABLESPACE, &largest, AccessExclusiveLock, NULL,
+			"ALTER %s ALL IN TABLESPACE %s copies large relation %s (" INT64_FORMAT " kB) under ACCESS EXCLUSIVE",
+			what, quote_identifier(stmt->orig_tablespacename), largest.name, largest.bytes / 1024);
+	else if (count > 1)
+		add(j, RULE_SET_TABLESPACE, &largest, AccessExclusiveLock, NULL,
+			"ALTER %s ALL IN TABLESPACE %s copies %d large relations in turn, each under ACCESS EXCLUSIVE; the largest is %s (" INT64_FORMAT " kB)",
+			what, quote_identifier(stmt->orig_tablespacename), count, largest.name, largest.bytes / 1024);
+}
+
+/*
+ * CREATE TABLE ... PARTITION OF scans the parent's default partition under
+ * ACCESS EXCLUSIVE for rows the new partition would take, unless the
+ * default partition's valid constraints exclude them.
+ */
+static void
+judge_create_partition(Judge *j, CreateStmt *stmt)
+{
+	PartitionCmd *pc = makeNode(PartitionCmd);
+	Oid			parentid;
+
+	if (list_length(stmt->inhRelations) != 1)
+		return;
+	parentid = RangeVarGetRelid(linitial_node(RangeVar, stmt->inhRelations), NoLock, true);
+	if (!OidIsValid(parentid) || get_rel_relkind(parentid) != RELKIND_PARTITIONED_TABLE)
+		return;
+	pc->bound = stmt->partbound;
+	judge_attach(j, parentid, pc, "CREATE TABLE ... PARTITION OF");
 }
 
 /*
