@@ -141,6 +141,29 @@ if ($node->safe_psql('postgres', 'SHOW server_version_num') < 170000)
 		'0', 'and no job is left queued');
 }
 
+# --- a backfill's role is kept by OID: renamed while the job runs, and the
+# server restarted, the job goes on (before 1.4 the recovery looked the
+# role up by name and left the job queued forever)
+$node->safe_psql('postgres', q{
+	CREATE ROLE renamed_sub LOGIN;
+	SELECT migrate_grant('renamed_sub');
+	CREATE TABLE ren_t (id int PRIMARY KEY, v int, w int);
+	INSERT INTO ren_t SELECT g, g, NULL FROM generate_series(1, 20000) g;
+	ALTER TABLE ren_t OWNER TO renamed_sub;
+});
+my $ren = as('renamed_sub', q{
+	SET migrate.backfill_sleep_ms = 3600000;
+	SELECT migrate_backfill('ren_t', 'w', 'v * 2', batch_size => 500)});
+ok($node->poll_query_until('postgres', "SELECT batches > 0 FROM migrate_backfill_status($ren)"),
+	'the job made its first batch');
+$node->safe_psql('postgres', 'ALTER ROLE renamed_sub RENAME TO renamed_again');
+$node->restart;
+$node->safe_psql('postgres', "SELECT migrate_backfill_pace($ren, sleep_ms => 0)");
+is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($ren, '120s')"), 'done',
+	'after the rename and a restart the job goes on to the end');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM ren_t WHERE w = v * 2'), '20000',
+	'every row is right');
+
 # --- a migration runs as its owner, whoever applies it; one run hands over
 # between owners
 as('alice', q{SELECT migrate_register('10', 'alice_table', 'CREATE TABLE alice_t (id int);')});
