@@ -75,8 +75,12 @@ pg_migrate-clean:
 deps:
 	bash test/setup.sh
 
+# a PG_CONFIG given on the command line or in the environment picks the
+# PostgreSQL tree to test; otherwise the scripts use PostgreSQL 15's
+PICK_PG_CONFIG = $(if $(filter command line environment,$(origin PG_CONFIG)),PG_CONFIG="$(PG_CONFIG)")
+
 demo: deps
-	PG_CONFIG="$(PG_CONFIG)" bash test/demo.sh
+	$(PICK_PG_CONFIG) bash test/demo.sh
 
 test: deps
-	PG_CONFIG="$(PG_CONFIG)" bash test/run_tests.sh
+	$(PICK_PG_CONFIG) bash test/run_tests.sh
