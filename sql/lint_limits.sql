@@ -26,7 +26,11 @@ SELECT count(*) FROM migrate_lint(repeat('select 1;', 116600));
 
 -- Lint runs no code of the script: a superuser linting someone's script
 -- would run it with superuser rights.  Before 1.4 planning the default
--- called trap() and transforming the bound called trap_v().
+-- called trap() and transforming the bound called trap_v(), both written
+-- by an unprivileged role, as the superuser who linted.
+CREATE ROLE lint_author;
+GRANT CREATE ON SCHEMA public TO lint_author;
+SET ROLE lint_author;
 CREATE FUNCTION trap() RETURNS int LANGUAGE plpgsql IMMUTABLE
     AS $$ BEGIN RAISE NOTICE 'trap() ran as %', current_user; RETURN 1; END $$;
 CREATE FUNCTION trap_v() RETURNS int LANGUAGE plpgsql VOLATILE
@@ -37,6 +41,7 @@ CREATE TABLE parent_100 PARTITION OF parent FOR VALUES FROM (100) TO (200);
 INSERT INTO parent VALUES (150);
 CREATE TABLE child (a int);
 INSERT INTO child VALUES (5);
+RESET ROLE;
 SELECT statement, rule FROM migrate_lint($$
     SET lock_timeout = '1s';
     ALTER TABLE t ADD COLUMN c int DEFAULT trap();
@@ -45,6 +50,8 @@ SELECT statement, rule FROM migrate_lint($$
     ALTER TABLE parent DETACH PARTITION child;
     ALTER TABLE parent ATTACH PARTITION child FOR VALUES FROM (MINVALUE) TO (10);
 $$) ORDER BY statement, rule;
+DROP OWNED BY lint_author;
 
 \c contrib_regression
 DROP DATABASE lint_regress;
+DROP ROLE lint_author;

@@ -3,6 +3,29 @@
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION migrate UPDATE TO '1.4'" to load this file. \quit
 
+-- Functions whose result columns change are replaced: the 1.3 function
+-- steps aside under another name, and whoever could execute it can execute
+-- its replacement.  Dropped at the end of this script.
+CREATE FUNCTION migrate.copy_execute_grants(old regprocedure, new regprocedure)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g oid;
+BEGIN
+    FOR g IN
+        SELECT DISTINCT a.grantee
+        FROM pg_catalog.pg_proc p
+        CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
+        WHERE p.oid = old AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s', new,
+            CASE WHEN g = 0 THEN 'PUBLIC' ELSE g::regrole::text END);
+    END LOOP;
+END
+$$;
+
 -- Ownership of migrations (issue 15 §2)
 
 -- migrate_grant(NULL) fails as the other functions do on a null argument
@@ -144,25 +167,8 @@ REVOKE ALL ON FUNCTION pg_catalog.migrate_status() FROM PUBLIC;
 COMMENT ON FUNCTION pg_catalog.migrate_status() IS
     'one row per migration: state, progress, last error, and the role it belongs to (registered_by)';
 
-DO $$
-DECLARE
-    g record;
-BEGIN
-    FOR g IN
-        SELECT DISTINCT a.grantee, f.new
-        FROM (VALUES ('pg_catalog.migrate_plan_1_3(text)'::regprocedure,
-                      'pg_catalog.migrate_plan(text)'),
-                     ('pg_catalog.migrate_status_1_3()'::regprocedure,
-                      'pg_catalog.migrate_status()')) f (old, new)
-        JOIN pg_catalog.pg_proc p ON p.oid = f.old
-        CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
-        WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
-    LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s', g.new,
-            CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END);
-    END LOOP;
-END
-$$;
+SELECT migrate.copy_execute_grants('pg_catalog.migrate_plan_1_3(text)', 'pg_catalog.migrate_plan(text)');
+SELECT migrate.copy_execute_grants('pg_catalog.migrate_status_1_3()', 'pg_catalog.migrate_status()');
 
 DROP FUNCTION pg_catalog.migrate_plan_1_3(text);
 DROP FUNCTION pg_catalog.migrate_status_1_3();
@@ -284,21 +290,9 @@ REVOKE ALL ON FUNCTION pg_catalog.migrate_backfill_status(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION pg_catalog.migrate_backfill_status(bigint) IS
     'progress of every backfill job (or one); last_error only for its submitter, members and superusers';
 
-DO $$
-DECLARE
-    g oid;
-BEGIN
-    FOR g IN
-        SELECT a.grantee
-        FROM pg_catalog.pg_proc p
-        CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
-        WHERE p.oid = 'pg_catalog.migrate_backfill_status_1_3(bigint)'::regprocedure
-          AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
-    LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION pg_catalog.migrate_backfill_status(bigint) TO %s',
-            CASE WHEN g = 0 THEN 'PUBLIC' ELSE g::regrole::text END);
-    END LOOP;
-END
-$$;
+SELECT migrate.copy_execute_grants('pg_catalog.migrate_backfill_status_1_3(bigint)',
+                                   'pg_catalog.migrate_backfill_status(bigint)');
 
 DROP FUNCTION pg_catalog.migrate_backfill_status_1_3(bigint);
+
+DROP FUNCTION migrate.copy_execute_grants(regprocedure, regprocedure);
