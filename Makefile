@@ -8,14 +8,14 @@ PGFILEDESC = "migrate - versioned schema migrations run safely inside the server
 
 OBJS = \
 	src/migrate.o \
-	src/guc.o \
-	src/shmem.o \
+	src/settings.o \
+	src/shared.o \
 	src/launcher.o \
 	src/worker.o \
 	src/script.o \
-	src/catalog.o \
+	src/run_catalog.o \
 	src/api.o \
-	src/executor.o \
+	src/runner.o \
 	src/rules.o \
 	src/guard.o \
 	src/lint.o \
@@ -35,7 +35,7 @@ PROVE_TESTS = $(wildcard test/t/*.pl)
 
 # the schema version the C code reads and writes (catalog_version_ok); a
 # new version must rebuild the object that compiles it in
-PG_CPPFLAGS += -DMIGRATE_EXTVERSION='"$(EXTVERSION)"'
+PG_CPPFLAGS += -I$(srcdir)/src/include -DMIGRATE_EXTVERSION='"$(EXTVERSION)"'
 PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror
 # JIT bitcode buys nothing for this module and doubles the build.
 override with_llvm = no
@@ -52,7 +52,7 @@ include $(PGXS)
 endif
 
 # after PGXS, so that "all" stays the default goal
-src/catalog.o: Makefile
+src/run_catalog.o: Makefile
 
 # The pg_migrate client: its own PGXS PROGRAM in src/pg_migrate (PGXS
 # builds one MODULE_big and one PROGRAM per Makefile), installed into

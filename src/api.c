@@ -35,12 +35,12 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "catalog.h"
-#include "guc.h"
-#include "migrate.h"
-#include "script.h"
-#include "shmem.h"
-#include "worker.h"
+#include "migrate/run_catalog.h"
+#include "migrate/settings.h"
+#include "migrate/migrate.h"
+#include "migrate/script.h"
+#include "migrate/shared.h"
+#include "migrate/worker.h"
 
 PG_FUNCTION_INFO_V1(migrate_register);
 PG_FUNCTION_INFO_V1(migrate_apply);

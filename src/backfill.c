@@ -86,10 +86,10 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
-#include "backfill.h"
-#include "catalog.h"
-#include "guc.h"
-#include "worker.h"
+#include "migrate/backfill.h"
+#include "migrate/run_catalog.h"
+#include "migrate/settings.h"
+#include "migrate/worker.h"
 
 /*
  * Advisory lock classes (field4): "worker n of this job is running" (field3
@@ -1428,13 +1428,13 @@ out:
 }
 
 /*
- * Called by the executor after the steps of a migration that started
+ * Called by the runner after the steps of a migration that started
  * backfills: waits, outside any transaction, until the latest job of each
  * column that this migration (and direction) submitted is done.  A failed
  * or cancelled job fails the migration with its error in *edata.
  */
-ExecResult
-backfill_await_migration(ExecContext *ctx, const char *version, ErrorData **edata)
+RunResult
+backfill_await_migration(RunContext *ctx, const char *version, ErrorData **edata)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Oid			types[2] = {TEXTOID, TEXTOID};
@@ -1503,12 +1503,12 @@ backfill_await_migration(ExecContext *ctx, const char *version, ErrorData **edat
 			/* palloc'd, as in CopyErrorData(): FreeErrorData() may free it */
 			e->hint = pstrdup("Fix the cause, call migrate_backfill_resume(id), then migrate_apply() again: it waits for the backfill.");
 			*edata = e;
-			return EXEC_FAILED;
+			return RUN_FAILED;
 		}
 		if (pending == 0)
-			return EXEC_OK;
+			return RUN_OK;
 		if (ctx->slot->stop_requested)
-			return EXEC_STOPPED;
+			return RUN_STOPPED;
 
 		pgstat_report_activity(STATE_IDLE,
 							   psprintf("migrate: migration %s waits for %d backfill job(s)", version, pending));

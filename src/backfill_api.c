@@ -46,13 +46,13 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "backfill.h"
-#include "catalog.h"
-#include "executor.h"
-#include "guc.h"
-#include "script.h"
-#include "shmem.h"
-#include "worker.h"
+#include "migrate/backfill.h"
+#include "migrate/run_catalog.h"
+#include "migrate/runner.h"
+#include "migrate/settings.h"
+#include "migrate/script.h"
+#include "migrate/shared.h"
+#include "migrate/worker.h"
 
 PG_FUNCTION_INFO_V1(migrate_backfill);
 PG_FUNCTION_INFO_V1(migrate_backfill_pause);
@@ -226,11 +226,11 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	values[13] = ObjectIdGetDatum(GetUserId());
 	values[14] = CStringGetTextDatum(search_path);
 	/* a backfill a migration's script starts belongs to that migration */
-	if (migrate_executor_active && migrate_executor_context)
+	if (migrate_runner_active && migrate_runner_context)
 	{
-		values[15] = CStringGetTextDatum(migrate_executor_context->slot->version);
-		values[16] = CStringGetTextDatum(migrate_executor_context->rollback ? "rollback" : "apply");
-		values[17] = Int64GetDatum(migrate_executor_context->run_id);
+		values[15] = CStringGetTextDatum(migrate_runner_context->slot->version);
+		values[16] = CStringGetTextDatum(migrate_runner_context->rollback ? "rollback" : "apply");
+		values[17] = Int64GetDatum(migrate_runner_context->run_id);
 	}
 	else
 		nulls[15] = nulls[16] = nulls[17] = 'n';

@@ -15,7 +15,7 @@
  *	  and TRUNCATE, which fire no event trigger in 15.
  *
  * The guard stays out of the way of CREATE/ALTER EXTENSION scripts and of
- * the migration executor, whose statements were linted at apply time.  It
+ * the migration runner, whose statements were linted at apply time.  It
  * writes nothing: DROP INDEX CONCURRENTLY must remain the first action of
  * its transaction, so no transaction id may be assigned here.
  *
@@ -37,7 +37,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 
-#include "guard.h"
+#include "migrate/guard.h"
 
 int			migrate_guard_mode = GUARD_ENFORCE;
 

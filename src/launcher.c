@@ -36,9 +36,9 @@
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 
-#include "guc.h"
-#include "launcher.h"
-#include "shmem.h"
+#include "migrate/settings.h"
+#include "migrate/launcher.h"
+#include "migrate/shared.h"
 
 PG_FUNCTION_INFO_V1(migrate_backfill_held_reason);
 

@@ -43,11 +43,11 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
-#include "guard.h"
-#include "lint.h"
-#include "migrate.h"
-#include "rules.h"
-#include "script.h"
+#include "migrate/guard.h"
+#include "migrate/lint.h"
+#include "migrate/migrate.h"
+#include "migrate/rules.h"
+#include "migrate/script.h"
 
 typedef struct LintRow
 {
@@ -218,7 +218,7 @@ lint_check_migration(const char *sql, List *stmts, int first, int lock_timeout,
 	l.lock_timeout = lock_timeout;
 	l.local_lock_timeout = -1;
 
-	/* one transaction per step, as the executor runs them */
+	/* one transaction per step, as the runner runs them */
 	steps = script_steps(stmts);
 	xact_of = palloc(sizeof(int) * list_length(stmts));
 	i = 0;

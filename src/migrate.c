@@ -14,11 +14,11 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
-#include "backfill.h"
-#include "guard.h"
-#include "guc.h"
-#include "launcher.h"
-#include "shmem.h"
+#include "migrate/backfill.h"
+#include "migrate/guard.h"
+#include "migrate/settings.h"
+#include "migrate/launcher.h"
+#include "migrate/shared.h"
 
 PG_MODULE_MAGIC;
 

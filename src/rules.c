@@ -76,8 +76,8 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
-#include "rules.h"
-#include "script.h"
+#include "migrate/rules.h"
+#include "migrate/script.h"
 
 int			migrate_guard_min_size = 10240;	/* kB */
 

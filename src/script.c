@@ -30,9 +30,9 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
-#include "guc.h"
-#include "migrate.h"
-#include "script.h"
+#include "migrate/settings.h"
+#include "migrate/migrate.h"
+#include "migrate/script.h"
 
 static void refuse_client_copy(const char *sql, ScriptStmt *s, const char *what);
 static void classify(ScriptStmt *s);

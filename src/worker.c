@@ -38,11 +38,11 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-#include "backfill.h"
-#include "catalog.h"
-#include "executor.h"
-#include "shmem.h"
-#include "worker.h"
+#include "migrate/backfill.h"
+#include "migrate/run_catalog.h"
+#include "migrate/runner.h"
+#include "migrate/shared.h"
+#include "migrate/worker.h"
 
 /* A job worker logs in as its role, a NOLOGIN one too where the server allows it. */
 #if PG_VERSION_NUM >= 170000
@@ -276,7 +276,7 @@ run_job(bool handed_over)
 {
 	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "migrate run",
 											  ALLOCSET_DEFAULT_SIZES);
-	ExecContext ctx;
+	RunContext ctx;
 	CatalogUser user;
 	List	   *plan;
 	ListCell   *lc;
@@ -340,7 +340,7 @@ run_job(bool handed_over)
 	foreach(lc, plan)
 	{
 		MigrationDef *planned = lfirst(lc);
-		ExecResult	res;
+		RunResult	res;
 
 		if (MySlot->stop_requested)
 		{
@@ -349,9 +349,9 @@ run_job(bool handed_over)
 		}
 		reset_session(search_path);
 		MemoryContextSwitchTo(cxt);
-		res = executor_run_migration(&ctx, planned);
+		res = runner_run_migration(&ctx, planned);
 		MemoryContextSwitchTo(cxt);
-		if (res == EXEC_HANDOFF)
+		if (res == RUN_HANDOFF)
 		{
 			LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
 			MySlot->role = ctx.next_owner;
@@ -359,12 +359,12 @@ run_job(bool handed_over)
 			LWLockRelease(MigrateState->lock);
 			return;				/* worker_detach queues the slot again */
 		}
-		if (res == EXEC_FAILED)
+		if (res == RUN_FAILED)
 		{
 			state = "failed";
 			break;
 		}
-		if (res == EXEC_STOPPED)
+		if (res == RUN_STOPPED)
 		{
 			state = "interrupted";
 			break;

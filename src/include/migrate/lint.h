@@ -4,7 +4,7 @@
  *	  migrate_lint(): judges a whole script with the live catalog without
  *	  running it, and the apply-time lint of each migration.
  *
- * src/lint.h
+ * src/include/migrate/lint.h
  *
  *-------------------------------------------------------------------------
  */

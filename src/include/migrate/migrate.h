@@ -3,7 +3,7 @@
  * migrate.h
  *	  Names shared by every subsystem of the migrate extension.
  *
- * src/migrate.h
+ * src/include/migrate/migrate.h
  *
  *-------------------------------------------------------------------------
  */

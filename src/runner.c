@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * executor.c
+ * runner.c
  *	  Runs one migration in the background worker.
  *
  * A migration is split into steps (script.c).  A one-step transactional
@@ -14,7 +14,7 @@
  * backoff and jitter when it cannot get its lock, so the application's
  * queries never queue behind a migration for longer than the timeout.
  *
- * src/executor.c
+ * src/runner.c
  *
  *-------------------------------------------------------------------------
  */
@@ -42,21 +42,21 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "backfill.h"
-#include "catalog.h"
-#include "executor.h"
-#include "guard.h"
-#include "lint.h"
-#include "script.h"
-#include "worker.h"
+#include "migrate/backfill.h"
+#include "migrate/run_catalog.h"
+#include "migrate/runner.h"
+#include "migrate/guard.h"
+#include "migrate/lint.h"
+#include "migrate/script.h"
+#include "migrate/worker.h"
 
-bool		migrate_executor_active = false;
-ExecContext *migrate_executor_context = NULL;
+bool		migrate_runner_active = false;
+RunContext *migrate_runner_context = NULL;
 
 /* What one attempt at a step needs. */
 typedef struct StepRun
 {
-	ExecContext *ctx;
+	RunContext *ctx;
 	MigrationDef *m;
 	const char *sql;			/* the script */
 	List	   *stmts;			/* ScriptStmt */
@@ -108,8 +108,8 @@ check_planned(StepRun *r, MigrationDef *planned)
 				 errhint("Review the new script (migrate_plan()), then apply again: a run only runs the scripts it planned.")));
 }
 
-ExecResult
-executor_run_migration(ExecContext *ctx, MigrationDef *planned)
+RunResult
+runner_run_migration(RunContext *ctx, MigrationDef *planned)
 {
 	const char *version = planned->version;
 	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "migrate migration",
@@ -119,7 +119,7 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 	List	   *steps;
 	LatestState latest;
 	CatalogUser user;
-	ExecResult	result = EXEC_OK;
+	RunResult	result = RUN_OK;
 	int			start_step = 0;
 	int			backfill_stmt = -1;
 	ListCell   *lc;
@@ -148,7 +148,7 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 	{
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(cxt);
-		return EXEC_OK;
+		return RUN_OK;
 	}
 
 	/* It runs as its owner, in a worker logged in as that role. */
@@ -157,7 +157,7 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 		ctx->next_owner = r.m->owner;
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(cxt);
-		return EXEC_HANDOFF;
+		return RUN_HANDOFF;
 	}
 
 	/*
@@ -197,7 +197,7 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 		record_failure(&r, refused);
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(cxt);
-		return EXEC_FAILED;
+		return RUN_FAILED;
 	}
 	steps = script_steps(r.stmts);
 	r.nsteps = list_length(steps);
@@ -216,7 +216,7 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 	ctx->slot->steps_total = r.nsteps;
 	ctx->slot->retries = 0;
 	LWLockRelease(MigrateState->lock);
-	migrate_executor_context = ctx;
+	migrate_runner_context = ctx;
 
 	/* a script that starts a backfill stays "running" until it is done */
 	foreach(lc, r.stmts)
@@ -258,11 +258,11 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 			r.step = list_nth(steps, start_step);
 			r.current = bad;
 			record_failure(&r, refused);
-			result = EXEC_FAILED;
+			result = RUN_FAILED;
 		}
 	}
 
-	for (r.stepno = start_step; r.stepno < r.nsteps && result == EXEC_OK; r.stepno++)
+	for (r.stepno = start_step; r.stepno < r.nsteps && result == RUN_OK; r.stepno++)
 	{
 		r.step = list_nth(steps, r.stepno);
 		r.resuming = (r.stepno == start_step && start_step > 0);
@@ -283,7 +283,7 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 			PG_CATCH();
 			{
 				edata = migrate_worker_take_error(cxt);
-				migrate_executor_active = false;
+				migrate_runner_active = false;
 				guard_runner_end();
 			}
 			PG_END_TRY();
@@ -297,23 +297,23 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 				continue;
 			}
 			if (ctx->slot->stop_requested)
-				result = EXEC_STOPPED;
+				result = RUN_STOPPED;
 			else
 			{
 				record_failure(&r, edata);
-				result = EXEC_FAILED;
+				result = RUN_FAILED;
 			}
 			break;
 		}
 	}
 
-	if (result == EXEC_OK && backfill_stmt >= 0)
+	if (result == RUN_OK && backfill_stmt >= 0)
 	{
 		ErrorData  *edata = NULL;
 
 		result = backfill_await_migration(ctx, version, &edata);
 		MemoryContextSwitchTo(cxt);
-		if (result == EXEC_FAILED)
+		if (result == RUN_FAILED)
 		{
 			r.step = llast(steps);
 			r.current = backfill_stmt;
@@ -321,7 +321,7 @@ executor_run_migration(ExecContext *ctx, MigrationDef *planned)
 		}
 	}
 
-	if (result == EXEC_OK && r.history_id != 0)
+	if (result == RUN_OK && r.history_id != 0)
 	{
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
@@ -378,7 +378,7 @@ run_transactional_step(StepRun *r)
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 
-	migrate_executor_active = true;
+	migrate_runner_active = true;
 	for (i = r->step->first; i < r->step->first + r->step->count; i++)
 	{
 		ScriptStmt *s = list_nth(r->stmts, i);
@@ -396,7 +396,7 @@ run_transactional_step(StepRun *r)
 					 errmsg("%s cannot run in a migration (%s)", s->tag, SPI_result_code_string(rc)),
 					 errhint("Register the migration without it.")));
 	}
-	migrate_executor_active = false;
+	migrate_runner_active = false;
 
 	catalog_become_owner(&user);
 	if (r->history_id == 0)
@@ -438,13 +438,13 @@ run_toplevel_step(StepRun *r)
 		 */
 		set_lock_timeout(s->waits_for_snapshots ? 0 : r->ctx->lock_timeout, GUC_ACTION_SET);
 		publish(r, s->waits_for_snapshots);
-		migrate_executor_active = true;
+		migrate_runner_active = true;
 		debug_query_string = s->text;
 		pgstat_report_activity(STATE_RUNNING, s->text);
 		guard_runner_begin(true, r->allowed);
 		exec_toplevel(r->sql, s->stmt, s->location, s->length);
 		guard_runner_end();
-		migrate_executor_active = false;
+		migrate_runner_active = false;
 		publish(r, false);
 	}
 

@@ -4,7 +4,7 @@
  *	  The static background worker that starts job workers and, after a
  *	  restart or crash, finds the work that was interrupted.
  *
- * src/launcher.h
+ * src/include/migrate/launcher.h
  *
  *-------------------------------------------------------------------------
  */

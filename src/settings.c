@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
- * guc.c
+ * settings.c
  *	  Defines every migrate.* setting and reserves the prefix.
  *
  * Settings a caller may tune for one run (lock timeout, retries) are
  * USERSET: migrate_apply() copies the caller's values into the run, so the
  * worker honours what the caller's session said, not its own defaults.
  *
- * src/guc.c
+ * src/settings.c
  *
  *-------------------------------------------------------------------------
  */
@@ -18,7 +18,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-#include "guc.h"
+#include "migrate/settings.h"
 
 int			migrate_lock_timeout = 1000;
 int			migrate_lock_retries = 10;

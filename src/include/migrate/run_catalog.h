@@ -1,17 +1,17 @@
 /*-------------------------------------------------------------------------
  *
- * catalog.h
+ * run_catalog.h
  *	  Reading and writing the migrate.* tables.
  *
  * Every function here runs SPI in the current transaction, with a snapshot
  * already active, and fully qualified names.
  *
- * src/catalog.h
+ * src/include/migrate/run_catalog.h
  *
  *-------------------------------------------------------------------------
  */
-#ifndef MIGRATE_CATALOG_H
-#define MIGRATE_CATALOG_H
+#ifndef MIGRATE_RUN_CATALOG_H
+#define MIGRATE_RUN_CATALOG_H
 
 #include "fmgr.h"
 #include "nodes/pg_list.h"
@@ -102,4 +102,4 @@ extern void catalog_history_finish(int64 history_id, int64 run_id, MigrationDef 
 extern char *catalog_resolve(const char *version, const char *state, Oid caller);
 extern void catalog_check_owner(const char *version, Oid owner, Oid caller, const char *action);
 
-#endif							/* MIGRATE_CATALOG_H */
+#endif							/* MIGRATE_RUN_CATALOG_H */

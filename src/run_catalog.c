@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * catalog.c
+ * run_catalog.c
  *	  The only file that knows the columns of the migrate.* tables.
  *
  * Callers run these in their own transaction with an active snapshot, as
@@ -9,7 +9,7 @@
  * resolve, plan, the backfill functions) switch to it around these calls
  * only; the SQL-language status functions are SECURITY DEFINER.
  *
- * src/catalog.c
+ * src/run_catalog.c
  *
  *-------------------------------------------------------------------------
  */
@@ -29,9 +29,9 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "catalog.h"
-#include "migrate.h"
-#include "script.h"
+#include "migrate/run_catalog.h"
+#include "migrate/migrate.h"
+#include "migrate/script.h"
 
 #define TEXTARRAY(list) PointerGetDatum(strlist_to_array(list))
 
@@ -614,7 +614,7 @@ catalog_latest(const char *version, LatestState *out)
 /*
  * Records a new run with its plan: the versions and the checksum of each
  * script it will run, so that a script changed after planning fails the run
- * instead of running unreviewed (executor.c).
+ * instead of running unreviewed (runner.c).
  */
 int64
 catalog_run_create(bool rollback, const char *target, int steps, List *plan,

@@ -4,7 +4,7 @@
  *	  Migration scripts: splitting with the server's parser, classifying
  *	  statements, grouping them into steps, checksums and version keys.
  *
- * src/script.h
+ * src/include/migrate/script.h
  *
  *-------------------------------------------------------------------------
  */

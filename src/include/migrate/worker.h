@@ -3,7 +3,7 @@
  * worker.h
  *	  The dynamic background worker that runs one job from a slot.
  *
- * src/worker.h
+ * src/include/migrate/worker.h
  *
  *-------------------------------------------------------------------------
  */

@@ -8,15 +8,15 @@
  * in the same transaction as each batch; shared memory only says which
  * worker runs which job.
  *
- * src/backfill.h
+ * src/include/migrate/backfill.h
  *
  *-------------------------------------------------------------------------
  */
 #ifndef MIGRATE_BACKFILL_H
 #define MIGRATE_BACKFILL_H
 
-#include "executor.h"
-#include "shmem.h"
+#include "migrate/runner.h"
+#include "migrate/shared.h"
 
 /* Settings (backfill.c) */
 /* upper bound of migrate.backfill_sleep_ms and of a job's pause */
@@ -43,7 +43,7 @@ extern void backfill_build_sql(Oid relid, const char *column_name, const char *e
 extern void backfill_clear_cancelled(int64 job_id);
 extern void backfill_run_job(MigrateSlot *slot);
 extern void backfill_recover(void);
-extern ExecResult backfill_await_migration(ExecContext *ctx, const char *version,
+extern RunResult backfill_await_migration(RunContext *ctx, const char *version,
 										   ErrorData **edata);
 
 #endif							/* MIGRATE_BACKFILL_H */

@@ -5,7 +5,7 @@
  *	  the live catalog.  Shared by the guard (guard.c) and migrate_lint
  *	  (lint.c), so that both always reach the same verdict.
  *
- * src/rules.h
+ * src/include/migrate/rules.h
  *
  *-------------------------------------------------------------------------
  */

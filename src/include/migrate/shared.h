@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * shmem.h
+ * shared.h
  *	  Shared state: the job slots through which callers hand work to the
  *	  background workers and workers report live progress.
  *
@@ -8,18 +8,18 @@
  * recovery) until the outcome has been read.  Anything that must survive a
  * crash is in the migrate.* tables; slots only carry what is live.
  *
- * src/shmem.h
+ * src/include/migrate/shared.h
  *
  *-------------------------------------------------------------------------
  */
-#ifndef MIGRATE_SHMEM_H
-#define MIGRATE_SHMEM_H
+#ifndef MIGRATE_SHARED_H
+#define MIGRATE_SHARED_H
 
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 
-#include "migrate.h"
+#include "migrate/migrate.h"
 
 #define MIGRATE_MAX_SLOTS	64
 #define MIGRATE_MESSAGE_LEN 256
@@ -142,4 +142,4 @@ extern bool migrate_slot_has_backfill(const MigrateSlot *slot, int64 job_id);
 extern void migrate_wake_launcher(void);
 extern void migrate_slot_wake_caller(MigrateSlot *slot);
 
-#endif							/* MIGRATE_SHMEM_H */
+#endif							/* MIGRATE_SHARED_H */

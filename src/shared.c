@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
- * shmem.c
+ * shared.c
  *	  Shared memory for job slots, set up the PostgreSQL 15 way: requested
  *	  from shmem_request_hook, initialised from shmem_startup_hook.
  *
- * src/shmem.c
+ * src/shared.c
  *
  *-------------------------------------------------------------------------
  */
@@ -14,7 +14,7 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 
-#include "shmem.h"
+#include "migrate/shared.h"
 
 MigrateShared *MigrateState = NULL;
 

@@ -4,14 +4,14 @@
  *	  The DDL-safety guard: event triggers, ProcessUtility hook, the
  *	  migrate.guard / migrate.guard_min_size / migrate.allow settings.
  *
- * src/guard.h
+ * src/include/migrate/guard.h
  *
  *-------------------------------------------------------------------------
  */
 #ifndef MIGRATE_GUARD_H
 #define MIGRATE_GUARD_H
 
-#include "rules.h"
+#include "migrate/rules.h"
 
 typedef enum GuardMode
 {

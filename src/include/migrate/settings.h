@@ -1,14 +1,14 @@
 /*-------------------------------------------------------------------------
  *
- * guc.h
+ * settings.h
  *	  The migrate.* settings.
  *
- * src/guc.h
+ * src/include/migrate/settings.h
  *
  *-------------------------------------------------------------------------
  */
-#ifndef MIGRATE_GUC_H
-#define MIGRATE_GUC_H
+#ifndef MIGRATE_SETTINGS_H
+#define MIGRATE_SETTINGS_H
 
 extern int	migrate_lock_timeout;
 extern int	migrate_lock_retries;
@@ -21,4 +21,4 @@ extern bool migrate_out_of_order;
 extern void migrate_guc_init(void);
 extern int	migrate_backfill_role_cap(void);
 
-#endif							/* MIGRATE_GUC_H */
+#endif							/* MIGRATE_SETTINGS_H */
