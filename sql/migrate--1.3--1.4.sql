@@ -295,4 +295,10 @@ SELECT migrate.copy_execute_grants('pg_catalog.migrate_backfill_status_1_3(bigin
 
 DROP FUNCTION pg_catalog.migrate_backfill_status_1_3(bigint);
 
+-- Adoption (issue 17): history rows for what was imported from another
+-- tool's history, marked applied by a baseline, or unregistered unapplied.
+ALTER TABLE migrate.history DROP CONSTRAINT history_action_check;
+ALTER TABLE migrate.history ADD CONSTRAINT history_action_check
+    CHECK (action IN ('apply', 'rollback', 'resolve', 'import', 'baseline', 'unregister'));
+
 DROP FUNCTION migrate.copy_execute_grants(regprocedure, regprocedure);
