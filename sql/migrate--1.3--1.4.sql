@@ -109,7 +109,7 @@ ALTER FUNCTION pg_catalog.migrate_status() RENAME TO migrate_status_1_3;
 
 CREATE FUNCTION pg_catalog.migrate_plan(target text DEFAULT NULL)
 RETURNS TABLE (version text, name text, step int, kind text, statements int, sql text,
-               registered_by name)
+               registered_by name, transactional boolean)
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'migrate_plan';
@@ -117,11 +117,43 @@ REVOKE ALL ON FUNCTION pg_catalog.migrate_plan(text) FROM PUBLIC;
 COMMENT ON FUNCTION pg_catalog.migrate_plan(text) IS
     'what migrate_apply(target) would run, step by step; sql only for the owner, members and superusers';
 
-CREATE FUNCTION pg_catalog.migrate_status()
+-- A migration's tool may mark it non-transactional (dbmate transaction:false,
+-- goose NO TRANSACTION, Flyway executeInTransaction=false): each statement
+-- then commits on its own, and a re-run resumes after the last one that
+-- committed.  source is the file it came from, as its folder names it.
+ALTER TABLE migrate.migrations ADD COLUMN transactional boolean NOT NULL DEFAULT true;
+ALTER TABLE migrate.migrations ADD COLUMN source text;
+COMMENT ON COLUMN migrate.migrations.transactional IS
+    'false: every statement runs and commits in a transaction of its own';
+COMMENT ON COLUMN migrate.migrations.source IS
+    'the file the migration was registered from, relative to its folder (pg_migrate), or NULL';
+
+ALTER FUNCTION pg_catalog.migrate_register(text, text, text, text) RENAME TO migrate_register_1_3;
+CREATE FUNCTION pg_catalog.migrate_register(
+    version text, name text, up_sql text, down_sql text DEFAULT NULL,
+    transactional boolean DEFAULT true, source text DEFAULT NULL)
+RETURNS text
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'migrate_register';
+REVOKE ALL ON FUNCTION pg_catalog.migrate_register(text, text, text, text, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION pg_catalog.migrate_register(text, text, text, text, boolean, text) IS
+    'registers (or updates, until it has run) a migration owned by the caller; transactional => false commits each statement on its own';
+SELECT migrate.copy_execute_grants('pg_catalog.migrate_register_1_3(text, text, text, text)',
+                                   'pg_catalog.migrate_register(text, text, text, text, boolean, text)');
+DROP FUNCTION pg_catalog.migrate_register_1_3(text, text, text, text);
+
+-- The status is read by deployers who may not read migrate.history: it
+-- shows why a migration failed (detail, hint, the failing statement) to
+-- the migration's owner, members of it, superusers and the role that
+-- asked for the failed run, since a detail can quote row values.  It runs
+-- the query below as the extension owner, passing its caller.
+CREATE FUNCTION migrate.status_rows(viewer oid)
 RETURNS TABLE (version text, name text, state text, applied_at timestamptz, applied_by name,
                duration_ms double precision, checksum text, error text, retries int, steps text,
-               registered_by name)
-LANGUAGE sql STABLE SECURITY DEFINER
+               registered_by name, transactional boolean, source text,
+               error_detail text, error_hint text, error_sql text)
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH latest AS (
@@ -133,42 +165,124 @@ AS $$
         FROM migrate.live() l
         WHERE l.kind = 'run' AND l.version IS NOT NULL
     ), everything AS (
-        SELECT m.version, m.version_key, m.name, m.checksum AS registered_checksum, m.owner
+        SELECT m.version, m.version_key, m.name, m.checksum AS registered_checksum, m.owner,
+               m.transactional, m.source
         FROM migrate.migrations m
         UNION ALL
-        SELECT l.version, NULL, l.name, NULL, NULL
+        SELECT l.version, NULL, l.name, NULL, NULL, NULL, NULL
         FROM latest l
         WHERE NOT EXISTS (SELECT 1 FROM migrate.migrations m WHERE m.version = l.version)
+    ), shown AS (
+        SELECT e.version, e.version_key, e.name, e.registered_checksum, e.owner,
+               e.transactional, e.source,
+               l.state, l.finished_at, l.role, l.duration_ms, l.checksum, l.error_code,
+               l.error_message, l.error_statement, l.error_position, l.retries,
+               l.steps_done, l.steps_total, l.error_detail, l.error_hint, l.error_sql,
+               v.step AS live_step, v.steps_total AS live_steps_total,
+               v.retries AS live_retries, v.version IS NOT NULL AS is_live,
+               l.error_message IS NOT NULL AND (
+                   pg_has_role($1, coalesce(e.owner, 0), 'USAGE')
+                   OR EXISTS (SELECT 1 FROM pg_roles a WHERE a.oid = $1 AND a.rolsuper)
+                   OR EXISTS (SELECT 1 FROM migrate.runs r JOIN pg_roles a ON a.rolname = r.requested_by
+                              WHERE r.id = l.run_id AND a.oid = $1)) AS may_see
+        FROM everything e
+        LEFT JOIN latest l ON l.version = e.version
+        LEFT JOIN live v ON v.version = e.version
     )
-    SELECT e.version,
-           e.name,
-           CASE WHEN v.version IS NOT NULL THEN 'running'
-                WHEN l.state IS NULL THEN 'pending'
-                ELSE l.state END,
-           CASE WHEN l.state = 'applied' THEN l.finished_at END,
-           CASE WHEN l.state IS NOT NULL THEN l.role END,
-           l.duration_ms,
-           coalesce(l.checksum, e.registered_checksum),
-           CASE WHEN l.error_message IS NOT NULL THEN
-               l.error_code || ': ' || l.error_message
-               || coalesce(' (statement ' || l.error_statement
-                           || coalesce(', position ' || l.error_position, '') || ')', '')
+    SELECT s.version,
+           s.name,
+           CASE WHEN s.is_live THEN 'running'
+                WHEN s.state IS NULL THEN 'pending'
+                ELSE s.state END,
+           CASE WHEN s.state = 'applied' THEN s.finished_at END,
+           CASE WHEN s.state IS NOT NULL THEN s.role END,
+           s.duration_ms,
+           coalesce(s.checksum, s.registered_checksum),
+           CASE WHEN s.error_message IS NOT NULL THEN
+               s.error_code || ': ' || s.error_message
+               || coalesce(' (statement ' || s.error_statement
+                           || coalesce(', position ' || s.error_position, '') || ')', '')
            END,
-           coalesce(v.retries, l.retries, 0),
-           CASE WHEN v.version IS NOT NULL THEN v.step || '/' || v.steps_total
-                WHEN l.state IS NOT NULL THEN l.steps_done || '/' || l.steps_total END,
-           (SELECT r.rolname FROM pg_roles r WHERE r.oid = e.owner)
-    FROM everything e
-    LEFT JOIN latest l ON l.version = e.version
-    LEFT JOIN live v ON v.version = e.version
-    ORDER BY e.version_key NULLS LAST, e.version
+           coalesce(s.live_retries, s.retries, 0),
+           CASE WHEN s.is_live THEN s.live_step || '/' || s.live_steps_total
+                WHEN s.state IS NOT NULL THEN s.steps_done || '/' || s.steps_total END,
+           (SELECT r.rolname FROM pg_roles r WHERE r.oid = s.owner),
+           s.transactional,
+           s.source,
+           CASE WHEN s.may_see THEN s.error_detail END,
+           CASE WHEN s.may_see THEN s.error_hint END,
+           CASE WHEN s.may_see THEN s.error_sql END
+    FROM shown s
+    ORDER BY s.version_key NULLS LAST, s.version
 $$;
+REVOKE ALL ON FUNCTION migrate.status_rows(oid) FROM PUBLIC;
+COMMENT ON FUNCTION migrate.status_rows(oid) IS
+    'the rows of migrate_status() as role viewer may see them (called by it as the extension owner)';
+
+CREATE FUNCTION pg_catalog.migrate_status()
+RETURNS TABLE (version text, name text, state text, applied_at timestamptz, applied_by name,
+               duration_ms double precision, checksum text, error text, retries int, steps text,
+               registered_by name, transactional boolean, source text,
+               error_detail text, error_hint text, error_sql text)
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'migrate_status';
 REVOKE ALL ON FUNCTION pg_catalog.migrate_status() FROM PUBLIC;
 COMMENT ON FUNCTION pg_catalog.migrate_status() IS
-    'one row per migration: state, progress, last error, and the role it belongs to (registered_by)';
+    'one row per migration: state, progress, the role it belongs to, and why it failed (detail, hint and statement for its owner, members, superusers and the role that ran it)';
+
+-- Every attempt, for a deployer who may not read migrate.history, with
+-- the same rule for what an error shows.
+CREATE FUNCTION migrate.history_rows(viewer oid, of_version text)
+RETURNS TABLE (id bigint, run_id bigint, version text, name text, action text, state text,
+               checksum text, steps_done int, steps_total int, retries int, role name,
+               started_at timestamptz, finished_at timestamptz, duration_ms double precision,
+               error_code text, error_message text, error_detail text, error_hint text,
+               error_statement int, error_position int, error_sql text, note text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH h AS (
+        SELECT h.*,
+               pg_has_role($1, coalesce(m.owner, 0), 'USAGE')
+               OR EXISTS (SELECT 1 FROM pg_roles a WHERE a.oid = $1 AND a.rolsuper)
+               OR EXISTS (SELECT 1 FROM migrate.runs r JOIN pg_roles a ON a.rolname = r.requested_by
+                          WHERE r.id = h.run_id AND a.oid = $1) AS may_see
+        FROM migrate.history h
+        LEFT JOIN migrate.migrations m ON m.version = h.version
+        WHERE $2 IS NULL OR h.version = $2
+    )
+    SELECT h.id, h.run_id, h.version, h.name, h.action, h.state, h.checksum, h.steps_done,
+           h.steps_total, h.retries, h.role, h.started_at, h.finished_at, h.duration_ms,
+           h.error_code, h.error_message,
+           CASE WHEN h.may_see THEN h.error_detail END,
+           CASE WHEN h.may_see THEN h.error_hint END,
+           h.error_statement, h.error_position,
+           CASE WHEN h.may_see THEN h.error_sql END,
+           h.note
+    FROM h
+    ORDER BY h.id
+$$;
+REVOKE ALL ON FUNCTION migrate.history_rows(oid, text) FROM PUBLIC;
+COMMENT ON FUNCTION migrate.history_rows(oid, text) IS
+    'the rows of migrate_history() as role viewer may see them (called by it as the extension owner)';
+
+CREATE FUNCTION pg_catalog.migrate_history(of_version text DEFAULT NULL)
+RETURNS TABLE (id bigint, run_id bigint, version text, name text, action text, state text,
+               checksum text, steps_done int, steps_total int, retries int, role name,
+               started_at timestamptz, finished_at timestamptz, duration_ms double precision,
+               error_code text, error_message text, error_detail text, error_hint text,
+               error_statement int, error_position int, error_sql text, note text)
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'migrate_history';
+REVOKE ALL ON FUNCTION pg_catalog.migrate_history(text) FROM PUBLIC;
+COMMENT ON FUNCTION pg_catalog.migrate_history(text) IS
+    'every apply, rollback and resolve attempt (of one version, or all), oldest first; error detail, hint and statement as migrate_status() shows them';
 
 SELECT migrate.copy_execute_grants('pg_catalog.migrate_plan_1_3(text)', 'pg_catalog.migrate_plan(text)');
 SELECT migrate.copy_execute_grants('pg_catalog.migrate_status_1_3()', 'pg_catalog.migrate_status()');
+SELECT migrate.copy_execute_grants('pg_catalog.migrate_status_1_3()', 'pg_catalog.migrate_history(text)');
 
 DROP FUNCTION pg_catalog.migrate_plan_1_3(text);
 DROP FUNCTION pg_catalog.migrate_status_1_3();

@@ -48,6 +48,8 @@ PG_FUNCTION_INFO_V1(migrate_rollback);
 PG_FUNCTION_INFO_V1(migrate_rollback_to);
 PG_FUNCTION_INFO_V1(migrate_wait);
 PG_FUNCTION_INFO_V1(migrate_plan);
+PG_FUNCTION_INFO_V1(migrate_status);
+PG_FUNCTION_INFO_V1(migrate_history);
 PG_FUNCTION_INFO_V1(migrate_resolve);
 PG_FUNCTION_INFO_V1(migrate_live);
 
@@ -58,7 +60,7 @@ static int	claim_run_slot(const char *fname, uint32 *generation);
 static bool wait_for_run(int index, uint32 generation, const char *fname);
 static bool blocked_by_me(pid_t pid);
 static void report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running,
-					   char **failed);
+					   ErrorData *failed);
 static void report_plan(FunctionCallInfo fcinfo, List *plan);
 
 /* what migrate_apply() says of a migration the worker has not started */
@@ -76,10 +78,11 @@ text_arg(FunctionCallInfo fcinfo, int n, const char *name)
 }
 
 /*
- * migrate_register(version, name, up_sql, down_sql): parses both scripts
- * now, so syntax errors surface at registration, and stores them.  Not
- * SECURITY DEFINER: the migration belongs to the caller (the current user,
- * so a definer function registers as its owner), who alone may change it.
+ * migrate_register(version, name, up_sql, down_sql, transactional, source):
+ * parses both scripts now, so syntax errors surface at registration, and
+ * stores them.  Not SECURITY DEFINER: the migration belongs to the caller
+ * (the current user, so a definer function registers as its owner), who
+ * alone may change it.
  */
 Datum
 migrate_register(PG_FUNCTION_ARGS)
@@ -88,6 +91,9 @@ migrate_register(PG_FUNCTION_ARGS)
 	char	   *name = text_arg(fcinfo, 1, "name");
 	char	   *up = text_arg(fcinfo, 2, "up_sql");
 	char	   *down = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	bool		transactional = PG_NARGS() <= 4 || PG_ARGISNULL(4) || PG_GETARG_BOOL(4);
+	char	   *source = PG_NARGS() <= 5 || PG_ARGISNULL(5) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(5));
 	Datum		key;
 	List	   *stmts;
 	ListCell   *lc;
@@ -117,7 +123,7 @@ migrate_register(PG_FUNCTION_ARGS)
 	nestlevel = NewGUCNestLevel();
 	catalog_become_owner(&user);
 	result = catalog_register(version, key, name, up, down, list_length(stmts), nontx,
-							  user.userid);
+							  transactional, source, user.userid);
 	catalog_restore_user(&user);
 	AtEOXact_GUC(false, nestlevel);
 	PG_RETURN_TEXT_P(cstring_to_text(result));
@@ -277,15 +283,17 @@ start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
 		report_plan(fcinfo, plan);
 	else
 	{
-		char	   *failed = NULL;
+		ErrorData	failed = {0};
 
 		report_run(fcinfo, run_id, !finished, &failed);
 		/* psql -v ON_ERROR_STOP=1 -c 'SELECT * FROM migrate_apply()' must fail */
-		if (failed)
+		if (failed.message)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("%s", failed),
-					 errhint("migrate_status() shows the state of every migration; fix the cause and call %s again (it resumes at the failed step).",
+					 errmsg("%s", failed.message),
+					 failed.detail ? errdetail_internal("%s", failed.detail) : 0,
+					 errhint("%s%smigrate_status() shows the state of every migration; fix the cause and call %s again (it resumes at the failed step).",
+							 failed.hint ? failed.hint : "", failed.hint ? " " : "",
 							 fname)));
 	}
 	AtEOXact_GUC(true, nestlevel);
@@ -503,14 +511,23 @@ blocked_by_me(pid_t pid)
 	return false;
 }
 
+/* a copy of s (or NULL) that outlives SPI_finish() */
+static char *
+spi_strdup(const char *s)
+{
+	return s ? strcpy(SPI_palloc(strlen(s) + 1), s) : NULL;
+}
+
 /*
  * The outcome of each planned migration of a run, read with a fresh
- * snapshot: the worker committed it after this statement started.  Sets
- * *failed to a message naming the first failed migration, if any, for the
- * caller to raise: a run that failed must not end the call successfully.
+ * snapshot: the worker committed it after this statement started.  Fills
+ * failed's message (naming the first failed migration, if any), detail and
+ * hint (the failing statement's own) for the caller to raise: a run that
+ * failed must not end the call successfully.  The caller asked for the run,
+ * so it may see the detail (migrate.status_rows).
  */
 static void
-report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running, char **failed)
+report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running, ErrorData *failed)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			types[1] = {INT8OID};
@@ -528,7 +545,7 @@ report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running, char **fai
 					   "    || coalesce(' (statement ' || h.error_statement "
 					   "       || coalesce(', position ' || h.error_position, '') || ')', '') "
 					   "  WHEN h.retries > 0 THEN 'after ' || h.retries || ' lock timeout retries' END, "
-					   "  r.state "
+					   "  r.state, h.error_detail, h.error_hint "
 					   "FROM migrate.runs r "
 					   "CROSS JOIN LATERAL unnest(r.versions) WITH ORDINALITY AS v(version, ord) "
 					   "LEFT JOIN migrate.migrations m ON m.version = v.version "
@@ -580,13 +597,14 @@ report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running, char **fai
 					"not run: the run was stopped" : "not run: an earlier migration failed";
 			}
 		}
-		if (*failed == NULL && strcmp(state, "failed") == 0)
+		if (failed->message == NULL && strcmp(state, "failed") == 0)
 		{
 			/* in the caller's memory: SPI_finish frees ours */
-			char	   *msg = psprintf("migration %s failed: %s", SPI_getvalue(tup, desc, 1),
-									   detail ? detail : "see migrate_status()");
-
-			*failed = strcpy(SPI_palloc(strlen(msg) + 1), msg);
+			failed->message = spi_strdup(psprintf("migration %s failed: %s",
+												  SPI_getvalue(tup, desc, 1),
+												  detail ? detail : "see migrate_status()"));
+			failed->detail = spi_strdup(SPI_getvalue(tup, desc, 7));
+			failed->hint = spi_strdup(SPI_getvalue(tup, desc, 8));
 		}
 		values[2] = CStringGetTextDatum(state);
 		values[4] = detail ? CStringGetTextDatum(detail) : (Datum) 0;
@@ -689,6 +707,36 @@ migrate_wait(PG_FUNCTION_ARGS)
 }
 
 /*
+ * migrate_status() and migrate_history(): the queries run as the extension
+ * owner and are told who asks, so that an error's detail, hint and
+ * statement reach only those who may see them (migrate.status_rows).
+ */
+Datum
+migrate_status(PG_FUNCTION_ARGS)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(GetUserId())};
+
+	(void) catalog_version_ok(ERROR);
+	catalog_rows_for_caller(fcinfo, "SELECT * FROM migrate.status_rows($1)",
+							1, types, values, NULL);
+	return (Datum) 0;
+}
+
+Datum
+migrate_history(PG_FUNCTION_ARGS)
+{
+	Oid			types[2] = {OIDOID, TEXTOID};
+	Datum		values[2] = {ObjectIdGetDatum(GetUserId()), PG_GETARG_DATUM(0)};
+	char		nulls[2] = {' ', PG_ARGISNULL(0) ? 'n' : ' '};
+
+	(void) catalog_version_ok(ERROR);
+	catalog_rows_for_caller(fcinfo, "SELECT * FROM migrate.history_rows($1, $2)",
+							2, types, values, nulls);
+	return (Datum) 0;
+}
+
+/*
  * migrate_plan(target): what migrate_apply(target) would run, step by
  * step, without running it.  Steps a failed attempt already finished are
  * left out, as apply would skip them.  A script can hold secrets (CREATE
@@ -718,7 +766,7 @@ migrate_plan(PG_FUNCTION_ARGS)
 	{
 		MigrationDef *m = catalog_migration(((MigrationDef *) lfirst(lc))->version);
 		List	   *stmts = script_parse(m->up_sql, psprintf("up script of migration %s", m->version));
-		List	   *steps = script_steps(stmts);
+		List	   *steps = script_steps(stmts, m->transactional);
 		char	   *owner = GetUserNameFromId(m->owner, true);
 		bool		visible = has_privs_of_role(user.userid, m->owner);
 		LatestState latest;
@@ -735,8 +783,8 @@ migrate_plan(PG_FUNCTION_ARGS)
 		{
 			ScriptStep *st = list_nth(steps, k);
 			StringInfoData sql;
-			Datum		values[7];
-			bool		nulls[7] = {false, false, false, false, false, false, false};
+			Datum		values[8];
+			bool		nulls[8] = {false, false, false, false, false, false, false, false};
 			int			i;
 
 			initStringInfo(&sql);
@@ -758,6 +806,7 @@ migrate_plan(PG_FUNCTION_ARGS)
 			nulls[5] = !visible;
 			values[6] = owner ? DirectFunctionCall1(namein, CStringGetDatum(owner)) : (Datum) 0;
 			nulls[6] = owner == NULL;
+			values[7] = BoolGetDatum(m->transactional);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}

@@ -202,8 +202,8 @@ lint_script_allows(const char *sql, bool *allowed)
  * Warnings and allowed violations go to the server log.
  */
 ErrorData *
-lint_check_migration(const char *sql, List *stmts, int first, int lock_timeout,
-					 int *bad_stmt)
+lint_check_migration(const char *sql, List *stmts, bool transactional, int first,
+					 int lock_timeout, int *bad_stmt)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	ErrorData  *edata = NULL;
@@ -219,7 +219,7 @@ lint_check_migration(const char *sql, List *stmts, int first, int lock_timeout,
 	l.local_lock_timeout = -1;
 
 	/* one transaction per step, as the runner runs them */
-	steps = script_steps(stmts);
+	steps = script_steps(stmts, transactional);
 	xact_of = palloc(sizeof(int) * list_length(stmts));
 	i = 0;
 	foreach(lc, steps)
@@ -336,7 +336,7 @@ lint_parse(Lint *l, int **xact_of)
 	*xact_of = palloc(sizeof(int) * list_length(stmts));
 	if (!explicit_xacts)
 	{
-		List	   *steps = script_steps(stmts);
+		List	   *steps = script_steps(stmts, true);
 		ListCell   *lc;
 		int			i = 0;
 

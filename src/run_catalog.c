@@ -263,17 +263,18 @@ catalog_check_owner(const char *version, Oid owner, Oid caller, const char *acti
 char *
 catalog_register(const char *version, Datum version_key, const char *name,
 				 const char *up_sql, const char *down_sql,
-				 int statements, int nontransactional, Oid caller)
+				 int statements, int nontransactional, bool transactional,
+				 const char *source, Oid caller)
 {
 	char	   *checksum = script_checksum(up_sql);
 	char	   *down_checksum = down_sql ? script_checksum(down_sql) : NULL;
 	char	   *registered_by = GetUserNameFromId(caller, false);
-	Oid			types[11] = {TEXTOID, NUMERICARRAYOID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, TEXTOID, INT4OID, INT4OID, NAMEOID, OIDOID};
-	Oid			update_types[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, INT4OID, INT4OID, OIDOID, NAMEOID};
-	Datum		values[11];
-	char		nulls[11] = "           ";
+	Oid			types[13] = {TEXTOID, NUMERICARRAYOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, INT4OID, INT4OID, NAMEOID, OIDOID, BOOLOID, TEXTOID};
+	Oid			update_types[12] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, INT4OID, INT4OID, OIDOID, NAMEOID, BOOLOID, TEXTOID};
+	Datum		values[13];
+	char		nulls[13] = "             ";
 	char	   *result;
 
 	SPI_connect();
@@ -282,7 +283,7 @@ catalog_register(const char *version, Datum version_key, const char *name,
 	spi_exec("SELECT m.version, m.name, m.checksum, m.down_checksum, "
 			 "       EXISTS (SELECT 1 FROM migrate.history h "
 			 "               WHERE h.version = m.version AND h.state = 'applied'), "
-			 "       r.steps_done, r.steps_total, m.owner "
+			 "       r.steps_done, r.steps_total, m.owner, m.transactional, m.source "
 			 "FROM migrate.migrations m "
 			 "LEFT JOIN LATERAL (SELECT h.steps_done, h.steps_total FROM migrate.history h "
 			 "                   WHERE h.version = m.version AND h.action = 'apply' "
@@ -316,10 +317,13 @@ catalog_register(const char *version, Datum version_key, const char *name,
 		values[8] = Int32GetDatum(nontransactional);
 		values[9] = CStringGetDatum(registered_by);
 		values[10] = ObjectIdGetDatum(caller);
+		values[11] = BoolGetDatum(transactional);
+		values[12] = text_or_null(source, &nulls[12]);
 		spi_exec("INSERT INTO migrate.migrations (version, version_key, name, up_sql, down_sql, "
-				 "  checksum, down_checksum, statements, nontransactional, registered_by, owner) "
-				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-				 11, types, values, nulls, SPI_OK_INSERT);
+				 "  checksum, down_checksum, statements, nontransactional, registered_by, owner, "
+				 "  transactional, source) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+				 13, types, values, nulls, SPI_OK_INSERT);
 		result = "registered";
 	}
 	else
@@ -331,18 +335,33 @@ catalog_register(const char *version, Datum version_key, const char *name,
 		char	   *steps_ran = col(0, 6, CurrentMemoryContext);
 		char	   *steps_total = col(0, 7, CurrentMemoryContext);
 		Oid			owner = col_oid(0, 8);
+		bool		old_transactional = strcmp(col(0, 9, CurrentMemoryContext), "t") == 0;
+		char	   *old_source = col(0, 10, CurrentMemoryContext);
 		bool		orphaned = !OidIsValid(owner) ||
 			!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner));
+		bool		same_source = (old_source == NULL && source == NULL) ||
+			(old_source && source && strcmp(old_source, source) == 0);
 
 		/* a migration whose role was dropped is adopted below */
 		if (strcmp(old_checksum, checksum) == 0 && strcmp(old_name, name) == 0 &&
 			((old_down == NULL && down_checksum == NULL) ||
 			 (old_down && down_checksum && strcmp(old_down, down_checksum) == 0)) &&
-			!orphaned)
+			old_transactional == transactional && same_source && !orphaned)
 			result = "unchanged";
 		else
 		{
 			catalog_check_owner(version, owner, caller, "change");
+			/* how it ran is part of what ran; the file's path is not */
+			if ((was_applied || steps_ran) && old_transactional != transactional &&
+				strcmp(old_checksum, checksum) == 0 && strcmp(old_name, name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("cannot change migration %s to %s: it has already run",
+								version, transactional ? "transactional" : "non-transactional"),
+						 errdetail("It ran with %s.", old_transactional ?
+								   "its statements grouped in transactions" :
+								   "each statement in a transaction of its own"),
+						 errhint("Register it as it was registered, or register the change as a new migration with a higher version.")));
 			if ((was_applied || steps_ran) &&
 				(strcmp(old_checksum, checksum) != 0 || strcmp(old_name, name) != 0))
 				ereport(ERROR,
@@ -376,13 +395,15 @@ catalog_register(const char *version, Datum version_key, const char *name,
 			 */
 			values[8] = ObjectIdGetDatum(orphaned ? caller : owner);
 			values[9] = CStringGetDatum(registered_by);
+			values[10] = BoolGetDatum(transactional);
+			values[11] = text_or_null(source, &nulls[11]);
 			spi_exec("UPDATE migrate.migrations SET name = $2, up_sql = $3, down_sql = $4, "
 					 "  checksum = $5, down_checksum = $6, statements = $7, nontransactional = $8, "
 					 "  registered_at = now(), "
 					 "  registered_by = CASE WHEN owner IS DISTINCT FROM $9 THEN $10 ELSE registered_by END, "
-					 "  owner = $9 "
+					 "  owner = $9, transactional = $11, source = $12 "
 					 "WHERE version = $1",
-					 10, update_types, values, nulls, SPI_OK_UPDATE);
+					 12, update_types, values, nulls, SPI_OK_UPDATE);
 			result = "updated";
 		}
 	}
@@ -566,7 +587,8 @@ catalog_migration(const char *version)
 	MigrationDef *m;
 
 	SPI_connect();
-	spi_exec_kept(&plan, "SELECT version, name, up_sql, down_sql, checksum, down_checksum, owner "
+	spi_exec_kept(&plan, "SELECT version, name, up_sql, down_sql, checksum, down_checksum, owner, "
+				  "       transactional "
 				  "FROM migrate.migrations WHERE version = $1",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -582,6 +604,7 @@ catalog_migration(const char *version)
 	m->checksum = col(0, 5, outer);
 	m->down_checksum = col(0, 6, outer);
 	m->owner = col_oid(0, 7);
+	m->transactional = strcmp(col(0, 8, outer), "t") == 0;
 	SPI_finish();
 	return m;
 }

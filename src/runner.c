@@ -199,7 +199,7 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 		MemoryContextDelete(cxt);
 		return RUN_FAILED;
 	}
-	steps = script_steps(r.stmts);
+	steps = script_steps(r.stmts, r.m->transactional);
 	r.nsteps = list_length(steps);
 	lint_script_allows(r.sql, r.allowed);
 
@@ -247,7 +247,7 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 	if (start_step < r.nsteps)
 	{
 		int			bad = 0;
-		ErrorData  *refused = lint_check_migration(r.sql, r.stmts,
+		ErrorData  *refused = lint_check_migration(r.sql, r.stmts, r.m->transactional,
 												   ((ScriptStep *) list_nth(steps, start_step))->first,
 												   ctx->lock_timeout, &bad);
 

@@ -300,10 +300,11 @@ defelem_true(List *options, const char *name)
 
 /*
  * Groups statements into steps: runs of transactional statements share a
- * transaction; a top-level statement is a step of its own.
+ * transaction; a top-level statement is a step of its own.  In a migration
+ * registered non-transactional every statement is a step of its own.
  */
 List *
-script_steps(List *stmts)
+script_steps(List *stmts, bool transactional)
 {
 	List	   *steps = NIL;
 	ScriptStep *cur = NULL;
@@ -313,13 +314,13 @@ script_steps(List *stmts)
 	{
 		ScriptStmt *s = list_nth(stmts, i);
 
-		if (s->toplevel)
+		if (s->toplevel || !transactional)
 		{
 			ScriptStep *st = palloc0(sizeof(ScriptStep));
 
 			st->first = i;
 			st->count = 1;
-			st->toplevel = true;
+			st->toplevel = s->toplevel;
 			steps = lappend(steps, st);
 			cur = NULL;
 			continue;

@@ -1546,6 +1546,23 @@ read_dir(const char *dir, MigFormat forced, Folder *f)
 	return false;
 }
 
+/* true if a line of sql starts with marker (our own marks, in any format) */
+static bool
+has_line(const char *sql, const char *marker)
+{
+	size_t		len = strlen(marker);
+
+	for (const char *p = sql; p; p = strchr(p, '\n'))
+	{
+		if (*p == '\n')
+			p++;
+		if (strncmp(p, marker, len) == 0 &&
+			(p[len] == '\0' || p[len] == '\n' || p[len] == '\r' || isspace((unsigned char) p[len])))
+			return true;
+	}
+	return false;
+}
+
 /*
  * Reads every directory (one format for all), sorted by version.  Returns
  * false, with the reason printed, on any bad input.
@@ -1559,9 +1576,21 @@ folder_read(SimpleStringList *dirs, MigFormat forced, Folder *f)
 	initPQExpBuffer(&where);
 	for (SimpleStringListCell *c = dirs->head; c; c = c->next)
 	{
+		int			first = f->n;
+		size_t		dirlen = strlen(c->val);
+
 		appendPQExpBuffer(&where, "%s\"%s\"", where.len ? ", " : "", c->val);
 		if (!read_dir(c->val, forced, f))
 			return false;
+		/* the file as its folder names it, which the server keeps */
+		for (int i = first; i < f->n; i++)
+		{
+			const char *p = f->items[i].up.path;
+
+			if (p && strncmp(p, c->val, dirlen) == 0 && p[dirlen] == '/')
+				p += dirlen + 1;
+			f->items[i].source = p ? pg_strdup(p) : NULL;
+		}
 	}
 	f->where = where.data;
 	if (f->n == 0)
@@ -1575,6 +1604,8 @@ folder_read(SimpleStringList *dirs, MigFormat forced, Folder *f)
 	{
 		Migration  *m = &f->items[i];
 
+		if (m->up.sql && has_line(m->up.sql, "-- migrate:no-transaction"))
+			m->nontransactional = true;
 		if (m->blocker == NULL && !has_sql(m->up.sql, m->up.len))
 		{
 			pg_log_error("\"%s\": the up %s of version %s holds no SQL statement",

@@ -415,7 +415,6 @@ register_folder(PGconn *conn, const Folder *f, bool keep_open)
 {
 	PGresult   *res;
 	int			counts[3] = {0, 0, 0};
-	int			notx = 0;
 
 	if ((res = run(conn, "could not start the registration", "BEGIN", 0, NULL)) == NULL)
 		return false;
@@ -423,16 +422,17 @@ register_folder(PGconn *conn, const Folder *f, bool keep_open)
 	for (int i = 0; i < f->n; i++)
 	{
 		const Migration *m = &f->items[i];
-		const char *values[4];
+		const char *values[6];
 
 		if (m->blocker)
 			continue;
-		notx += m->nontransactional;
 		values[0] = m->version;
 		values[1] = m->name;
 		values[2] = m->up.sql;
 		values[3] = m->down.sql;
-		res = run_keep(conn, "SELECT pg_catalog.migrate_register($1, $2, $3, $4)", 4, values);
+		values[4] = m->nontransactional ? "false" : "true";
+		values[5] = m->source;
+		res = run_keep(conn, "SELECT pg_catalog.migrate_register($1, $2, $3, $4, $5, $6)", 6, values);
 		if (!result_ok(res))
 		{
 			pg_log_error("could not register \"%s\" (version %s)", m->up.path, m->version);
@@ -461,10 +461,6 @@ register_folder(PGconn *conn, const Folder *f, bool keep_open)
 		printf("%s: %d migrations in %s (%s): %d new, %d updated, %d unchanged%s%s\n",
 			   progname, f->n, f->where, format_name(f->format), counts[0], counts[1], counts[2],
 			   f->note ? "; note: " : "", f->note ? f->note : "");
-	/* the server has no per-migration transaction mode yet */
-	if (notx > 0 && !opt.quiet)
-		printf("%s: note: %d migrations marked non-transactional by their tool run as migrate runs every migration: CONCURRENTLY and other statements that cannot run in a transaction on their own, the rest together in one transaction\n",
-			   progname, notx);
 	return true;
 }
 
@@ -531,9 +527,9 @@ typedef struct Tracked
 
 /*
  * Prints the error of a failed migration as psql would: SQLSTATE, message,
- * detail, hint, and the file and line of the statement.  migrate.history
- * holds the detail and hint; a role that cannot read it gets what
- * migrate_status() shows.
+ * detail, hint, and the file and line of the statement, from
+ * migrate_history(), which shows the detail and hint to the role that ran
+ * the migration (and its owner); without it, what migrate_status() shows.
  */
 static void
 print_failure(PGconn *conn, const Folder *f, const char *version, bool rollback,
@@ -543,7 +539,7 @@ print_failure(PGconn *conn, const Folder *f, const char *version, bool rollback,
 	PGresult   *res = run_keep(conn,
 							   "SELECT error_code, error_message, error_detail, error_hint, "
 							   "       error_statement, error_position, error_sql "
-							   "FROM migrate.history WHERE version = $1 AND error_message IS NOT NULL "
+							   "FROM pg_catalog.migrate_history($1) WHERE error_message IS NOT NULL "
 							   "ORDER BY id DESC LIMIT 1", 1, values);
 	const Migration *m = folder_lookup(f, version);
 	const Section *s = m ? (rollback ? &m->down : &m->up) : NULL;

@@ -40,7 +40,9 @@ typedef struct Migration
 	char	   *name;
 	Section		up;
 	Section		down;			/* down.sql NULL: irreversible */
-	bool		nontransactional;	/* the tool's own no-transaction mark */
+	bool		nontransactional;	/* the tool's own no-transaction mark, or
+									 * "-- migrate:no-transaction" */
+	char	   *source;			/* the up file, relative to its directory */
 	char	   *blocker;		/* a file the client cannot run (goose .go) */
 } Migration;
 

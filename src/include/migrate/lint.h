@@ -14,7 +14,7 @@
 #include "nodes/pg_list.h"
 
 extern void lint_script_allows(const char *sql, bool *allowed);
-extern ErrorData *lint_check_migration(const char *sql, List *stmts, int first,
-									   int lock_timeout, int *bad_stmt);
+extern ErrorData *lint_check_migration(const char *sql, List *stmts, bool transactional,
+									   int first, int lock_timeout, int *bad_stmt);
 
 #endif							/* MIGRATE_LINT_H */

@@ -25,6 +25,7 @@ typedef struct MigrationDef
 	char	   *checksum;		/* of up_sql */
 	char	   *down_checksum;	/* of down_sql, NULL without one */
 	Oid			owner;			/* the role it runs as; InvalidOid once dropped */
+	bool		transactional;	/* false: each statement commits on its own */
 } MigrationDef;
 
 /* The latest history row of a version. */
@@ -80,7 +81,8 @@ extern void catalog_rows_for_caller(FunctionCallInfo fcinfo, const char *query,
 									int nargs, Oid *types, Datum *values, const char *nulls);
 extern char *catalog_register(const char *version, Datum version_key, const char *name,
 							  const char *up_sql, const char *down_sql,
-							  int statements, int nontransactional, Oid caller);
+							  int statements, int nontransactional, bool transactional,
+							  const char *source, Oid caller);
 extern List *catalog_plan(bool rollback, const char *target, int steps, bool out_of_order);
 extern MigrationDef *catalog_migration(const char *version);
 extern void catalog_latest(const char *version, LatestState *out);

@@ -43,7 +43,7 @@ typedef struct ScriptStep
 extern List *script_parse(const char *sql, const char *what);
 extern List *script_statements(const char *sql, List *raw);
 extern void script_check_runnable(const char *sql, List *stmts, const char *what);
-extern List *script_steps(List *stmts);
+extern List *script_steps(List *stmts, bool transactional);
 extern char *script_checksum(const char *sql);
 extern void script_check_size(const char *sql, const char *name);
 extern Datum script_version_key(const char *version);
