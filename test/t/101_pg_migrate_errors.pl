@@ -138,15 +138,15 @@ command_ok([ 'pg_migrate', '-d', $c, '--dir', "$tmp/app", 'up' ],
 is($node->safe_psql('postgres', q{SELECT state FROM migrate_status() WHERE version = '3'}), 'applied',
 	'the fixed migration is applied');
 
-# ---- a deploying role that cannot read migrate.history gets the error as
-# migrate_status() shows it
+# ---- a deploying role granted migrate_grant() gets the whole error of the
+# run it requested (migrate_history() shows it the detail)
 $node->safe_psql('postgres', q{CREATE ROLE deployer LOGIN; SELECT migrate_grant('deployer'); GRANT CREATE ON SCHEMA public TO deployer});
 write_file("$tmp/app/4_dup2.up.sql",
 	"CREATE TABLE dup2 (name text);\nINSERT INTO dup2 VALUES ('x'), ('x');\nCREATE UNIQUE INDEX dup2_name_key ON dup2 (name);\n");
 command_checks_all([ 'pg_migrate', '-d', $c, '-U', 'deployer', '--dir', "$tmp/app", 'up' ],
 	1, [qr/4 dup2: failed/],
-	[qr/4_dup2\.up\.sql: ERROR:  23505: could not create unique index "dup2_name_key" \(statement 3\)/],
-	'a deploying role: the failed migration\'s error from migrate_status()');
+	[qr/4_dup2\.up\.sql:3: ERROR:  23505: could not create unique index "dup2_name_key"\nDETAIL:  Key \(name\)=\(x\) is duplicated\.\nCONTEXT:  statement 3 of migration 4/],
+	'a deploying role: the failed migration\'s error with its detail and line');
 unlink "$tmp/app/4_dup2.up.sql";
 $node->safe_psql('postgres', q{SELECT migrate_resolve('4', 'rolled_back')});
 
