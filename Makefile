@@ -16,6 +16,7 @@ OBJS = \
 	src/run_catalog.o \
 	src/api.o \
 	src/runner.o \
+	src/retry.o \
 	src/rules.o \
 	src/guard.o \
 	src/lint.o \

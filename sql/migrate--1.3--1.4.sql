@@ -91,6 +91,44 @@ FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) m.registered_b
 COMMENT ON COLUMN migrate.migrations.owner IS
     'the role the migration belongs to and runs as (pg_authid oid)';
 
+-- Lock waits the application never feels (issue 17)
+
+-- A step's first attempt for its lock waits migrate.lock_timeout_initial,
+-- each retry longer up to migrate.lock_timeout, until migrate.lock_wait_budget
+-- is spent.  The run keeps the caller's schedule, in numbers for the worker
+-- and in words for migrate_status(); a run from before 1.4 has neither new
+-- column and waits as it did (a fixed timeout, its retries only).
+ALTER TABLE migrate.runs ADD COLUMN lock_timeout_initial int;
+ALTER TABLE migrate.runs ADD COLUMN lock_wait_budget int;
+ALTER TABLE migrate.runs ADD COLUMN lock_schedule text;
+COMMENT ON COLUMN migrate.runs.lock_timeout IS
+    'ms: the longest lock timeout of an attempt (migrate.lock_timeout)';
+COMMENT ON COLUMN migrate.runs.lock_timeout_initial IS
+    'ms: the lock timeout of a step''s first attempt (migrate.lock_timeout_initial)';
+COMMENT ON COLUMN migrate.runs.lock_retries IS
+    'retries of a step for its lock, -1 for as many as the budget allows (migrate.lock_retries)';
+COMMENT ON COLUMN migrate.runs.lock_wait_budget IS
+    'ms: how long a step tries for its lock, from its first attempt (migrate.lock_wait_budget)';
+COMMENT ON COLUMN migrate.runs.lock_schedule IS
+    'the lock wait schedule in words, as the server log and migrate_status() show it';
+
+-- migrate.live() shows the lock timeout of the step's current attempt and
+-- since when it has been waiting for its lock.  The 1.3 function steps
+-- aside until its grants are copied.
+ALTER FUNCTION migrate.live() RENAME TO live_1_3;
+CREATE FUNCTION migrate.live(
+    OUT pid int, OUT kind text, OUT job_id bigint, OUT version text,
+    OUT step int, OUT steps_total int, OUT retries int, OUT waits_for_snapshots boolean,
+    OUT lock_timeout int, OUT lock_wait_since timestamptz)
+RETURNS SETOF record
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'migrate_live';
+REVOKE ALL ON FUNCTION migrate.live() FROM PUBLIC;
+COMMENT ON FUNCTION migrate.live() IS
+    'what the workers of this database do now: the run''s migration, step and retries, the current attempt''s lock timeout (ms) and since when its step waits for its lock';
+SELECT migrate.copy_execute_grants('migrate.live_1_3()', 'migrate.live()');
+DROP FUNCTION migrate.live_1_3();
+
 -- Ownership of migrations (issue 15 §2): who may change and see them
 
 -- register and resolve check the caller against the owner, so they are
@@ -152,7 +190,8 @@ CREATE FUNCTION migrate.status_rows(viewer oid)
 RETURNS TABLE (version text, name text, state text, applied_at timestamptz, applied_by name,
                duration_ms double precision, checksum text, error text, retries int, steps text,
                registered_by name, transactional boolean, source text,
-               error_detail text, error_hint text, error_sql text)
+               error_detail text, error_hint text, error_sql text,
+               lock_schedule text, lock_wait text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -161,7 +200,8 @@ AS $$
         FROM migrate.history h
         ORDER BY h.version, h.id DESC
     ), live AS (
-        SELECT l.version, l.step, l.steps_total, l.retries
+        SELECT l.version, l.step, l.steps_total, l.retries, l.job_id, l.lock_timeout,
+               l.lock_wait_since
         FROM migrate.live() l
         WHERE l.kind = 'run' AND l.version IS NOT NULL
     ), everything AS (
@@ -180,6 +220,8 @@ AS $$
                l.steps_done, l.steps_total, l.error_detail, l.error_hint, l.error_sql,
                v.step AS live_step, v.steps_total AS live_steps_total,
                v.retries AS live_retries, v.version IS NOT NULL AS is_live,
+               v.lock_timeout AS live_lock_timeout, v.lock_wait_since,
+               coalesce(v.job_id, l.run_id) AS schedule_run,
                l.error_message IS NOT NULL AND (
                    pg_has_role($1, coalesce(e.owner, 0), 'USAGE')
                    OR EXISTS (SELECT 1 FROM pg_roles a WHERE a.oid = $1 AND a.rolsuper)
@@ -211,7 +253,13 @@ AS $$
            s.source,
            CASE WHEN s.may_see THEN s.error_detail END,
            CASE WHEN s.may_see THEN s.error_hint END,
-           CASE WHEN s.may_see THEN s.error_sql END
+           CASE WHEN s.may_see THEN s.error_sql END,
+           (SELECT r.lock_schedule FROM migrate.runs r WHERE r.id = s.schedule_run),
+           CASE WHEN s.lock_wait_since IS NOT NULL THEN
+               format('waiting for its lock for %s s, lock_timeout now %s ms',
+                      round(extract(epoch FROM clock_timestamp() - s.lock_wait_since), 1),
+                      s.live_lock_timeout)
+           END
     FROM shown s
     ORDER BY s.version_key NULLS LAST, s.version
 $$;
@@ -223,13 +271,14 @@ CREATE FUNCTION pg_catalog.migrate_status()
 RETURNS TABLE (version text, name text, state text, applied_at timestamptz, applied_by name,
                duration_ms double precision, checksum text, error text, retries int, steps text,
                registered_by name, transactional boolean, source text,
-               error_detail text, error_hint text, error_sql text)
+               error_detail text, error_hint text, error_sql text,
+               lock_schedule text, lock_wait text)
 LANGUAGE C STABLE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'migrate_status';
 REVOKE ALL ON FUNCTION pg_catalog.migrate_status() FROM PUBLIC;
 COMMENT ON FUNCTION pg_catalog.migrate_status() IS
-    'one row per migration: state, progress, the role it belongs to, and why it failed (detail, hint and statement for its owner, members, superusers and the role that ran it)';
+    'one row per migration: state, progress, the role it belongs to, why it failed (detail, hint and statement for its owner, members, superusers and the role that ran it), its run''s lock wait schedule and how long it has waited for its lock';
 
 -- Every attempt, for a deployer who may not read migrate.history, with
 -- the same rule for what an error shows.

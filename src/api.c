@@ -35,6 +35,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "migrate/retry.h"
 #include "migrate/run_catalog.h"
 #include "migrate/settings.h"
 #include "migrate/migrate.h"
@@ -245,8 +246,7 @@ start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
 		strlcpy(slot->target, target, MIGRATE_VERSION_LEN);
 	slot->role = ((MigrationDef *) linitial(plan))->owner;
 	slot->requested_by = GetUserId();
-	slot->lock_timeout = migrate_lock_timeout;
-	slot->lock_retries = migrate_lock_retries;
+	retry_schedule_from_settings(&slot->lock_schedule);
 	slot->out_of_order = migrate_out_of_order;
 	strlcpy(slot->search_path, search_path, MIGRATE_SEARCH_PATH_LEN);
 	/* the slot is ours until the launcher sees it queued */
@@ -396,6 +396,8 @@ wait_for_run(int index, uint32 generation, const char *fname)
 			MigrateSlotState state;
 			pid_t		pid;
 			bool		waits;
+			bool		retrying;
+			long		poll = 100;
 			bool		launcher;
 			char		version[MIGRATE_VERSION_LEN];
 
@@ -403,6 +405,13 @@ wait_for_run(int index, uint32 generation, const char *fname)
 			state = slot->state;
 			pid = slot->worker_pid;
 			waits = slot->waits_for_snapshots;
+			retrying = slot->lock_wait_since != 0;
+			/*
+			 * A step retrying for its lock waits in the lock queue for one
+			 * short lock timeout at a time: look often enough to see it there.
+			 */
+			if (retrying)
+				poll = Max(5, Min(poll, slot->lock_timeout / 4));
 			strlcpy(version, slot->version, MIGRATE_VERSION_LEN);
 			launcher = MigrateState->launcher_pid != 0;
 			LWLockRelease(MigrateState->lock);
@@ -421,7 +430,7 @@ wait_for_run(int index, uint32 generation, const char *fname)
 				break;
 			}
 			if (state == MIGRATE_SLOT_RUNNING && pid != 0 &&
-				(waits || ++round % 5 == 0) && blocked_by_me(pid))
+				(waits || retrying || ++round % 5 == 0) && blocked_by_me(pid))
 			{
 				if (waits)
 					break;		/* it finishes after we commit */
@@ -459,7 +468,7 @@ wait_for_run(int index, uint32 generation, const char *fname)
 								 fname)));
 			}
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 100L, PG_WAIT_EXTENSION);
+							 poll, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
@@ -868,8 +877,8 @@ migrate_live(PG_FUNCTION_ARGS)
 	for (i = 0; i < MIGRATE_MAX_SLOTS; i++)
 	{
 		MigrateSlot *slot = &MigrateState->slots[i];
-		Datum		values[8];
-		bool		nulls[8] = {false, false, false, false, false, false, false, false};
+		Datum		values[10];
+		bool		nulls[10] = {false, false, false, false, false, false, false, false, false, false};
 		static const char *const kinds[] = {"none", "run", "scan", "backfill"};
 
 		if (slot->state == MIGRATE_SLOT_FREE || slot->state == MIGRATE_SLOT_FINISHED ||
@@ -885,6 +894,10 @@ migrate_live(PG_FUNCTION_ARGS)
 		values[5] = Int32GetDatum(slot->steps_total);
 		values[6] = Int32GetDatum(slot->retries);
 		values[7] = BoolGetDatum(slot->waits_for_snapshots);
+		values[8] = Int32GetDatum(slot->lock_timeout);
+		nulls[8] = slot->kind != MIGRATE_JOB_RUN || slot->lock_timeout == 0;
+		values[9] = TimestampTzGetDatum(slot->lock_wait_since);
+		nulls[9] = slot->kind != MIGRATE_JOB_RUN || slot->lock_wait_since == 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	LWLockRelease(MigrateState->lock);

@@ -60,7 +60,6 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
-#include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -87,6 +86,7 @@
 #include "utils/timestamp.h"
 
 #include "migrate/backfill.h"
+#include "migrate/retry.h"
 #include "migrate/run_catalog.h"
 #include "migrate/settings.h"
 #include "migrate/worker.h"
@@ -1018,13 +1018,11 @@ run_batch(Job *job, int64 blocks, int64 *done, double *ms)
 	}
 	else
 	{
-		double		delay = Min(100.0 * (1 << Min(job->failures, 7)), 10000.0);
-
 		ereport(LOG,
 				(errmsg("migrate: backfill job " INT64_FORMAT " batch%s failed, retry %d of %d: %s",
 						job->id, at, job->failures, migrate_backfill_max_retries, edata->message)));
 		set_state(job, "running", psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message), NULL);
-		throttle(job, (long) (delay / 2 + pg_prng_double(&pg_global_prng_state) * delay / 2));
+		throttle(job, retry_backoff_ms(job->failures, 100.0, 10000.0));
 	}
 	FreeErrorData(edata);
 	return BATCH_FAILED;

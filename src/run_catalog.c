@@ -642,12 +642,12 @@ catalog_latest(const char *version, LatestState *out)
 int64
 catalog_run_create(bool rollback, const char *target, int steps, List *plan,
 				   const char *requested_by, const char *search_path,
-				   int lock_timeout, int lock_retries)
+				   const LockSchedule *lock)
 {
-	Oid			types[9] = {TEXTOID, TEXTOID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, NAMEOID,
-	TEXTOID, INT4OID, INT4OID};
-	Datum		values[9];
-	char		nulls[9] = "         ";
+	Oid			types[12] = {TEXTOID, TEXTOID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, NAMEOID,
+	TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID, TEXTOID};
+	Datum		values[12];
+	char		nulls[12] = "            ";
 	List	   *versions = NIL;
 	List	   *checksums = NIL;
 	ListCell   *lc;
@@ -668,8 +668,11 @@ catalog_run_create(bool rollback, const char *target, int steps, List *plan,
 	values[4] = TEXTARRAY(checksums);
 	values[5] = CStringGetDatum(requested_by);
 	values[6] = CStringGetTextDatum(search_path);
-	values[7] = Int32GetDatum(lock_timeout);
-	values[8] = Int32GetDatum(lock_retries);
+	values[7] = Int32GetDatum(lock->max_timeout);
+	values[8] = Int32GetDatum(lock->retries);
+	values[9] = Int32GetDatum(lock->initial_timeout);
+	values[10] = Int32GetDatum(lock->budget);
+	values[11] = CStringGetTextDatum(retry_describe_schedule(lock));
 	if (rollback && target)
 		nulls[2] = 'n';
 
@@ -678,9 +681,10 @@ catalog_run_create(bool rollback, const char *target, int steps, List *plan,
 	spi_exec("UPDATE migrate.runs SET state = 'interrupted', finished_at = clock_timestamp() "
 			 "WHERE state = 'running'", 0, NULL, NULL, NULL, SPI_OK_UPDATE);
 	spi_exec("INSERT INTO migrate.runs (kind, target, steps, versions, checksums, requested_by, "
-			 "  search_path, lock_timeout, lock_retries, state) "
-			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running') RETURNING id",
-			 9, types, values, nulls, SPI_OK_INSERT_RETURNING);
+			 "  search_path, lock_timeout, lock_retries, lock_timeout_initial, lock_wait_budget, "
+			 "  lock_schedule, state) "
+			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'running') RETURNING id",
+			 12, types, values, nulls, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 	return id;
@@ -696,8 +700,10 @@ catalog_run_get(int64 id)
 	uint64		i;
 
 	SPI_connect();
+	/* a run from before 1.4 waits as it did: a fixed timeout, no budget */
 	spi_exec("SELECT r.kind, r.search_path, r.lock_timeout, r.lock_retries, v.version, "
-			 "       r.checksums[v.ord] "
+			 "       r.checksums[v.ord], coalesce(r.lock_timeout_initial, r.lock_timeout), "
+			 "       coalesce(r.lock_wait_budget, 2147483647) "
 			 "FROM migrate.runs r, unnest(r.versions) WITH ORDINALITY AS v(version, ord) "
 			 "WHERE r.id = $1 ORDER BY v.ord",
 			 1, types, values, NULL, SPI_OK_SELECT);
@@ -708,8 +714,10 @@ catalog_run_get(int64 id)
 	run->id = id;
 	run->rollback = strcmp(col(0, 1, outer), "rollback") == 0;
 	run->search_path = col(0, 2, outer);
-	run->lock_timeout = pg_strtoint32(col(0, 3, outer));
-	run->lock_retries = pg_strtoint32(col(0, 4, outer));
+	run->lock.max_timeout = pg_strtoint32(col(0, 3, outer));
+	run->lock.retries = pg_strtoint32(col(0, 4, outer));
+	run->lock.initial_timeout = pg_strtoint32(col(0, 7, outer));
+	run->lock.budget = pg_strtoint32(col(0, 8, outer));
 	for (i = 0; i < SPI_processed; i++)
 	{
 		MigrationDef *m = MemoryContextAllocZero(outer, sizeof(MigrationDef));

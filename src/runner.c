@@ -12,7 +12,9 @@
  *
  * Every step runs under lock_timeout and is retried with exponential
  * backoff and jitter when it cannot get its lock, so the application's
- * queries never queue behind a migration for longer than the timeout.
+ * queries never queue behind a migration for longer than one attempt's
+ * timeout: short at first, longer at each retry (retry.c), until the
+ * step's lock wait budget is spent.
  *
  * src/runner.c
  *
@@ -23,7 +25,6 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_index.h"
-#include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -47,6 +48,7 @@
 #include "migrate/runner.h"
 #include "migrate/guard.h"
 #include "migrate/lint.h"
+#include "migrate/retry.h"
 #include "migrate/script.h"
 #include "migrate/worker.h"
 
@@ -65,7 +67,9 @@ typedef struct StepRun
 	int			nsteps;
 	int64		history_id;		/* 0 for a one-step migration */
 	bool		resuming;		/* this step was started by an earlier attempt */
-	int			retries;
+	int			retries;		/* of the whole migration, for its history */
+	int			attempt;		/* of this step for its lock, 0: the first */
+	TimestampTz first_attempt_at;	/* of this step */
 	TimestampTz started_at;
 	volatile int current;		/* statement being run, index into stmts */
 	bool		allowed[RULE_COUNT];	/* by the script's allow comments */
@@ -77,6 +81,7 @@ static void run_toplevel_step(StepRun *r);
 static bool toplevel_already_done(StepRun *r, ScriptStmt *s);
 static void drop_invalid_index(StepRun *r, ScriptStmt *s);
 static void exec_toplevel(const char *sql, Node *stmt, int location, int length);
+static int	attempt_lock_timeout(StepRun *r);
 static void set_lock_timeout(int ms, GucAction action);
 static void record_failure(StepRun *r, ErrorData *edata);
 static bool backoff(StepRun *r);
@@ -249,7 +254,7 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 		int			bad = 0;
 		ErrorData  *refused = lint_check_migration(r.sql, r.stmts, r.m->transactional,
 												   ((ScriptStep *) list_nth(steps, start_step))->first,
-												   ctx->lock_timeout, &bad);
+												   retry_lock_timeout(&ctx->lock, 0), &bad);
 
 		MemoryContextSwitchTo(cxt);
 		if (refused)
@@ -266,6 +271,8 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 	{
 		r.step = list_nth(steps, r.stepno);
 		r.resuming = (r.stepno == start_step && start_step > 0);
+		r.attempt = 0;
+		r.first_attempt_at = GetCurrentTimestamp();
 
 		for (;;)
 		{
@@ -336,6 +343,8 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 
 	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
 	ctx->slot->waits_for_snapshots = false;
+	ctx->slot->lock_timeout = 0;
+	ctx->slot->lock_wait_since = 0;
 	ctx->slot->version[0] = '\0';
 	LWLockRelease(MigrateState->lock);
 	MemoryContextSwitchTo(old);
@@ -374,7 +383,7 @@ run_transactional_step(StepRun *r)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	set_lock_timeout(r->ctx->lock_timeout, GUC_ACTION_LOCAL);
+	set_lock_timeout(attempt_lock_timeout(r), GUC_ACTION_LOCAL);
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 
@@ -436,7 +445,7 @@ run_toplevel_step(StepRun *r)
 		 * writes but wait for older transactions: a lock timeout would only
 		 * make them fail for nothing.
 		 */
-		set_lock_timeout(s->waits_for_snapshots ? 0 : r->ctx->lock_timeout, GUC_ACTION_SET);
+		set_lock_timeout(s->waits_for_snapshots ? 0 : attempt_lock_timeout(r), GUC_ACTION_SET);
 		publish(r, s->waits_for_snapshots);
 		migrate_runner_active = true;
 		debug_query_string = s->text;
@@ -604,42 +613,78 @@ set_lock_timeout(int ms, GucAction action)
 							 action, true, 0, false);
 }
 
+/* The lock timeout of the step's current attempt, by the run's schedule. */
+static int
+attempt_lock_timeout(StepRun *r)
+{
+	return retry_lock_timeout(&r->ctx->lock, r->attempt);
+}
+
 /*
- * Sleeps before the next attempt: 200 ms doubling up to 10 s, with jitter
- * so that several waiting migrators do not retry in lock step.  Returns
- * false when the retries are used up or the caller asked to stop.
+ * Sleeps before the next attempt (retry.c: 200 ms doubling up to 10 s,
+ * jittered, and never past the budget).  Returns false when the retries
+ * or the step's lock wait budget are used up, or the caller asked to stop.
  */
 static bool
 backoff(StepRun *r)
 {
-	double		delay;
-	int			exp = Min(r->retries, 6);
+	const LockSchedule *lock = &r->ctx->lock;
+	int			timed_out = attempt_lock_timeout(r);
+	long		waited = TimestampDifferenceMilliseconds(r->first_attempt_at, GetCurrentTimestamp());
+	long		delay;
+	TimestampTz until;
 
-	if (r->retries >= r->ctx->lock_retries || r->ctx->slot->stop_requested)
+	if (r->ctx->slot->stop_requested)
 		return false;
+	if ((lock->retries >= 0 && r->attempt >= lock->retries) || waited >= lock->budget)
+	{
+		ereport(LOG,
+				(errmsg("migrate: migration %s step %d gives up waiting for its lock after %d retries in %ld ms",
+						r->m->version, r->stepno + 1, r->attempt, waited),
+				 errdetail("The schedule was: %s.", retry_describe_schedule(lock))));
+		return false;
+	}
+	delay = Min(retry_backoff_ms(r->attempt, 200.0, 10000.0), lock->budget - waited);
+	if (r->attempt == 0)
+		ereport(LOG,
+				(errmsg("migrate: migration %s step %d waits for its lock: %s",
+						r->m->version, r->stepno + 1, retry_describe_schedule(lock))));
+	r->attempt++;
 	r->retries++;
+	ereport(LOG,
+			(errmsg("migrate: migration %s step %d could not get its lock within %d ms, retry %d in %ld ms with lock_timeout %d ms (%ld ms of its %d ms lock wait budget spent)",
+					r->m->version, r->stepno + 1, timed_out, r->attempt, delay,
+					attempt_lock_timeout(r), waited, lock->budget)));
 	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
 	r->ctx->slot->retries = r->retries;
 	LWLockRelease(MigrateState->lock);
-	delay = Min(200.0 * (1 << exp), 10000.0);
-	delay = delay / 2 + pg_prng_double(&pg_global_prng_state) * delay / 2;
-	ereport(LOG,
-			(errmsg("migrate: migration %s step %d could not get its lock, retry %d of %d in %d ms",
-					r->m->version, r->stepno + 1, r->retries, r->ctx->lock_retries, (int) delay)));
 	pgstat_report_activity(STATE_IDLE, NULL);
-	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 (long) delay, PG_WAIT_EXTENSION);
-	ResetLatch(MyLatch);
-	CHECK_FOR_INTERRUPTS();
+
+	/* the whole delay: a latch set for something else must not cut it short */
+	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay);
+	while (!r->ctx->slot->stop_requested &&
+		   (delay = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until)) > 0)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 delay, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 	return !r->ctx->slot->stop_requested;
 }
 
+/*
+ * What migrate.live() shows of the step: which one, its lock timeout now,
+ * and since when it has been waiting for its lock.
+ */
 static void
 publish(StepRun *r, bool waits)
 {
 	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
 	r->ctx->slot->step = r->stepno + 1;
 	r->ctx->slot->waits_for_snapshots = waits;
+	r->ctx->slot->lock_timeout = waits ? 0 : attempt_lock_timeout(r);
+	r->ctx->slot->lock_wait_since = r->attempt > 0 ? r->first_attempt_at : 0;
 	LWLockRelease(MigrateState->lock);
 }
 

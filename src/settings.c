@@ -3,9 +3,10 @@
  * settings.c
  *	  Defines every migrate.* setting and reserves the prefix.
  *
- * Settings a caller may tune for one run (lock timeout, retries) are
- * USERSET: migrate_apply() copies the caller's values into the run, so the
- * worker honours what the caller's session said, not its own defaults.
+ * Settings a caller may tune for one run (the lock timeouts, retries and
+ * wait budget, retry.c) are USERSET: migrate_apply() copies the caller's
+ * values into the run, so the worker honours what the caller's session
+ * said, not its own defaults.
  *
  * src/settings.c
  *
@@ -21,7 +22,9 @@
 #include "migrate/settings.h"
 
 int			migrate_lock_timeout = 1000;
-int			migrate_lock_retries = 10;
+int			migrate_lock_timeout_initial = 50;
+int			migrate_lock_retries = -1;
+int			migrate_lock_wait_budget = 600000;
 int			migrate_max_workers = 4;
 int			migrate_max_workers_per_role = -1;
 int			migrate_max_script_size = 1024;
@@ -34,21 +37,40 @@ void
 migrate_guc_init(void)
 {
 	DefineCustomIntVariable("migrate.lock_timeout",
-							"Lock timeout for each statement a migration runs.",
-							"A statement that cannot get its lock within this time is "
-							"cancelled and retried later, so it never stalls the "
-							"application's queries for longer than this.",
+							"Longest lock timeout of any attempt a migration step makes for its lock.",
+							"Each retry waits longer than the one before, from "
+							"migrate.lock_timeout_initial up to this; the application's "
+							"queries on the table wait at most this long behind one attempt.",
 							&migrate_lock_timeout,
 							1000, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("migrate.lock_timeout_initial",
+							"Lock timeout of the first attempt a migration step makes for its lock.",
+							"A statement that cannot get its lock within this time is "
+							"cancelled and retried later, with a timeout 8% longer at each retry.",
+							&migrate_lock_timeout_initial,
+							50, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("migrate.lock_retries",
-							"How many times a statement that hit the lock timeout is retried.",
-							"Retries back off exponentially with jitter.",
+							"How many times a step that hit its lock timeout is retried.",
+							"-1 retries until migrate.lock_wait_budget is spent.  Retries "
+							"back off exponentially with jitter.",
 							&migrate_lock_retries,
-							10, 0, 1000,
+							-1, -1, 1000,
 							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.lock_wait_budget",
+							"How long a migration step keeps trying for its lock before it fails.",
+							"Counted from the step's first attempt, sleeps between the "
+							"attempts included.",
+							&migrate_lock_wait_budget,
+							600000, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("migrate.max_script_size",

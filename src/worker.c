@@ -301,11 +301,10 @@ run_job(bool handed_over)
 										MySlot->has_target ? MySlot->target : NULL,
 										MySlot->steps, plan,
 										GetUserNameFromId(MySlot->requested_by, false),
-										search_path, MySlot->lock_timeout, MySlot->lock_retries);
+										search_path, &MySlot->lock_schedule);
 		catalog_restore_user(&user);
 		ctx.rollback = MySlot->rollback;
-		ctx.lock_timeout = MySlot->lock_timeout;
-		ctx.lock_retries = MySlot->lock_retries;
+		ctx.lock = MySlot->lock_schedule;
 	}
 	else
 	{
@@ -316,8 +315,7 @@ run_job(bool handed_over)
 		catalog_restore_user(&user);
 		ctx.run_id = run->id;
 		ctx.rollback = run->rollback;
-		ctx.lock_timeout = run->lock_timeout;
-		ctx.lock_retries = run->lock_retries;
+		ctx.lock = run->lock;
 		plan = run->plan;
 		search_path = run->search_path;
 		if (handed_over)

@@ -16,6 +16,8 @@
 #include "fmgr.h"
 #include "nodes/pg_list.h"
 
+#include "migrate/retry.h"
+
 typedef struct MigrationDef
 {
 	char	   *version;
@@ -47,8 +49,7 @@ typedef struct RunInfo
 								 * was planned with (down_checksum for a
 								 * rollback), NULL before 1.4 */
 	char	   *search_path;
-	int			lock_timeout;
-	int			lock_retries;
+	LockSchedule lock;
 } RunInfo;
 
 /* The run a restart interrupted, as the recovery scan finds it. */
@@ -89,7 +90,7 @@ extern void catalog_latest(const char *version, LatestState *out);
 
 extern int64 catalog_run_create(bool rollback, const char *target, int steps, List *plan,
 								const char *requested_by, const char *search_path,
-								int lock_timeout, int lock_retries);
+								const LockSchedule *lock);
 extern RunInfo *catalog_run_get(int64 id);
 extern void catalog_run_finish(int64 id, const char *state);
 extern InterruptedRun *catalog_interrupted_run(int max_crashes);

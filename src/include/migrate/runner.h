@@ -26,8 +26,7 @@ typedef struct RunContext
 {
 	int64		run_id;
 	bool		rollback;
-	int			lock_timeout;	/* ms */
-	int			lock_retries;
+	LockSchedule lock;			/* how steps wait for their locks */
 	MigrateSlot *slot;			/* live progress, never NULL in the worker */
 	Oid			next_owner;		/* set with RUN_HANDOFF */
 } RunContext;

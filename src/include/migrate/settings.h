@@ -11,7 +11,9 @@
 #define MIGRATE_SETTINGS_H
 
 extern int	migrate_lock_timeout;
+extern int	migrate_lock_timeout_initial;
 extern int	migrate_lock_retries;
+extern int	migrate_lock_wait_budget;
 extern int	migrate_max_workers;
 extern int	migrate_max_workers_per_role;
 extern int	migrate_max_script_size;

@@ -15,11 +15,13 @@
 #ifndef MIGRATE_SHARED_H
 #define MIGRATE_SHARED_H
 
+#include "datatype/timestamp.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 
 #include "migrate/migrate.h"
+#include "migrate/retry.h"
 
 #define MIGRATE_MAX_SLOTS	64
 #define MIGRATE_MESSAGE_LEN 256
@@ -85,8 +87,7 @@ typedef struct MigrateSlot
 	bool		has_target;
 	int32		steps;
 	char		target[MIGRATE_VERSION_LEN];
-	int32		lock_timeout;
-	int32		lock_retries;
+	LockSchedule lock_schedule;
 	bool		out_of_order;
 	char		search_path[MIGRATE_SEARCH_PATH_LEN];
 
@@ -105,6 +106,8 @@ typedef struct MigrateSlot
 	int32		steps_total;
 	int32		retries;
 	bool		waits_for_snapshots;	/* running CREATE INDEX CONCURRENTLY & co. */
+	int32		lock_timeout;	/* of the step's current attempt, ms */
+	TimestampTz lock_wait_since;	/* the step's first attempt, once one timed out; 0 before */
 
 	/*
 	 * set by the caller under the lock; the worker reads it without the
