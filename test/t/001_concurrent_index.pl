@@ -60,11 +60,11 @@ my $holder = $node->background_psql('postgres');
 $holder->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
 $holder->query_safe('SELECT count(*) FROM t');
 $node->safe_psql('postgres', 'SELECT migrate_apply()');
-$node->poll_query_until('postgres',
-	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'migrate worker' AND wait_event = 'virtualxid'})
-  or die 'the worker never waited for the old snapshot';
-$node->safe_psql('postgres', q{SET statement_timeout = '5s'; INSERT INTO t VALUES (100000, 100000)});
-pass('a write went through while CREATE INDEX CONCURRENTLY was running');
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'migrate worker' AND wait_event = 'virtualxid'}),
+	'the worker waits for the old snapshot');
+is($node->psql('postgres', q{SET statement_timeout = '5s'; INSERT INTO t VALUES (100000, 100000)}),
+	0, 'a write goes through while CREATE INDEX CONCURRENTLY runs');
 is($node->safe_psql('postgres',
 		q{SELECT step || ' ' || waits_for_snapshots FROM migrate.live() WHERE kind = 'run'}),
 	'1 true', 'migrate.live() shows the worker waiting for snapshots');

@@ -46,18 +46,17 @@ like($err, qr/permission denied for table secrets/, 'the expression runs with th
 my $job = $node->safe_psql('postgres', q{
 	SET ROLE alice; SET migrate.backfill_sleep_ms = 100;
 	SELECT migrate_backfill('t', 'w', 'v * 2', batch_size => 500)});
-$node->poll_query_until('postgres', "SELECT rows_done > 0 FROM migrate_backfill_status($job)")
-  or die 'no progress';
+ok($node->poll_query_until('postgres', "SELECT rows_done > 0 FROM migrate_backfill_status($job)"),
+	'the job makes progress');
 # the worker logs in as the submitting role itself, whoever the caller's
 # session user was (postgres here)
 is($node->safe_psql('postgres', "SELECT submitted_by FROM migrate_backfill_status($job)"),
 	'alice', 'the job runs as the submitting role');
 # between batches pg_stat_activity says the worker is pausing, and how long
-$node->poll_query_until('postgres', q{
+ok($node->poll_query_until('postgres', q{
 	SELECT state = 'idle' AND query ~ ': t\.w pass 1, pausing 100 ms between batches$'
-	FROM pg_stat_activity WHERE application_name = 'migrate backfill'})
-  or die 'the pause is not shown';
-pass('pg_stat_activity shows the pause between batches');
+	FROM pg_stat_activity WHERE application_name = 'migrate backfill'}),
+	'pg_stat_activity shows the pause between batches');
 
 # --- another role cannot control it
 ($ret, $out, $err) = $node->psql('postgres', "SET ROLE bob; SELECT migrate_backfill_pause($job)");
@@ -66,24 +65,23 @@ like($err, qr/permission denied to change backfill job $job/, 'another role cann
 # --- pause and resume
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pause($job)");
 is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job, '10s')"), 'paused', 'paused');
-$node->poll_query_until('postgres',
-	q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'migrate backfill'})
-  or die 'the worker did not stop';
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'migrate backfill'}),
+	'the paused job\'s worker leaves');
 my $at_pause = rows_done($job);
 sleep 1;
 is(rows_done($job), $at_pause, 'no progress while paused');
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_resume($job)");
-$node->poll_query_until('postgres', "SELECT rows_done > $at_pause FROM migrate_backfill_status($job)")
-  or die 'no progress after resume';
-pass('progress again after resume');
+ok($node->poll_query_until('postgres', "SELECT rows_done > $at_pause FROM migrate_backfill_status($job)"),
+	'progress again after resume');
 
 # --- a resume that lands while the paused worker is on its way out still
 # gets a worker, however the two interleave
 my $flip = $node->safe_psql('postgres', q{
 	SET ROLE alice; SET migrate.backfill_sleep_ms = 5;
 	SELECT migrate_backfill('t', 'x', 'v + 1', batch_size => 200)});
-$node->poll_query_until('postgres', "SELECT rows_done > 0 FROM migrate_backfill_status($flip)")
-  or die 'no progress';
+ok($node->poll_query_until('postgres', "SELECT rows_done > 0 FROM migrate_backfill_status($flip)"),
+	'the job makes progress');
 for (1 .. 40)
 {
 	# one session, two transactions 0-10 ms apart: the pause wakes the worker
@@ -97,8 +95,8 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM t WHERE x IS DISTINCT FROM
 
 # --- losing the right mid-job fails the job with the error, no endless retry
 $node->safe_psql('postgres', 'REVOKE UPDATE (w) ON t FROM alice');
-$node->poll_query_until('postgres', "SELECT state = 'failed' FROM migrate_backfill_status($job)")
-  or die 'the job did not fail';
+ok($node->poll_query_until('postgres', "SELECT state = 'failed' FROM migrate_backfill_status($job)"),
+	'the job fails');
 like($node->safe_psql('postgres', "SELECT last_error FROM migrate_backfill_status($job)"),
 	qr/42501: permission denied/, 'the job failed with the privilege error recorded');
 ($ret, $out, $err) = $node->psql('postgres', "SELECT migrate_backfill_wait($job)");
@@ -107,8 +105,8 @@ like($err, qr/backfill job $job failed: 42501/, 'wait reports the failure');
 # --- resume after fixing the cause, then cancel
 $node->safe_psql('postgres', 'GRANT UPDATE (w) ON t TO alice');
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_resume($job)");
-$node->poll_query_until('postgres', "SELECT state = 'running' FROM migrate_backfill_status($job)")
-  or die 'not running again';
+ok($node->poll_query_until('postgres', "SELECT state = 'running' FROM migrate_backfill_status($job)"),
+	'the resumed job runs again');
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_cancel($job)");
 is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job, '10s')"), 'cancelled', 'cancelled');
 # the wait returned after the worker left: nothing changes from here on
@@ -133,8 +131,8 @@ my $job3 = $node->safe_psql('postgres', q{
 	SELECT migrate_backfill('t', 'x', 'v * 3', batch_size => 1000)});
 # (the first blocks may hold only the dead rows of the jobs above: batches,
 # not rows_done)
-$node->poll_query_until('postgres', "SELECT batches > 0 FROM migrate_backfill_status($job3)")
-  or die 'no first batch';
+ok($node->poll_query_until('postgres', "SELECT batches > 0 FROM migrate_backfill_status($job3)"),
+	'the job writes its first batch');
 ($ret, $out, $err) = $node->psql('postgres', "SET ROLE bob; SELECT migrate_backfill_pace($job3, 0)");
 like($err, qr/permission denied to change backfill job $job3/, 'another role cannot change the pace');
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job3, sleep_ms => 0, max_rows_per_second => 50000)");
@@ -156,8 +154,8 @@ sub slow_job
 	my $id = $node->safe_psql('postgres', qq{
 		SET ROLE alice; SET migrate.backfill_sleep_ms = 100;
 		SELECT migrate_backfill('t', '$column', '$expression', batch_size => 500)});
-	$node->poll_query_until('postgres', "SELECT batches > 0 FROM migrate_backfill_status($id)")
-	  or die 'no first batch';
+	ok($node->poll_query_until('postgres', "SELECT batches > 0 FROM migrate_backfill_status($id)"),
+		'the job writes its first batch');
 	return $id;
 }
 
@@ -171,19 +169,18 @@ sub workers_running
 
 my $job5 = slow_job('x', 'v * 7');
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job5, workers => 2)");
-workers_running(2) or die 'no second worker';
-$node->poll_query_until('postgres', "SELECT count(*) > 1 FROM migrate.backfill_ranges WHERE job_id = $job5")
-  or die 'the pass was not cut';
-pass('paced to two workers, a second starts and the rest of the pass is cut into ranges');
+ok(workers_running(2),
+	'paced to two workers, a second worker starts');
+ok($node->poll_query_until('postgres', "SELECT count(*) > 1 FROM migrate.backfill_ranges WHERE job_id = $job5"),
+	'the rest of the pass is cut into ranges');
 # both walk their own ranges: each range's position moves
-$node->poll_query_until('postgres', qq{
+ok($node->poll_query_until('postgres', qq{
 	SELECT count(*) >= 2 FROM migrate.backfill_ranges
-	WHERE job_id = $job5 AND next_block > start_block})
-  or die 'only one range moves';
-pass('and both workers walk them');
+	WHERE job_id = $job5 AND next_block > start_block}),
+	'and both workers walk them');
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job5, workers => 1)");
-workers_running(1) or die 'the second worker did not leave';
-pass('paced back to one, the second worker leaves');
+ok(workers_running(1),
+	'paced back to one, the second worker leaves');
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job5, sleep_ms => 0)");
 is($node->safe_psql('postgres', "SELECT migrate_backfill_wait($job5, '60s')"), 'done', 'the job finishes');
 is($node->safe_psql('postgres', "SELECT rows_done, workers FROM migrate_backfill_status($job5)"), '100000|1',
@@ -199,7 +196,8 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM migrate.backfill_ranges WH
 	'a one-worker pass is one range');
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job6, workers => 2)");
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_resume($job6)");
-workers_running(2) or die 'not resumed with two workers';
+ok(workers_running(2),
+	'resumed, the job runs with two workers again');
 cmp_ok($node->safe_psql('postgres', "SELECT count(*) FROM migrate.backfill_ranges WHERE job_id = $job6"),
 	'>', 1, 'resumed with two workers, the rest of the pass is cut anew');
 $node->safe_psql('postgres', "SET ROLE alice; SELECT migrate_backfill_pace($job6, sleep_ms => 0)");
@@ -217,9 +215,9 @@ $_->query_until(qr/sleeping/, "\\echo sleeping\nSELECT pg_sleep(600);\n") for @s
 my $job4 = $node->safe_psql('postgres', q{
 	SET ROLE alice; SET migrate.backfill_sleep_ms = 0;
 	SELECT migrate_backfill('t', 'w', 'v * 5')});
-$node->poll_query_until('postgres', "SELECT held_reason ~ '^\\d+ active sessions exceed "
-	  . "migrate\\.backfill_max_active_sessions \\(1\\)\$' FROM migrate_backfill_status($job4)")
-  or die 'the job does not hold';
+ok($node->poll_query_until('postgres', "SELECT held_reason ~ '^\\d+ active sessions exceed "
+	  . "migrate\\.backfill_max_active_sessions \\(1\\)\$' FROM migrate_backfill_status($job4)"),
+	'the job holds');
 like($node->safe_psql('postgres', q{
 	SELECT query FROM pg_stat_activity WHERE application_name = 'migrate backfill'}),
 	qr/^migrate backfill $job4: holding, \d+ active sessions exceed/, 'pg_stat_activity says why it holds');
@@ -269,10 +267,10 @@ sub held_job
 sub batches_waiting
 {
 	my ($n) = @_;
-	$node->poll_query_until('postgres', qq{
+	ok($node->poll_query_until('postgres', qq{
 		SELECT count(*) = $n FROM pg_stat_activity
-		WHERE application_name = 'migrate backfill' AND wait_event = 'advisory'})
-	  or die "$n batches do not wait";
+		WHERE application_name = 'migrate backfill' AND wait_event = 'advisory'}),
+		"$n batches wait");
 }
 my $jobc = held_job('c');
 batches_waiting(1);

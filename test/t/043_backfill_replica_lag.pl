@@ -27,10 +27,9 @@ my $job = $primary->safe_psql('postgres', q{
 	SET migrate.backfill_sleep_ms = 50; SET migrate.backfill_batch_ms = 20;
 	SELECT migrate_backfill('t', 'w', 'v * 2')});
 
-$primary->poll_query_until('postgres',
-	"SELECT held_reason LIKE 'replica replay lag%' FROM migrate_backfill_status($job)")
-  or die 'the job never held';
-pass('the job holds while the standby does not replay');
+ok($primary->poll_query_until('postgres',
+	"SELECT held_reason LIKE 'replica replay lag%' FROM migrate_backfill_status($job)"),
+	'the job holds while the standby does not replay');
 like($primary->safe_psql('postgres', q{
 	SELECT query FROM pg_stat_activity WHERE application_name = 'migrate backfill'}),
 	qr/holding, replica replay lag/, 'pg_stat_activity says why');
