@@ -350,6 +350,14 @@ CREATE INDEX ON big (v) WHERE;$$);
 SELECT count(*), count(*) FILTER (WHERE severity = 'error') AS errors,
        bool_and(alternative <> '' AND catches <> '' AND lock_taken <> '') AS documented
 FROM migrate_rules();
+-- its rule column names what migrate_lint() reports
+SELECT rule, severity FROM migrate_rules() WHERE rule LIKE 'create-index%' ORDER BY rule;
+-- every function of the extension says what it is for
+SELECT p.oid::regprocedure AS undocumented
+FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+  AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'migrate')
+  AND obj_description(p.oid, 'pg_proc') IS NULL;
 
 -- The executor: migrate_apply lints each migration first and refuses an
 -- unsafe one as a failed attempt naming the rule; a -- migrate:allow comment

@@ -353,16 +353,24 @@ AS $$
     ORDER BY r.id
 $$;
 
-DO $$
-DECLARE
-    f regprocedure;
-BEGIN
-    FOR f IN SELECT * FROM migrate.routines()
-    LOOP
-        EXECUTE format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', f);
-    END LOOP;
-END
-$$;
+REVOKE ALL ON FUNCTION migrate.live() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_register(text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_apply(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_rollback(int, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_rollback_to(text, boolean) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE pg_catalog.migrate_wait(interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_plan(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_validate() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_resolve(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION migrate.routines() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_grant(regrole) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_backfill(regclass, name, text, text, int, int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_backfill_pause(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_backfill_resume(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_backfill_cancel(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_backfill_wait(bigint, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.migrate_backfill_status(bigint) FROM PUBLIC;
 
 -- DDL-safety guard (guard.c): judges every DDL statement before it takes
 -- its lock.  The functions run as the user issuing the DDL; nobody calls
@@ -387,7 +395,7 @@ CREATE EVENT TRIGGER migrate_guard_rewrite ON table_rewrite
     EXECUTE FUNCTION migrate.guard_table_rewrite();
 
 -- The rules and the linter read only the catalog, as the caller, so every
--- role may use them (they come after the REVOKE above on purpose).
+-- role may use them: EXECUTE stays granted to PUBLIC.
 CREATE FUNCTION pg_catalog.migrate_rules(
     OUT id text, OUT severity text, OUT lint_only boolean, OUT catches text,
     OUT lock_taken text, OUT alternative text)

@@ -464,4 +464,50 @@ ALTER TABLE migrate.history DROP CONSTRAINT history_action_check;
 ALTER TABLE migrate.history ADD CONSTRAINT history_action_check
     CHECK (action IN ('apply', 'rollback', 'resolve', 'import', 'baseline', 'unregister'));
 
+-- Every function says what it is for (issue 18); migrate_rules() names its
+-- first column "rule", as migrate_lint() and the documentation do.  The
+-- rules read nothing but the module's table, so every role may list them.
+DROP FUNCTION pg_catalog.migrate_rules();
+CREATE FUNCTION pg_catalog.migrate_rules(
+    OUT rule text, OUT severity text, OUT lint_only boolean, OUT catches text,
+    OUT lock_taken text, OUT alternative text)
+RETURNS SETOF record
+LANGUAGE C STRICT STABLE
+AS 'MODULE_PATHNAME', 'migrate_rules_list';
+
+COMMENT ON FUNCTION pg_catalog.migrate_rules() IS
+    'every rule of the DDL-safety guard and migrate_lint(): what it catches, the lock, the safe alternative';
+COMMENT ON FUNCTION pg_catalog.migrate_lint(text) IS
+    'the findings of the guard''s rules on a script, judged with the live catalog; runs nothing of it';
+COMMENT ON FUNCTION pg_catalog.migrate_apply(text, boolean) IS
+    'queues a run of the pending migrations up to target (all by default) and, unless wait is false, waits for it';
+COMMENT ON FUNCTION pg_catalog.migrate_rollback(int, boolean) IS
+    'runs the down scripts of the latest applied migrations (steps of them) in a worker';
+COMMENT ON FUNCTION pg_catalog.migrate_rollback_to(text, boolean) IS
+    'runs the down scripts of every applied migration above target in a worker';
+COMMENT ON PROCEDURE pg_catalog.migrate_wait(interval) IS
+    'waits, outside any snapshot, for this database''s run to end; fails if a migration of it failed';
+COMMENT ON FUNCTION pg_catalog.migrate_validate() IS
+    'applied migrations whose registered script no longer matches the checksum recorded when they ran';
+COMMENT ON FUNCTION pg_catalog.migrate_resolve(text, text) IS
+    'settles a failed or interrupted migration as applied or rolled_back, by hand, recorded in the history';
+COMMENT ON FUNCTION migrate.routines() IS
+    'every routine of the extension, for migrate_grant()';
+COMMENT ON FUNCTION pg_catalog.migrate_backfill(regclass, name, text, text, int, int) IS
+    'queues a batched backfill of one column, run by workers as the calling role; returns the job id';
+COMMENT ON FUNCTION pg_catalog.migrate_backfill_pause(bigint) IS
+    'pauses a backfill job after its current batch';
+COMMENT ON FUNCTION pg_catalog.migrate_backfill_resume(bigint) IS
+    'resumes a paused or failed backfill job where it stopped';
+COMMENT ON FUNCTION pg_catalog.migrate_backfill_cancel(bigint) IS
+    'cancels a backfill job; the batches already committed stay';
+COMMENT ON FUNCTION pg_catalog.migrate_backfill_wait(bigint, interval) IS
+    'waits for a backfill job to finish, pause or fail, up to timeout; returns its state';
+COMMENT ON FUNCTION pg_catalog.migrate_backfill_pace(bigint, int, int, int) IS
+    'changes a running backfill job''s pause, rate limit, batch size or number of workers';
+COMMENT ON FUNCTION migrate.guard_ddl_start() IS
+    'event trigger of the DDL-safety guard: judges a DDL statement before it takes its lock';
+COMMENT ON FUNCTION migrate.guard_table_rewrite() IS
+    'event trigger of the DDL-safety guard: refuses a rewrite of a large table the first check did not foresee';
+
 DROP FUNCTION migrate.copy_execute_grants(regprocedure, regprocedure);

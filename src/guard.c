@@ -143,7 +143,7 @@ allow_check(char **newval, void **extra, GucSource source)
 	{
 		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
 		GUC_check_errmsg("unknown rule \"%s\" in migrate.allow", bad);
-		GUC_check_errhint("SELECT id FROM pg_catalog.migrate_rules() lists the rule ids.");
+		GUC_check_errhint("SELECT rule FROM pg_catalog.migrate_rules() lists the rule ids.");
 		free(allowed);
 		return false;
 	}

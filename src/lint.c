@@ -538,7 +538,7 @@ lint_set(Lint *l, ScriptStmt *s, VariableSetStmt *vs)
 		{
 			add_row(l, s->number, s->line, "invalid-allow", "error", NULL, NULL,
 					psprintf("unknown rule \"%s\" in migrate.allow", bad),
-					pstrdup("SELECT id FROM pg_catalog.migrate_rules() lists the rule ids."));
+					pstrdup("SELECT rule FROM pg_catalog.migrate_rules() lists the rule ids."));
 			return;
 		}
 		if (vs->is_local)
@@ -647,7 +647,7 @@ lint_comments(Lint *l)
 			{
 				add_row(l, 0, line, "invalid-allow", "error", NULL, NULL,
 						psprintf("unknown rule \"%s\" in -- migrate:allow", tok),
-						pstrdup("SELECT id FROM pg_catalog.migrate_rules() lists the rule ids."));
+						pstrdup("SELECT rule FROM pg_catalog.migrate_rules() lists the rule ids."));
 				continue;
 			}
 			a = palloc0(sizeof(ScriptAllow));
