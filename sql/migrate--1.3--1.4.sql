@@ -464,6 +464,18 @@ ALTER TABLE migrate.history DROP CONSTRAINT history_action_check;
 ALTER TABLE migrate.history ADD CONSTRAINT history_action_check
     CHECK (action IN ('apply', 'rollback', 'resolve', 'import', 'baseline', 'unregister'));
 
+-- What pg_dump keeps means the same after a restore (issue 18).  Roles and
+-- tables are kept by name (regrole, regclass), so a restore into another
+-- cluster binds a migration to the role of that name, not to whatever role
+-- got the old OID.  A backfill job's block positions describe the old
+-- table's layout: only finished jobs are dumped, as history, and no range.
+ALTER TABLE migrate.migrations ALTER COLUMN owner TYPE regrole;
+ALTER TABLE migrate.backfill_jobs ALTER COLUMN relid TYPE regclass;
+ALTER TABLE migrate.backfill_jobs ALTER COLUMN submitter TYPE regrole;
+SELECT pg_catalog.pg_extension_config_dump('migrate.backfill_jobs',
+                                           'WHERE state IN (''done'', ''cancelled'')');
+SELECT pg_catalog.pg_extension_config_dump('migrate.backfill_ranges', 'WHERE false');
+
 -- Every function says what it is for (issue 18); migrate_rules() names its
 -- first column "rule", as migrate_lint() and the documentation do.  The
 -- rules read nothing but the module's table, so every role may list them.

@@ -105,6 +105,20 @@ SELECT migrate_backfill('t', 'w', 'v * 3') AS job \gset
 SELECT migrate_backfill_wait(:job, '60s');
 SELECT count(*) FILTER (WHERE w IS DISTINCT FROM v * 3) AS wrong FROM t;
 
+-- pg_dump keeps roles and tables by name, finished jobs only, no ranges
+SELECT a.attrelid::regclass AS "table", a.attname, a.atttypid::regtype
+FROM pg_attribute a
+WHERE (a.attrelid, a.attname) IN (('migrate.migrations'::regclass, 'owner'),
+                                  ('migrate.backfill_jobs'::regclass, 'relid'),
+                                  ('migrate.backfill_jobs'::regclass, 'submitter'))
+ORDER BY 1, 2;
+SELECT c.relname, f.condition
+FROM pg_extension e,
+     unnest(e.extconfig, e.extcondition) AS f(relid, condition)
+     JOIN pg_class c ON c.oid = f.relid
+WHERE e.extname = 'migrate' AND c.relkind = 'r'
+ORDER BY 1;
+
 \c contrib_regression
 DROP DATABASE upgrade_regress;
 DROP ROLE upgrade_user, upgrade_watcher;
