@@ -44,7 +44,8 @@ override with_llvm = no
 # Makefile.global assigns the configure-time (empty) value after us.
 override autodepend = yes
 
-EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs regression.out .demo
+# not .demo: the demo cluster may be running (make demo-clean stops and removes it)
+EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs regression.out
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -70,7 +71,7 @@ pg_migrate-install:
 pg_migrate-clean:
 	$(MAKE) $(PG_MIGRATE_ARGS) clean
 
-.PHONY: deps demo test bench
+.PHONY: deps demo demo-clean test bench
 
 # Installs the Debian packages the build, the demo and the tests need.
 deps:
@@ -82,6 +83,9 @@ PICK_PG_CONFIG = $(if $(filter command line environment,$(origin PG_CONFIG)),PG_
 
 demo: deps
 	$(PICK_PG_CONFIG) bash test/demo.sh
+
+demo-clean:
+	$(PICK_PG_CONFIG) bash test/demo.sh --clean
 
 test: deps
 	$(PICK_PG_CONFIG) bash test/run_tests.sh

@@ -20,13 +20,6 @@ FIRST_PORT=${MIGRATE_DEMO_PORT:-5499}
 
 say() { printf '\n=== %s\n' "$*"; }
 
-# ------------------------------------------------------------ build ----
-cd "$REPO"
-say "build and install (make PG_CONFIG=$PG_CONFIG && make install)"
-make PG_CONFIG="$PG_CONFIG" -j"$(nproc)"
-make PG_CONFIG="$PG_CONFIG" install
-
-# --------------------------------------------------- demo directory ----
 # Stop a demo cluster still running in $1 (a previous `make demo`).
 stop_running() {
 	local dir=$1
@@ -37,6 +30,23 @@ stop_running() {
 	fi
 }
 
+# `make demo-clean`: stop the demo cluster and remove it (make clean leaves
+# it alone, since a running server's data directory is not build output).
+if [ "${1:-}" = --clean ]; then
+	for dir in "$REPO/.demo" "$FALLBACK"; do
+		stop_running "$dir"
+		rm -rf "$dir"
+	done
+	exit 0
+fi
+
+# ------------------------------------------------------------ build ----
+cd "$REPO"
+say "build and install (make PG_CONFIG=$PG_CONFIG && make install)"
+make PG_CONFIG="$PG_CONFIG" -j"$(nproc)"
+make PG_CONFIG="$PG_CONFIG" install
+
+# --------------------------------------------------- demo directory ----
 # Can the postgres OS user create files in $1 and reach it through every
 # parent directory, and is the socket path short enough (sun_path is 108
 # bytes, ".s.PGSQL.NNNNN" included)?
