@@ -181,6 +181,70 @@ SELECT migrate.copy_execute_grants('pg_catalog.migrate_register_1_3(text, text, 
                                    'pg_catalog.migrate_register(text, text, text, text, boolean, text)');
 DROP FUNCTION pg_catalog.migrate_register_1_3(text, text, text, text);
 
+-- Repeatable migrations (issue 17)
+
+-- A repeatable migration (Flyway's R__name.sql) has a name and no version:
+-- it runs after the versioned ones, in name order, whenever its script
+-- changed since it last ran, as its owner like any other.  It is kept in
+-- migrate.migrations under its name (version_key NULL sorts it last); its
+-- history rows carry that name as their version.
+ALTER TABLE migrate.migrations ADD COLUMN repeatable boolean NOT NULL DEFAULT false;
+ALTER TABLE migrate.migrations ALTER COLUMN version_key DROP NOT NULL;
+ALTER TABLE migrate.migrations ADD CONSTRAINT migrations_repeatable_check
+    CHECK (repeatable = (version_key IS NULL));
+COMMENT ON COLUMN migrate.migrations.repeatable IS
+    'true: a repeatable migration, keyed by its name, run again whenever its script changes';
+
+CREATE FUNCTION pg_catalog.migrate_register_repeatable(
+    name text, sql text, transactional boolean DEFAULT true, source text DEFAULT NULL)
+RETURNS text
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'migrate_register_repeatable';
+REVOKE ALL ON FUNCTION pg_catalog.migrate_register_repeatable(text, text, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION pg_catalog.migrate_register_repeatable(text, text, boolean, text) IS
+    'registers (or changes, at any time) a repeatable migration owned by the caller; migrate_apply() runs it after the versioned ones whenever its script changed';
+SELECT migrate.copy_execute_grants('pg_catalog.migrate_register(text, text, text, text, boolean, text)',
+                                   'pg_catalog.migrate_register_repeatable(text, text, boolean, text)');
+
+-- A repeatable migration applied with an older script is outdated, not a
+-- checksum mismatch, and has no place in the version order.
+CREATE OR REPLACE FUNCTION pg_catalog.migrate_validate()
+RETURNS TABLE (version text, name text, problem text, detail text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH latest AS (
+        SELECT DISTINCT ON (h.version) h.*
+        FROM migrate.history h
+        WHERE h.state = 'applied' OR h.action <> 'resolve'
+        ORDER BY h.version, h.id DESC
+    ), applied AS (
+        SELECT l.*, m.version IS NOT NULL AS registered, m.version_key,
+               m.checksum AS registered_checksum, coalesce(m.repeatable, false) AS repeatable
+        FROM latest l LEFT JOIN migrate.migrations m USING (version)
+        WHERE l.state = 'applied'
+    ), top AS (
+        SELECT max(version_key) AS key FROM applied
+    )
+    SELECT a.version, a.name, 'checksum_mismatch',
+           'applied with checksum ' || a.checksum || ', registered script has ' || a.registered_checksum
+    FROM applied a
+    WHERE a.registered AND NOT a.repeatable AND a.checksum IS DISTINCT FROM a.registered_checksum
+    UNION ALL
+    SELECT a.version, a.name, 'not_registered',
+           'applied ' || a.finished_at || ' but no longer registered'
+    FROM applied a
+    WHERE NOT a.registered
+    UNION ALL
+    SELECT m.version, m.name, 'out_of_order',
+           'pending, but below the highest applied version'
+    FROM migrate.migrations m, top
+    WHERE m.version_key < top.key
+      AND NOT EXISTS (SELECT 1 FROM applied a WHERE a.version = m.version)
+    ORDER BY 1
+$$;
+
 -- The status is read by deployers who may not read migrate.history: it
 -- shows why a migration failed (detail, hint, the failing statement) to
 -- the migration's owner, members of it, superusers and the role that
@@ -191,7 +255,7 @@ RETURNS TABLE (version text, name text, state text, applied_at timestamptz, appl
                duration_ms double precision, checksum text, error text, retries int, steps text,
                registered_by name, transactional boolean, source text,
                error_detail text, error_hint text, error_sql text,
-               lock_schedule text, lock_wait text)
+               lock_schedule text, lock_wait text, repeatable boolean)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -206,15 +270,15 @@ AS $$
         WHERE l.kind = 'run' AND l.version IS NOT NULL
     ), everything AS (
         SELECT m.version, m.version_key, m.name, m.checksum AS registered_checksum, m.owner,
-               m.transactional, m.source
+               m.transactional, m.source, m.repeatable
         FROM migrate.migrations m
         UNION ALL
-        SELECT l.version, NULL, l.name, NULL, NULL, NULL, NULL
+        SELECT l.version, NULL, l.name, NULL, NULL, NULL, NULL, NULL
         FROM latest l
         WHERE NOT EXISTS (SELECT 1 FROM migrate.migrations m WHERE m.version = l.version)
     ), shown AS (
         SELECT e.version, e.version_key, e.name, e.registered_checksum, e.owner,
-               e.transactional, e.source,
+               e.transactional, e.source, e.repeatable,
                l.state, l.finished_at, l.role, l.duration_ms, l.checksum, l.error_code,
                l.error_message, l.error_statement, l.error_position, l.retries,
                l.steps_done, l.steps_total, l.error_detail, l.error_hint, l.error_sql,
@@ -235,6 +299,9 @@ AS $$
            s.name,
            CASE WHEN s.is_live THEN 'running'
                 WHEN s.state IS NULL THEN 'pending'
+                -- a repeatable migration whose script changed since it ran
+                WHEN s.repeatable AND s.state = 'applied'
+                     AND s.checksum IS DISTINCT FROM s.registered_checksum THEN 'outdated'
                 ELSE s.state END,
            CASE WHEN s.state = 'applied' THEN s.finished_at END,
            CASE WHEN s.state IS NOT NULL THEN s.role END,
@@ -259,7 +326,8 @@ AS $$
                format('waiting for its lock for %s s, lock_timeout now %s ms',
                       round(extract(epoch FROM clock_timestamp() - s.lock_wait_since), 1),
                       s.live_lock_timeout)
-           END
+           END,
+           s.repeatable
     FROM shown s
     ORDER BY s.version_key NULLS LAST, s.version
 $$;
@@ -272,13 +340,13 @@ RETURNS TABLE (version text, name text, state text, applied_at timestamptz, appl
                duration_ms double precision, checksum text, error text, retries int, steps text,
                registered_by name, transactional boolean, source text,
                error_detail text, error_hint text, error_sql text,
-               lock_schedule text, lock_wait text)
+               lock_schedule text, lock_wait text, repeatable boolean)
 LANGUAGE C STABLE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'migrate_status';
 REVOKE ALL ON FUNCTION pg_catalog.migrate_status() FROM PUBLIC;
 COMMENT ON FUNCTION pg_catalog.migrate_status() IS
-    'one row per migration: state, progress, the role it belongs to, why it failed (detail, hint and statement for its owner, members, superusers and the role that ran it), its run''s lock wait schedule and how long it has waited for its lock';
+    'one row per migration (repeatable ones last, outdated once their script changed): state, progress, the role it belongs to, why it failed (detail, hint and statement for its owner, members, superusers and the role that ran it), its run''s lock wait schedule and how long it has waited for its lock';
 
 -- Every attempt, for a deployer who may not read migrate.history, with
 -- the same rule for what an error shows.

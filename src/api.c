@@ -44,6 +44,7 @@
 #include "migrate/worker.h"
 
 PG_FUNCTION_INFO_V1(migrate_register);
+PG_FUNCTION_INFO_V1(migrate_register_repeatable);
 PG_FUNCTION_INFO_V1(migrate_apply);
 PG_FUNCTION_INFO_V1(migrate_rollback);
 PG_FUNCTION_INFO_V1(migrate_rollback_to);
@@ -125,6 +126,56 @@ migrate_register(PG_FUNCTION_ARGS)
 	catalog_become_owner(&user);
 	result = catalog_register(version, key, name, up, down, list_length(stmts), nontx,
 							  transactional, source, user.userid);
+	catalog_restore_user(&user);
+	AtEOXact_GUC(false, nestlevel);
+	PG_RETURN_TEXT_P(cstring_to_text(result));
+}
+
+/*
+ * migrate_register_repeatable(name, sql, transactional, source): a
+ * repeatable migration (Flyway's R__name.sql) is known by its name, runs
+ * after the versioned ones whenever its script changed since it last ran,
+ * and may be changed at any time by its owner.  The name takes the place
+ * of a version in the status, the history and a run's slot: it cannot look
+ * like one, and must fit where a version goes.
+ */
+Datum
+migrate_register_repeatable(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_arg(fcinfo, 0, "name");
+	char	   *sql = text_arg(fcinfo, 1, "sql");
+	bool		transactional = PG_ARGISNULL(2) || PG_GETARG_BOOL(2);
+	char	   *source = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	List	   *stmts;
+	ListCell   *lc;
+	int			nontx = 0;
+	CatalogUser user;
+	int			nestlevel;
+	char	   *result;
+
+	(void) catalog_version_ok(ERROR);
+	if (name[0] == '\0' || strlen(name) >= MIGRATE_VERSION_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid repeatable migration name \"%s\"", name),
+				 errdetail("A repeatable migration's name is 1 to %d bytes long.", MIGRATE_VERSION_LEN - 1),
+				 errhint("Name it after what it maintains, e.g. 'views' for R__views.sql.")));
+	if (strspn(name, "0123456789.") == strlen(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("repeatable migration name \"%s\" looks like a version", name),
+				 errdetail("Its name stands where versioned migrations show their version."),
+				 errhint("Give it a name with a letter in it, or register it as a versioned migration with migrate_register().")));
+	script_check_size(sql, "sql");
+	stmts = script_parse(sql, psprintf("script of repeatable migration %s", name));
+	foreach(lc, stmts)
+		if (((ScriptStmt *) lfirst(lc))->toplevel)
+			nontx++;
+
+	nestlevel = NewGUCNestLevel();
+	catalog_become_owner(&user);
+	result = catalog_register_repeatable(name, sql, list_length(stmts), nontx,
+										 transactional, source, user.userid);
 	catalog_restore_user(&user);
 	AtEOXact_GUC(false, nestlevel);
 	PG_RETURN_TEXT_P(cstring_to_text(result));

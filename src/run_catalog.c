@@ -412,6 +412,83 @@ catalog_register(const char *version, Datum version_key, const char *name,
 }
 
 /*
+ * Stores a repeatable migration under its name.  Unlike a versioned one it
+ * may change at any time (that is what makes it run again); only its owner,
+ * a member or a superuser may change it.  Identical re-registration is a
+ * no-op.
+ */
+char *
+catalog_register_repeatable(const char *name, const char *sql, int statements,
+							int nontransactional, bool transactional,
+							const char *source, Oid caller)
+{
+	char	   *checksum = script_checksum(sql);
+	char	   *registered_by = GetUserNameFromId(caller, false);
+	Oid			types[9] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, NAMEOID, OIDOID, BOOLOID,
+	TEXTOID};
+	Datum		values[9];
+	char		nulls[9] = "         ";
+	char	   *result;
+
+	SPI_connect();
+	values[0] = CStringGetTextDatum(name);
+	spi_exec("SELECT m.repeatable, m.checksum, m.transactional, m.source, m.owner "
+			 "FROM migrate.migrations m WHERE m.version = $1 FOR UPDATE",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	values[1] = CStringGetTextDatum(sql);
+	values[2] = CStringGetTextDatum(checksum);
+	values[3] = Int32GetDatum(statements);
+	values[4] = Int32GetDatum(nontransactional);
+	values[5] = CStringGetDatum(registered_by);
+	values[6] = ObjectIdGetDatum(caller);
+	values[7] = BoolGetDatum(transactional);
+	values[8] = text_or_null(source, &nulls[8]);
+	if (SPI_processed == 0)
+	{
+		spi_exec("INSERT INTO migrate.migrations (version, version_key, name, up_sql, checksum, "
+				 "  statements, nontransactional, registered_by, owner, transactional, source, "
+				 "  repeatable) "
+				 "VALUES ($1, NULL, $1, $2, $3, $4, $5, $6, $7, $8, $9, true)",
+				 9, types, values, nulls, SPI_OK_INSERT);
+		result = "registered";
+	}
+	else
+	{
+		char	   *old_checksum = col(0, 2, CurrentMemoryContext);
+		bool		old_transactional = strcmp(col(0, 3, CurrentMemoryContext), "t") == 0;
+		char	   *old_source = col(0, 4, CurrentMemoryContext);
+		Oid			owner = col_oid(0, 5);
+		bool		orphaned = !OidIsValid(owner) ||
+			!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner));
+
+		/* names cannot be versions: this is only a row from outside */
+		if (strcmp(col(0, 1, CurrentMemoryContext), "t") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("migration %s is a versioned migration", name),
+					 errhint("Choose another name for the repeatable migration.")));
+		if (strcmp(old_checksum, checksum) == 0 && old_transactional == transactional &&
+			((old_source == NULL && source == NULL) ||
+			 (old_source && source && strcmp(old_source, source) == 0)) && !orphaned)
+			result = "unchanged";
+		else
+		{
+			catalog_check_owner(name, owner, caller, "change");
+			values[6] = ObjectIdGetDatum(orphaned ? caller : owner);
+			spi_exec("UPDATE migrate.migrations SET up_sql = $2, checksum = $3, statements = $4, "
+					 "  nontransactional = $5, registered_at = now(), "
+					 "  registered_by = CASE WHEN owner IS DISTINCT FROM $7 THEN $6 ELSE registered_by END, "
+					 "  owner = $7, transactional = $8, source = $9 "
+					 "WHERE version = $1",
+					 9, types, values, nulls, SPI_OK_UPDATE);
+			result = "updated";
+		}
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
  * The migrations an apply (or rollback) would run, in execution order, as
  * MigrationDefs carrying version and name.  Every refusal happens here, so
  * that bad input fails before anything runs.
@@ -435,13 +512,16 @@ catalog_plan(bool rollback, const char *target, int steps, bool out_of_order)
 	}
 
 	SPI_connect();
+	/* repeatable migrations (no version_key) last, in name order */
 	spi_exec("SELECT m.version, m.name, m.down_sql IS NOT NULL, h.action, h.state, "
-			 "       $1 IS NULL OR m.version_key <= $1, m.version_key = $1, m.owner, "
-			 "       m.checksum, m.down_checksum "
+			 "       $1 IS NULL OR coalesce(m.version_key <= $1, false), "
+			 "       coalesce(m.version_key = $1, false), m.owner, "
+			 "       m.checksum, m.down_checksum, m.repeatable, "
+			 "       h.checksum IS NOT DISTINCT FROM m.checksum "
 			 "FROM migrate.migrations m "
-			 "LEFT JOIN LATERAL (SELECT action, state FROM migrate.history h "
+			 "LEFT JOIN LATERAL (SELECT action, state, checksum FROM migrate.history h "
 			 "                   WHERE h.version = m.version ORDER BY h.id DESC LIMIT 1) h ON true "
-			 "ORDER BY m.version_key",
+			 "ORDER BY m.version_key, m.version",
 			 1, types, values, nulls, SPI_OK_SELECT);
 	/* the plan outlives SPI_finish */
 	MemoryContextSwitchTo(outer);
@@ -470,6 +550,7 @@ catalog_plan(bool rollback, const char *target, int steps, bool out_of_order)
 		bool		is_applied = state && strcmp(state, "applied") == 0;
 		bool		rolling_back = action && strcmp(action, "rollback") == 0 &&
 			strcmp(state, "rolled_back") != 0;
+		bool		repeatable = strcmp(col(i, 11, outer), "t") == 0;
 
 		m->version = col(i, 1, outer);
 		m->name = col(i, 2, outer);
@@ -477,7 +558,20 @@ catalog_plan(bool rollback, const char *target, int steps, bool out_of_order)
 		m->owner = col_oid(i, 8);
 		m->checksum = col(i, 9, outer);
 		m->down_checksum = col(i, 10, outer);
+		m->repeatable = repeatable;
 
+		/*
+		 * A repeatable migration runs at the end of a whole apply (not one
+		 * up to a target) when its script changed since it last ran; it is
+		 * never rolled back, and its place is not in the version order.
+		 */
+		if (repeatable)
+		{
+			if (!rollback && target == NULL &&
+				!(is_applied && strcmp(col(i, 12, outer), "t") == 0))
+				result = lappend(result, m);
+			continue;
+		}
 		if (!rollback)
 		{
 			if (rolling_back)
@@ -588,7 +682,7 @@ catalog_migration(const char *version)
 
 	SPI_connect();
 	spi_exec_kept(&plan, "SELECT version, name, up_sql, down_sql, checksum, down_checksum, owner, "
-				  "       transactional "
+				  "       transactional, repeatable "
 				  "FROM migrate.migrations WHERE version = $1",
 			 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -605,6 +699,7 @@ catalog_migration(const char *version)
 	m->down_checksum = col(0, 6, outer);
 	m->owner = col_oid(0, 7);
 	m->transactional = strcmp(col(0, 8, outer), "t") == 0;
+	m->repeatable = strcmp(col(0, 9, outer), "t") == 0;
 	SPI_finish();
 	return m;
 }

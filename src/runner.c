@@ -147,9 +147,14 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(cxt);
 
-	/* A resumed run skips what it finished before the interruption. */
+	/*
+	 * A resumed run skips what it finished before the interruption (a
+	 * repeatable migration: if it ran with the script planned).
+	 */
 	if (latest.exists &&
-		strcmp(latest.state, ctx->rollback ? "rolled_back" : "applied") == 0)
+		strcmp(latest.state, ctx->rollback ? "rolled_back" : "applied") == 0 &&
+		!(r.m->repeatable && !ctx->rollback &&
+		  (latest.checksum == NULL || strcmp(latest.checksum, r.m->checksum) != 0)))
 	{
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(cxt);

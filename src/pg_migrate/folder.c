@@ -524,20 +524,26 @@ make_section(const char *path, const char *buf, size_t from, size_t to)
 }
 
 static Migration *
-folder_add(Folder *f, const char *version, const char *name)
+list_add(Migration **items, int *n, int *cap, const char *version, const char *name)
 {
 	Migration  *m;
 
-	if (f->n == f->cap)
+	if (*n == *cap)
 	{
-		f->cap = f->cap ? f->cap * 2 : 64;
-		f->items = pg_realloc(f->items, f->cap * sizeof(Migration));
+		*cap = *cap ? *cap * 2 : 64;
+		*items = pg_realloc(*items, *cap * sizeof(Migration));
 	}
-	m = &f->items[f->n++];
+	m = &(*items)[(*n)++];
 	memset(m, 0, sizeof(Migration));
 	m->version = pg_strdup(version);
 	m->name = pg_strdup(name);
 	return m;
+}
+
+static Migration *
+folder_add(Folder *f, const char *version, const char *name)
+{
+	return list_add(&f->items, &f->n, &f->cap, version, name);
 }
 
 static Migration *
@@ -1021,8 +1027,8 @@ read_nodepg_file(Entry *e, Folder *f)
 
 /* ---------------------------------------------------------------------
  * Flyway: V<version>__<desc>.sql with '_' or '.' between version parts,
- * U<version>__<desc>.sql its undo, R__ repeatable (not supported yet),
- * V<version>__<desc>.sql.conf with executeInTransaction=false; the
+ * U<version>__<desc>.sql its undo, R__<desc>.sql repeatable (registered
+ * under <desc>), <file>.sql.conf with executeInTransaction=false; the
  * locations are read recursively.
  * --------------------------------------------------------------------- */
 static bool
@@ -1094,9 +1100,28 @@ read_flyway(EntryList *files, Folder *f)
 				continue;
 			if (kind == 'R')
 			{
-				pg_log_error("\"%s\": Flyway repeatable migrations (R__) are not supported yet", e->path);
-				pg_log_error_hint("Move it out of the folder, or turn it into a versioned V file.");
-				return false;
+				if (pass == 1)
+					continue;
+				if (*version != '\0' || *desc == '\0' || strlen(desc) >= 64 ||
+					strspn(desc, "0123456789.") == strlen(desc))
+				{
+					pg_log_error("\"%s\": a repeatable migration is named R__<name>.sql, its name a word of at most 63 bytes", e->path);
+					return false;
+				}
+				for (int r = 0; r < f->nrep; r++)
+					if (strcmp(f->repeatables[r].name, desc) == 0)
+					{
+						pg_log_error("two files for repeatable migration %s: \"%s\" and \"%s\"",
+									 desc, f->repeatables[r].up.path, e->path);
+						return false;
+					}
+				if (!read_whole(e->path, &buf, &len))
+					return false;
+				m = list_add(&f->repeatables, &f->nrep, &f->caprep, desc, desc);
+				set_up(m, make_section(e->path, buf, 0, len));
+				m->nontransactional = flyway_conf_notx(e->path);
+				pg_free(buf);
+				continue;
 			}
 			if ((kind == 'V') != (pass == 0))
 				continue;
@@ -1563,6 +1588,24 @@ has_line(const char *sql, const char *marker)
 	return false;
 }
 
+/* the file as its folder names it, which the server keeps */
+static void
+set_source(Migration *m, const char *dir)
+{
+	const char *p = m->up.path;
+	size_t		dirlen = strlen(dir);
+
+	if (p && strncmp(p, dir, dirlen) == 0 && p[dirlen] == '/')
+		p += dirlen + 1;
+	m->source = p ? pg_strdup(p) : NULL;
+}
+
+static int
+repeatable_cmp(const void *a, const void *b)
+{
+	return strcmp(((const Migration *) a)->name, ((const Migration *) b)->name);
+}
+
 /*
  * Reads every directory (one format for all), sorted by version.  Returns
  * false, with the reason printed, on any bad input.
@@ -1577,20 +1620,15 @@ folder_read(SimpleStringList *dirs, MigFormat forced, Folder *f)
 	for (SimpleStringListCell *c = dirs->head; c; c = c->next)
 	{
 		int			first = f->n;
-		size_t		dirlen = strlen(c->val);
+		int			firstrep = f->nrep;
 
 		appendPQExpBuffer(&where, "%s\"%s\"", where.len ? ", " : "", c->val);
 		if (!read_dir(c->val, forced, f))
 			return false;
-		/* the file as its folder names it, which the server keeps */
 		for (int i = first; i < f->n; i++)
-		{
-			const char *p = f->items[i].up.path;
-
-			if (p && strncmp(p, c->val, dirlen) == 0 && p[dirlen] == '/')
-				p += dirlen + 1;
-			f->items[i].source = p ? pg_strdup(p) : NULL;
-		}
+			set_source(&f->items[i], c->val);
+		for (int i = firstrep; i < f->nrep; i++)
+			set_source(&f->repeatables[i], c->val);
 	}
 	f->where = where.data;
 	if (f->n == 0)
@@ -1600,9 +1638,11 @@ folder_read(SimpleStringList *dirs, MigFormat forced, Folder *f)
 		return false;
 	}
 	qsort(f->items, f->n, sizeof(Migration), migration_cmp);
-	for (int i = 0; i < f->n; i++)
+	if (f->nrep > 0)
+		qsort(f->repeatables, f->nrep, sizeof(Migration), repeatable_cmp);
+	for (int i = 0; i < f->n + f->nrep; i++)
 	{
-		Migration  *m = &f->items[i];
+		Migration  *m = i < f->n ? &f->items[i] : &f->repeatables[i - f->n];
 
 		if (m->up.sql && has_line(m->up.sql, "-- migrate:no-transaction"))
 			m->nontransactional = true;

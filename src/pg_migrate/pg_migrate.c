@@ -377,28 +377,36 @@ array_end(PQExpBuffer buf)
 	appendPQExpBufferChar(buf, '}');
 }
 
-/* The folder as four text[] parameters: versions, names, checksums, paths. */
+/*
+ * The folder as five text[] parameters: versions (a repeatable migration's
+ * name), names, checksums, paths, and whether each is repeatable.
+ */
 static void
 folder_arrays(const Folder *f, PQExpBuffer arrays)
 {
-	for (int a = 0; a < 4; a++)
+	for (int a = 0; a < 5; a++)
 		initPQExpBuffer(&arrays[a]);
-	for (int i = 0; f && i < f->n; i++)
+	for (int i = 0; f && i < f->n + f->nrep; i++)
 	{
-		const Migration *m = &f->items[i];
+		const Migration *m = i < f->n ? &f->items[i] : &f->repeatables[i - f->n];
 
 		array_add(&arrays[0], m->version);
 		array_add(&arrays[1], m->name);
 		array_add(&arrays[2], m->blocker ? NULL : checksum_of(&m->up));
 		array_add(&arrays[3], m->blocker ? m->blocker : m->up.path);
+		array_add(&arrays[4], i < f->n ? "f" : "t");
 	}
-	for (int a = 0; a < 4; a++)
+	for (int a = 0; a < 5; a++)
 		array_end(&arrays[a]);
 }
 
+/* A versioned migration by version, or a repeatable one by name. */
 static const Migration *
 folder_lookup(const Folder *f, const char *version)
 {
+	for (int i = 0; f && i < f->nrep; i++)
+		if (strcmp(f->repeatables[i].name, version) == 0)
+			return &f->repeatables[i];
 	for (int i = 0; f && i < f->n; i++)
 		if (version_cmp(f->items[i].version, version) == 0)
 			return &f->items[i];
@@ -452,14 +460,44 @@ register_folder(PGconn *conn, const Folder *f, bool keep_open)
 			counts[2]++;
 		PQclear(res);
 	}
+	/* a repeatable migration may change at any time: it then runs again */
+	for (int i = 0; i < f->nrep; i++)
+	{
+		const Migration *m = &f->repeatables[i];
+		const char *values[4];
+
+		values[0] = m->name;
+		values[1] = m->up.sql;
+		values[2] = m->nontransactional ? "false" : "true";
+		values[3] = m->source;
+		res = run_keep(conn, "SELECT pg_catalog.migrate_register_repeatable($1, $2, $3, $4)", 4, values);
+		if (!result_ok(res))
+		{
+			pg_log_error("could not register \"%s\" (repeatable migration %s)", m->up.path, m->name);
+			print_server_error(res, conn);
+			PQclear(res);
+			PQclear(PQexec(conn, "ROLLBACK"));
+			fprintf(stderr, "%s: nothing was registered\n", progname);
+			return false;
+		}
+		if (strcmp(PQgetvalue(res, 0, 0), "registered") == 0)
+			counts[0]++;
+		else if (strcmp(PQgetvalue(res, 0, 0), "updated") == 0)
+			counts[1]++;
+		else
+			counts[2]++;
+		PQclear(res);
+	}
 	if (keep_open)
 		return true;
 	if ((res = run(conn, "could not commit the registration", "COMMIT", 0, NULL)) == NULL)
 		return false;
 	PQclear(res);
 	if (!opt.quiet)
-		printf("%s: %d migrations in %s (%s): %d new, %d updated, %d unchanged%s%s\n",
-			   progname, f->n, f->where, format_name(f->format), counts[0], counts[1], counts[2],
+		printf("%s: %d migrations%s in %s (%s): %d new, %d updated, %d unchanged%s%s\n",
+			   progname, f->n,
+			   f->nrep > 0 ? psprintf(" and %d repeatable", f->nrep) : "",
+			   f->where, format_name(f->format), counts[0], counts[1], counts[2],
 			   f->note ? "; note: " : "", f->note ? f->note : "");
 	return true;
 }
@@ -594,8 +632,12 @@ follow_run(PGconn *conn, const Folder *f, PGresult *queued, bool rollback)
 	initPQExpBuffer(&versions);
 	for (int i = 0; i < n; i++)
 	{
+		const Migration *m = folder_lookup(f, PQgetvalue(queued, i, 0));
+
 		t[i].version = pg_strdup(PQgetvalue(queued, i, 0));
-		t[i].name = pg_strdup(PQgetvalue(queued, i, 1));
+		/* a repeatable migration's name is its version: say what it is */
+		t[i].name = m && f->nrep > 0 && m >= f->repeatables && m < f->repeatables + f->nrep ?
+			"(repeatable)" : pg_strdup(PQgetvalue(queued, i, 1));
 		t[i].shown = ' ';
 		array_add(&versions, t[i].version);
 	}
@@ -780,26 +822,38 @@ start_and_follow(PGconn *conn, const Folder *f, const char *sql, int nparams,
  * Commands
  * --------------------------------------------------------------------- */
 
-/* The folder and the database side by side (ordered by version). */
+/*
+ * The folder and the database side by side (ordered by version, the
+ * repeatable migrations last by name).  A repeatable migration whose file
+ * changed is not drift: it is outdated, and up runs it again.
+ */
 static const char status_sql[] =
 "WITH f AS ("
-"  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS f(version, name, checksum, file)"
+"  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $6::bool[]) "
+"    AS f(version, name, checksum, file, repeatable)"
 "), s AS (SELECT * FROM pg_catalog.migrate_status()) "
 "SELECT coalesce(s.version, f.version) AS version, coalesce(s.name, f.name) AS name, "
-"  CASE WHEN s.version IS NULL THEN 'pending' ELSE s.state END AS state, "
+"  CASE WHEN s.version IS NULL THEN 'pending' "
+"       WHEN s.repeatable AND s.state = 'applied' AND f.version IS NOT NULL "
+"            AND f.checksum IS DISTINCT FROM s.checksum THEN 'outdated' "
+"       ELSE s.state END AS state, "
 "  CASE WHEN s.version IS NULL THEN 'not registered' "
-"       WHEN f.version IS NULL AND $5 AND s.state IN ('applied', 'running', 'failed') THEN 'missing from the folder' "
+"       WHEN f.version IS NULL AND $5 AND s.state IN ('applied', 'outdated', 'running', 'failed') THEN 'missing from the folder' "
 "       WHEN s.state IN ('applied', 'running', 'failed') AND f.checksum IS DISTINCT FROM s.checksum AND f.version IS NOT NULL "
+"            AND NOT s.repeatable "
 "         THEN 'changed since applied' END AS drift, "
-"  s.applied_at, s.applied_by, s.duration_ms, s.steps, s.retries, s.error, f.file "
+"  s.applied_at, s.applied_by, s.duration_ms, s.steps, s.retries, s.error, f.file, "
+"  coalesce(s.repeatable, f.repeatable, false) AS repeatable "
 "FROM s FULL JOIN f ON f.version = s.version "
-"ORDER BY string_to_array(coalesce(s.version, f.version), '.')::numeric[]";
+"ORDER BY coalesce(s.repeatable, f.repeatable, false), "
+"  CASE WHEN NOT coalesce(s.repeatable, f.repeatable, false) "
+"       THEN string_to_array(coalesce(s.version, f.version), '.')::numeric[] END, 1";
 
 static int
 cmd_status(PGconn *conn, const Folder *f)
 {
-	PQExpBufferData arrays[4];
-	const char *values[5];
+	PQExpBufferData arrays[5];
+	const char *values[6];
 	PGresult   *res;
 	int			rc = EXIT_OK;
 
@@ -807,6 +861,7 @@ cmd_status(PGconn *conn, const Folder *f)
 	for (int a = 0; a < 4; a++)
 		values[a] = arrays[a].data;
 	values[4] = f ? "true" : "false";
+	values[5] = arrays[4].data;
 
 	if (opt.json)
 	{
@@ -814,13 +869,13 @@ cmd_status(PGconn *conn, const Folder *f)
 
 		initPQExpBuffer(&q);
 		appendPQExpBuffer(&q, "SELECT coalesce(json_agg(x), '[]') FROM (%s) x", status_sql);
-		res = run(conn, "could not read the status", q.data, 5, values);
+		res = run(conn, "could not read the status", q.data, 6, values);
 		if (res == NULL)
 			return EXIT_ERROR;
 		printf("%s\n", PQgetvalue(res, 0, 0));
 		PQclear(res);
 	}
-	res = run(conn, "could not read the status", status_sql, 5, values);
+	res = run(conn, "could not read the status", status_sql, 6, values);
 	if (res == NULL)
 		return EXIT_ERROR;
 	if (!opt.json)
@@ -846,7 +901,7 @@ cmd_status(PGconn *conn, const Folder *f)
 		else if (!PQgetisnull(res, r, 3) && strcmp(PQgetvalue(res, r, 3), "not registered") != 0)
 			this = EXIT_DRIFT;
 		else if (strcmp(state, "pending") == 0 || strcmp(state, "running") == 0 ||
-				 strcmp(state, "rolled_back") == 0)
+				 strcmp(state, "rolled_back") == 0 || strcmp(state, "outdated") == 0)
 			this = EXIT_PENDING;
 		/* failed > drift > pending */
 		if (this == EXIT_FAILED || (this == EXIT_DRIFT && rc != EXIT_FAILED) ||
@@ -1010,7 +1065,8 @@ cmd_lint(PGconn *conn, const Folder *f, int nfiles, char **files)
 	{
 		/* what up would run: the folder's migrations not applied yet */
 		res = run(conn, "could not read migrate_status()",
-				  "SELECT version FROM pg_catalog.migrate_status() WHERE state = 'applied'", 0, NULL);
+				  "SELECT version, checksum, repeatable FROM pg_catalog.migrate_status() WHERE state = 'applied'",
+				  0, NULL);
 		if (res == NULL)
 			return EXIT_ERROR;
 		for (int i = 0; i < f->n; i++)
@@ -1018,10 +1074,23 @@ cmd_lint(PGconn *conn, const Folder *f, int nfiles, char **files)
 			bool		applied = false;
 
 			for (int r = 0; r < PQntuples(res) && !applied; r++)
-				applied = version_cmp(PQgetvalue(res, r, 0), f->items[i].version) == 0;
+				applied = strcmp(PQgetvalue(res, r, 2), "f") == 0 &&
+					version_cmp(PQgetvalue(res, r, 0), f->items[i].version) == 0;
 			if (f->items[i].blocker == NULL && !applied)
 				lint_one(conn, f->items[i].up.path, f->items[i].version, f->items[i].up.sql,
 						 f->items[i].up.line, &errors, &json);
+		}
+		/* a repeatable one runs again unless applied as the file is now */
+		for (int i = 0; i < f->nrep; i++)
+		{
+			const Migration *m = &f->repeatables[i];
+			bool		applied = false;
+
+			for (int r = 0; r < PQntuples(res) && !applied; r++)
+				applied = strcmp(PQgetvalue(res, r, 0), m->name) == 0 &&
+					strcmp(PQgetvalue(res, r, 1), checksum_of(&m->up)) == 0;
+			if (!applied)
+				lint_one(conn, m->up.path, m->name, m->up.sql, m->up.line, &errors, &json);
 		}
 		PQclear(res);
 	}
@@ -1075,11 +1144,12 @@ cmd_plan(PGconn *conn, const Folder *f, const char *target)
 		"SELECT p.version, p.name, p.step, p.kind, p.statements, "
 		"  (SELECT string_agg(l.severity || ' ' || l.rule || ': ' || l.message, E'\\n') "
 		"     FROM pg_catalog.migrate_lint(p.sql) l) AS lint "
-		"FROM pg_catalog.migrate_plan($1) p ORDER BY string_to_array(p.version, '.')::numeric[], p.step";
+		"FROM pg_catalog.migrate_plan($1) WITH ORDINALITY p ORDER BY p.ordinality";
+	/* json_agg keeps the order of the plan's rows, the order of the run */
 	const char *sql_json =
 		"SELECT coalesce(json_agg(x), '[]') FROM ("
 		"SELECT p.*, (SELECT coalesce(json_agg(l), '[]') FROM pg_catalog.migrate_lint(p.sql) l) AS lint "
-		"FROM pg_catalog.migrate_plan($1) p ORDER BY string_to_array(p.version, '.')::numeric[], p.step) x";
+		"FROM pg_catalog.migrate_plan($1) p) x";
 
 	if (!register_folder(conn, f, true))
 		return EXIT_ERROR;
@@ -1133,8 +1203,8 @@ cmd_plan(PGconn *conn, const Folder *f, const char *target)
 static int
 cmd_validate(PGconn *conn, const Folder *f)
 {
-	PQExpBufferData arrays[4];
-	const char *values[5];
+	PQExpBufferData arrays[5];
+	const char *values[6];
 	PQExpBufferData q;
 	PGresult   *res;
 	int			problems = 0;
@@ -1143,6 +1213,7 @@ cmd_validate(PGconn *conn, const Folder *f)
 	for (int a = 0; a < 4; a++)
 		values[a] = arrays[a].data;
 	values[4] = "true";
+	values[5] = arrays[4].data;
 	initPQExpBuffer(&q);
 	appendPQExpBuffer(&q,
 					  "SELECT x.version, x.name, x.drift, x.file, s.checksum, "
@@ -1152,7 +1223,7 @@ cmd_validate(PGconn *conn, const Folder *f)
 					  "UNION ALL "
 					  "SELECT v.version, v.name, v.problem, NULL, v.detail, NULL FROM pg_catalog.migrate_validate() v "
 					  "WHERE v.problem = 'out_of_order'", status_sql);
-	res = run(conn, "could not validate", q.data, 5, values);
+	res = run(conn, "could not validate", q.data, 6, values);
 	if (res == NULL)
 		return EXIT_ERROR;
 	for (int r = 0; r < PQntuples(res); r++)

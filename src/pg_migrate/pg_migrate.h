@@ -52,6 +52,10 @@ typedef struct Folder
 	Migration  *items;			/* sorted by version */
 	int			n;
 	int			cap;
+	Migration  *repeatables;	/* Flyway R__: version and name are the
+								 * name; sorted by it */
+	int			nrep;
+	int			caprep;
 	char	   *where;			/* the directories, for messages */
 	const char *note;			/* what of the folder is not used, if anything */
 } Folder;

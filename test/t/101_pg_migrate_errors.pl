@@ -40,7 +40,6 @@ my @bad = (
 	[ 'mixed', qr/mixes formats: golang-migrate and flyway \(".*V2__b\.sql"\)/ ],
 	[ 'two-files', qr/two files for version 1: ".*01_b\.up\.sql" and ".*1_a\.up\.sql"|two files for version 0?1: ".*1_a\.up\.sql" and ".*01_b\.up\.sql"/ ],
 	[ 'dbmate-down-marker', qr/20240101000000_indented_down\.sql": dbmate requires each migration to define a down block/ ],
-	[ 'flyway-repeatable', qr/R__views\.sql": Flyway repeatable migrations \(R__\) are not supported yet/ ],
 	[ 'sqitch-missing-dep', qr/sqitch\.plan", line 4: change "widgets" requires "gadgets", which is not earlier in the plan/ ],
 	[ 'goose-unbalanced', qr/00001_unbalanced\.sql": '-- \+goose StatementBegin' without StatementEnd/ ],
 );

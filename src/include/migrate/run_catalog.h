@@ -28,6 +28,7 @@ typedef struct MigrationDef
 	char	   *down_checksum;	/* of down_sql, NULL without one */
 	Oid			owner;			/* the role it runs as; InvalidOid once dropped */
 	bool		transactional;	/* false: each statement commits on its own */
+	bool		repeatable;		/* runs again whenever its script changes */
 } MigrationDef;
 
 /* The latest history row of a version. */
@@ -84,6 +85,9 @@ extern char *catalog_register(const char *version, Datum version_key, const char
 							  const char *up_sql, const char *down_sql,
 							  int statements, int nontransactional, bool transactional,
 							  const char *source, Oid caller);
+extern char *catalog_register_repeatable(const char *name, const char *sql, int statements,
+										int nontransactional, bool transactional,
+										const char *source, Oid caller);
 extern List *catalog_plan(bool rollback, const char *target, int steps, bool out_of_order);
 extern MigrationDef *catalog_migration(const char *version);
 extern void catalog_latest(const char *version, LatestState *out);
