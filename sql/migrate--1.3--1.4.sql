@@ -129,6 +129,10 @@ COMMENT ON FUNCTION migrate.live() IS
 SELECT migrate.copy_execute_grants('migrate.live_1_3()', 'migrate.live()');
 DROP FUNCTION migrate.live_1_3();
 
+-- migrate_backfill_status()'s percent and ETA count a job without a where
+-- clause against the table's live rows, not its size (edited in place in
+-- migrate.backfill_status_rows below).
+
 -- Ownership of migrations (issue 15 §2): who may change and see them
 
 -- register and resolve check the caller against the owner, so they are
@@ -469,9 +473,22 @@ RETURNS TABLE (id bigint, relation text, column_name name, state text, rows_done
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH j AS (
+    WITH l AS (
+        SELECT j.*, (SELECT c.reltuples::bigint FROM pg_class c WHERE c.oid = j.relid) AS live_rows
+        FROM migrate.backfill_jobs j
+        WHERE $2 IS NULL OR j.id = $2
+    ), j AS (
+        -- A job without a where clause has every live row of the table to
+        -- do: its total is the live rows as VACUUM and ANALYZE last counted
+        -- them (reltuples), not the rows done extrapolated over the blocks
+        -- of the pass, which dead space skews either way (issue 17).  With a
+        -- where clause, or a table never counted, the extrapolation it is.
+        -- (pg_stat_get_live_tuples() is no better: a session's inserts it
+        -- has not yet reported are added after its own VACUUM's count.)
         SELECT j.*,
                CASE WHEN j.state = 'done' THEN j.rows_done
+                    WHEN j.pass = 1 AND j.where_clause IS NULL AND j.live_rows > 0
+                        THEN greatest(j.rows_done, j.live_rows)
                     WHEN j.pass = 1 AND j.next_block > 0 AND j.pass_end_block > 0
                         THEN greatest(j.rows_done, (j.rows_done::numeric * j.pass_end_block / j.next_block)::bigint)
                     WHEN j.pass = 1 THEN greatest(j.rows_done, j.rows_total_estimate)
@@ -480,8 +497,7 @@ AS $$
                pg_has_role($1, j.submitter, 'USAGE') AS visible,
                coalesce((SELECT a.rolname FROM pg_roles a WHERE a.oid = j.submitter),
                         j.submitted_by) AS submitter_name
-        FROM migrate.backfill_jobs j
-        WHERE $2 IS NULL OR j.id = $2
+        FROM l j
     ), r AS (
         SELECT j.*, CASE WHEN j.secs > 0 THEN round(j.rows_done / j.secs, 1) END AS rate
         FROM j
