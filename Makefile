@@ -21,7 +21,8 @@ OBJS = \
 	src/guard.o \
 	src/lint.o \
 	src/backfill.o \
-	src/backfill_api.o
+	src/backfill_api.o \
+	src/import.o
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 

@@ -266,6 +266,7 @@ AS $$
     WITH latest AS (
         SELECT DISTINCT ON (h.version) h.*
         FROM migrate.history h
+        WHERE h.action <> 'unregister'
         ORDER BY h.version, h.id DESC
     ), live AS (
         SELECT l.version, l.step, l.steps_total, l.retries, l.job_id, l.lock_timeout,
@@ -312,7 +313,7 @@ AS $$
            s.duration_ms,
            coalesce(s.checksum, s.registered_checksum),
            CASE WHEN s.error_message IS NOT NULL THEN
-               s.error_code || ': ' || s.error_message
+               coalesce(s.error_code || ': ', '') || s.error_message
                || coalesce(' (statement ' || s.error_statement
                            || coalesce(', position ' || s.error_position, '') || ')', '')
            END,
@@ -610,5 +611,51 @@ COMMENT ON FUNCTION migrate.guard_ddl_start() IS
     'event trigger of the DDL-safety guard: judges a DDL statement before it takes its lock';
 COMMENT ON FUNCTION migrate.guard_table_rewrite() IS
     'event trigger of the DDL-safety guard: refuses a rewrite of a large table the first check did not foresee';
+
+-- Importing another tool's history, baseline, unregister (issue 17)
+
+-- An unregister row records who removed a migration that never ran; its
+-- state says so.  migrate_status() leaves such rows out: a version removed
+-- that way is not shown, and registered again it is pending.
+ALTER TABLE migrate.history DROP CONSTRAINT history_state_check;
+ALTER TABLE migrate.history ADD CONSTRAINT history_state_check
+    CHECK (state IN ('running', 'applied', 'failed', 'rolled_back', 'unregistered'));
+
+-- Not SECURITY DEFINER and no search_path of their own: the other tool's
+-- table is found on the caller's search_path and read with the caller's
+-- rights; they write migrate.history as the extension owner internally.
+CREATE FUNCTION pg_catalog.migrate_import_history(tool text DEFAULT 'auto', files jsonb DEFAULT NULL)
+RETURNS TABLE (version text, name text, state text, applied_at timestamptz, applied_by name,
+               imported_from text)
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'migrate_import_history';
+REVOKE ALL ON FUNCTION pg_catalog.migrate_import_history(text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION pg_catalog.migrate_import_history(text, jsonb) IS
+    'imports the history of flyway, golang-migrate, dbmate, prisma, goose, node-pg-migrate or sqitch (auto: the one whose table is on the search_path) onto the registered migrations; files maps a version to its file''s text for the tool''s checksum';
+
+CREATE FUNCTION pg_catalog.migrate_baseline(version text)
+RETURNS TABLE (version text, name text)
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'migrate_baseline';
+REVOKE ALL ON FUNCTION pg_catalog.migrate_baseline(text) FROM PUBLIC;
+COMMENT ON FUNCTION pg_catalog.migrate_baseline(text) IS
+    'marks every registered migration up to version that is not applied applied, without running it (the database already has them)';
+
+CREATE FUNCTION pg_catalog.migrate_unregister(version text)
+RETURNS text
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'migrate_unregister';
+REVOKE ALL ON FUNCTION pg_catalog.migrate_unregister(text) FROM PUBLIC;
+COMMENT ON FUNCTION pg_catalog.migrate_unregister(text) IS
+    'removes a registered migration that never ran (its owner, a member or a superuser)';
+
+-- Roles granted before: migrate_grant() covers the new functions for
+-- roles granted from now on; those granted earlier get them here.
+SELECT migrate.copy_execute_grants('pg_catalog.migrate_resolve(text, text)', f)
+FROM (VALUES ('pg_catalog.migrate_import_history(text, jsonb)'::regprocedure),
+             ('pg_catalog.migrate_baseline(text)'),
+             ('pg_catalog.migrate_unregister(text)')) v (f);
 
 DROP FUNCTION migrate.copy_execute_grants(regprocedure, regprocedure);

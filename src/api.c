@@ -55,7 +55,6 @@ PG_FUNCTION_INFO_V1(migrate_history);
 PG_FUNCTION_INFO_V1(migrate_resolve);
 PG_FUNCTION_INFO_V1(migrate_live);
 
-static char *text_arg(FunctionCallInfo fcinfo, int n, const char *name);
 static void start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
 					  const char *target, int steps, bool wait);
 static int	claim_run_slot(const char *fname, uint32 *generation);
@@ -69,7 +68,8 @@ static void report_plan(FunctionCallInfo fcinfo, List *plan);
 static const char *const queued_detail =
 "queued for the migrate worker; follow it with migrate_status() or CALL migrate_wait()";
 
-static char *
+/* A text argument that must not be null (import.c uses it too). */
+char *
 text_arg(FunctionCallInfo fcinfo, int n, const char *name)
 {
 	if (PG_ARGISNULL(n))
@@ -885,7 +885,6 @@ migrate_resolve(PG_FUNCTION_ARGS)
 {
 	char	   *version = text_arg(fcinfo, 0, "version");
 	char	   *state = text_arg(fcinfo, 1, "state");
-	bool		busy;
 	CatalogUser user;
 	int			nestlevel;
 	char	   *note;
@@ -896,15 +895,7 @@ migrate_resolve(PG_FUNCTION_ARGS)
 				 errmsg("invalid state \"%s\"", state),
 				 errhint("Mark the migration 'applied' (you finished it by hand) or 'rolled_back' (you undid it).")));
 	(void) catalog_version_ok(ERROR);
-	migrate_require_shmem();
-	LWLockAcquire(MigrateState->lock, LW_SHARED);
-	busy = migrate_active_run_slot(MyDatabaseId) >= 0;
-	LWLockRelease(MigrateState->lock);
-	if (busy)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("cannot resolve a migration while a run is in progress in this database"),
-				 errhint("Wait for it (CALL migrate_wait()), then resolve.")));
+	migrate_require_no_run("resolve a migration", "resolve");
 	nestlevel = NewGUCNestLevel();
 	catalog_become_owner(&user);
 	note = catalog_resolve(version, state, user.userid);

@@ -1076,8 +1076,12 @@ catalog_resolve(const char *version, const char *state, Oid caller)
 				 errdetail("migrate_resolve() settles a migration whose last attempt failed or was interrupted, after a manual fix."),
 				 strcmp(current, "applied") == 0 ?
 				 errhint("Roll it back with migrate_rollback() or migrate_rollback_to(), which run its down script.") :
+				 strcmp(current, "pending") == 0 && strcmp(state, "applied") == 0 ?
+				 errhint("If the database already has what it does, mark it and every migration before it applied without running them with migrate_baseline('%s'); otherwise apply it with migrate_apply().",
+						 version) :
 				 strcmp(current, "pending") == 0 ?
-				 errhint("Apply it with migrate_apply(), or first register a changed script under its version with migrate_register().") :
+				 errhint("Apply it with migrate_apply(), or first register a changed script under its version with migrate_register(); a migration that never ran can be removed with migrate_unregister('%s').",
+						 version) :
 				 errhint("Apply it again with migrate_apply().")));
 
 	note = psprintf("resolved by %s from state %s", who, current);
@@ -1093,6 +1097,158 @@ catalog_resolve(const char *version, const char *state, Oid caller)
 			 "SELECT $1, $2, 'resolve', $3, m.checksum, 0, 0, $5, now(), now(), $4 "
 			 "FROM migrate.migrations m WHERE m.version = $1",
 			 5, types, values, NULL, SPI_OK_INSERT);
+	SPI_finish();
+	return note;
+}
+
+/*
+ * The registered migrations an adoption (import.c) marks: the one whose
+ * version equals arg numerically (CATALOG_MATCH_VERSION, so 007 finds 7),
+ * every one up to it (CATALOG_MATCH_UP_TO), or those named arg
+ * (CATALOG_MATCH_NAME), in version order, each with its latest history row
+ * (an unregister row does not count: the version had no history when it
+ * was unregistered).  The rows are locked, so that a concurrent register,
+ * adoption or unregister waits for this transaction and then sees its
+ * history rows.
+ */
+List *
+catalog_find(CatalogMatch how, const char *arg)
+{
+	static SPIPlanPtr plan = NULL;
+	MemoryContext outer = CurrentMemoryContext;
+	Oid			types[3] = {NUMERICARRAYOID, INT4OID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = "   ";
+	List	   *result = NIL;
+	uint64		i;
+
+	if (how == CATALOG_MATCH_NAME)
+	{
+		nulls[0] = 'n';
+		values[2] = CStringGetTextDatum(arg);
+	}
+	else
+	{
+		values[0] = script_version_key(arg);
+		nulls[2] = 'n';
+	}
+	values[1] = Int32GetDatum((int) how);
+
+	SPI_connect();
+	spi_exec_kept(&plan, "SELECT m.version, m.name, m.up_sql, m.checksum, m.owner, m.source, "
+				  "       h.action, h.state "
+				  "FROM migrate.migrations m "
+				  "LEFT JOIN LATERAL (SELECT h.action, h.state FROM migrate.history h "
+				  "                   WHERE h.version = m.version AND h.action <> 'unregister' "
+				  "                   ORDER BY h.id DESC LIMIT 1) h ON true "
+				  "WHERE CASE $2 WHEN 0 THEN m.version_key = $1 "
+				  "              WHEN 1 THEN m.version_key <= $1 "
+				  "              ELSE m.name = $3 END "
+				  "ORDER BY m.version_key FOR UPDATE OF m",
+				  3, types, values, nulls, SPI_OK_SELECT);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		RegisteredMigration *r = MemoryContextAllocZero(outer, sizeof(RegisteredMigration));
+		MemoryContext old;
+
+		r->def.version = col(i, 1, outer);
+		r->def.name = col(i, 2, outer);
+		r->def.up_sql = col(i, 3, outer);
+		r->def.checksum = col(i, 4, outer);
+		r->def.owner = col_oid(i, 5);
+		r->source = col(i, 6, outer);
+		r->latest.action = col(i, 7, outer);
+		r->latest.state = col(i, 8, outer);
+		r->latest.exists = r->latest.state != NULL;
+		old = MemoryContextSwitchTo(outer);
+		result = lappend(result, r);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
+ * Appends the history row of a decision about a migration that migrate did
+ * not run (action import, baseline or unregister): it is in state
+ * a->state.  The row carries the registered checksum, since an import has
+ * checked that the script is the one that ran (or that the other tool kept
+ * no checksum).
+ */
+void
+catalog_history_mark(const MigrationDef *m, const char *action, const AdoptedAttempt *a,
+					 Oid caller)
+{
+	Oid			types[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, FLOAT8OID,
+	TEXTOID, TEXTOID, NAMEOID};
+	Datum		values[9];
+	char		nulls[9] = "         ";
+
+	values[0] = CStringGetTextDatum(m->version);
+	values[1] = CStringGetTextDatum(action);
+	values[2] = CStringGetTextDatum(a->state);
+	values[3] = text_or_null(a->role, &nulls[3]);
+	values[4] = TimestampTzGetDatum(a->finished_at);
+	nulls[4] = a->finished_at == 0 ? 'n' : ' ';
+	values[5] = Float8GetDatum(a->duration_ms);
+	nulls[5] = a->duration_ms < 0 ? 'n' : ' ';
+	values[6] = text_or_null(a->error_message, &nulls[6]);
+	values[7] = text_or_null(a->note, &nulls[7]);
+	values[8] = CStringGetDatum(GetUserNameFromId(caller, false));
+
+	SPI_connect();
+	spi_exec("INSERT INTO migrate.history (version, name, action, state, checksum, steps_done, "
+			 "  steps_total, role, started_at, finished_at, duration_ms, error_message, note) "
+			 "SELECT m.version, m.name, $2, $3, m.checksum, 0, 0, coalesce($4, $9), "
+			 "  coalesce($5, now()) - coalesce($6, 0) * interval '1 ms', coalesce($5, now()), "
+			 "  $6, $7, $8 "
+			 "FROM migrate.migrations m WHERE m.version = $1",
+			 9, types, values, nulls, SPI_OK_INSERT);
+	SPI_finish();
+}
+
+/*
+ * Removes a registered migration that never ran: a mistaken registration,
+ * or one whose file is gone.  One that ran in any way (applied, failed,
+ * rolled back, imported, baselined) stays: its history refers to its
+ * script.  The history keeps an unregister row naming who removed it.
+ */
+char *
+catalog_unregister(const char *version, Oid caller)
+{
+	List	   *found = catalog_find(CATALOG_MATCH_VERSION, version);
+	RegisteredMigration *r;
+	char	   *who = GetUserNameFromId(caller, false);
+	char	   *note;
+	AdoptedAttempt a = {0};
+
+	if (found == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("migration %s is not registered", version),
+				 errhint("migrate_status() lists the registered migrations.")));
+	r = linitial(found);
+	catalog_check_owner(r->def.version, r->def.owner, caller, "unregister");
+	if (r->latest.exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration %s cannot be unregistered: it is %s", r->def.version, r->latest.state),
+				 errdetail("Only a migration that never ran may be unregistered; the history of one that ran refers to its script."),
+				 strcmp(r->latest.state, "applied") == 0 ?
+				 errhint("Roll it back with migrate_rollback_to() if it should not be applied, and put the change in a new migration.") :
+				 strcmp(r->latest.state, "rolled_back") == 0 ?
+				 errhint("Leave it registered; a new migration with a version of its own can replace what it did.") :
+				 errhint("Fix its script and apply it again, or after a manual fix mark it with migrate_resolve().")));
+
+	note = psprintf("unregistered by %s; it never ran", who);
+	a.state = "unregistered";
+	a.duration_ms = -1;
+	a.note = note;
+	catalog_history_mark(&r->def, "unregister", &a, caller);
+	SPI_connect();
+	spi_exec("DELETE FROM migrate.migrations WHERE version = $1", 1,
+			 (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(r->def.version)}, NULL,
+			 SPI_OK_DELETE);
 	SPI_finish();
 	return note;
 }

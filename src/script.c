@@ -17,6 +17,7 @@
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "common/cryptohash.h"
+#include "common/sha1.h"
 #include "common/sha2.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -342,16 +343,28 @@ script_steps(List *stmts, bool transactional)
 char *
 script_checksum(const char *sql)
 {
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	char	   *hex = palloc(PG_SHA256_DIGEST_LENGTH * 2 + 1);
+	return script_digest(sql, strlen(sql), PG_SHA256);
+}
 
+/*
+ * The hex digest of len bytes of data: sha256 for migrate's own checksums,
+ * and the hashes other tools keep of their files (import.c).
+ */
+char *
+script_digest(const char *data, size_t len, pg_cryptohash_type type)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(type);
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	int			size = type == PG_SHA1 ? SHA1_DIGEST_LENGTH : PG_SHA256_DIGEST_LENGTH;
+	char	   *hex = palloc(size * 2 + 1);
+
+	Assert(type == PG_SHA1 || type == PG_SHA256);
 	if (pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) sql, strlen(sql)) < 0 ||
-		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-		elog(ERROR, "could not compute sha256 checksum: %s", pg_cryptohash_error(ctx));
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(ctx, digest, size) < 0)
+		elog(ERROR, "could not compute a checksum: %s", pg_cryptohash_error(ctx));
 	pg_cryptohash_free(ctx);
-	hex[hex_encode((const char *) digest, sizeof(digest), hex)] = '\0';
+	hex[hex_encode((const char *) digest, size, hex)] = '\0';
 	return hex;
 }
 

@@ -78,6 +78,28 @@ migrate_require_shmem(void)
 }
 
 /*
+ * The functions that record a decision about migrations without running
+ * them (resolve, import, baseline, unregister) wait for no run: one in
+ * progress could be at the very migration, so they refuse.  what is the
+ * action ("resolve a migration").
+ */
+void
+migrate_require_no_run(const char *what, const char *verb)
+{
+	bool		busy;
+
+	migrate_require_shmem();
+	LWLockAcquire(MigrateState->lock, LW_SHARED);
+	busy = migrate_active_run_slot(MyDatabaseId) >= 0;
+	LWLockRelease(MigrateState->lock);
+	if (busy)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("cannot %s while a run is in progress in this database", what),
+				 errhint("Wait for it (CALL migrate_wait()), then %s.", verb)));
+}
+
+/*
  * Claims a free slot for a job in the given database.  The caller holds
  * MigrateState->lock exclusively.  Returns the slot index, or -1 if every
  * slot is taken.

@@ -16,6 +16,10 @@
 /* Longest migration version accepted, including the terminating NUL. */
 #define MIGRATE_VERSION_LEN	64
 
+#include "fmgr.h"
+
+/* A text argument of a SQL function that must not be null (api.c). */
+extern char *text_arg(FunctionCallInfo fcinfo, int n, const char *name);
 
 
 /* SetSingleFuncCall() was renamed in PostgreSQL 16. */

@@ -14,6 +14,7 @@
 #define MIGRATE_RUN_CATALOG_H
 
 #include "fmgr.h"
+#include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 
 #include "migrate/retry.h"
@@ -70,6 +71,33 @@ typedef struct MigrationError
 	const char *sql;			/* the failing statement */
 } MigrationError;
 
+/* How catalog_find() picks the registered migrations. */
+typedef enum CatalogMatch
+{
+	CATALOG_MATCH_VERSION,		/* the same version, compared numerically */
+	CATALOG_MATCH_UP_TO,		/* every version up to it */
+	CATALOG_MATCH_NAME			/* by name (sqitch's change names) */
+} CatalogMatch;
+
+/* A registered migration and its latest history row, for an adoption. */
+typedef struct RegisteredMigration
+{
+	MigrationDef def;			/* version, name, up_sql, checksum, owner */
+	char	   *source;			/* the file it came from, or NULL */
+	LatestState latest;			/* exists, action and state only */
+} RegisteredMigration;
+
+/* What an adoption records of a migration migrate did not run. */
+typedef struct AdoptedAttempt
+{
+	const char *state;			/* applied, failed or rolled_back */
+	TimestampTz finished_at;	/* when it ended; 0: unknown (now) */
+	double		duration_ms;	/* < 0: unknown */
+	const char *role;			/* who ran it; NULL: the caller */
+	const char *error_message;	/* why it failed, or NULL */
+	const char *note;
+} AdoptedAttempt;
+
 typedef struct CatalogUser
 {
 	Oid			userid;
@@ -107,6 +135,10 @@ extern void catalog_history_finish(int64 history_id, int64 run_id, MigrationDef 
 								   int steps_done, int steps_total, int retries,
 								   TimestampTz started_at, MigrationError *err);
 extern char *catalog_resolve(const char *version, const char *state, Oid caller);
+extern List *catalog_find(CatalogMatch how, const char *arg);
+extern void catalog_history_mark(const MigrationDef *m, const char *action,
+								 const AdoptedAttempt *a, Oid caller);
+extern char *catalog_unregister(const char *version, Oid caller);
 extern void catalog_check_owner(const char *version, Oid owner, Oid caller, const char *action);
 
 #endif							/* MIGRATE_RUN_CATALOG_H */

@@ -11,6 +11,7 @@
 #ifndef MIGRATE_SCRIPT_H
 #define MIGRATE_SCRIPT_H
 
+#include "common/cryptohash.h"
 #include "nodes/pg_list.h"
 
 /* One statement of a script, as the raw parser delimited it. */
@@ -45,6 +46,7 @@ extern List *script_statements(const char *sql, List *raw);
 extern void script_check_runnable(const char *sql, List *stmts, const char *what);
 extern List *script_steps(List *stmts, bool transactional);
 extern char *script_checksum(const char *sql);
+extern char *script_digest(const char *data, size_t len, pg_cryptohash_type type);
 extern void script_check_size(const char *sql, const char *name);
 extern Datum script_version_key(const char *version);
 extern void script_check_version(const char *version, const char *argname);

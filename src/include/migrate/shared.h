@@ -139,6 +139,7 @@ extern MigrateShared *MigrateState;
 
 extern void migrate_shmem_init(void);
 extern void migrate_require_shmem(void);
+extern void migrate_require_no_run(const char *what, const char *verb);
 extern int	migrate_slot_alloc(MigrateJobKind kind, Oid dboid);
 extern int	migrate_active_run_slot(Oid dboid);
 extern bool migrate_slot_has_backfill(const MigrateSlot *slot, int64 job_id);
