@@ -236,6 +236,13 @@ read_whole(const char *path, char **buf, size_t *len)
 	return true;
 }
 
+/* A file's whole text as read_whole checks it, for pg_migrate import. */
+bool
+folder_read_file(const char *path, char **buf, size_t *len)
+{
+	return read_whole(path, buf, len);
+}
+
 static int
 entry_cmp(const void *a, const void *b)
 {

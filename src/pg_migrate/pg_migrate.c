@@ -57,7 +57,9 @@ typedef enum Command
 	CMD_LINT,
 	CMD_PLAN,
 	CMD_VALIDATE,
-	CMD_NEW
+	CMD_NEW,
+	CMD_IMPORT,
+	CMD_BASELINE
 } Command;
 
 typedef enum TriValue
@@ -82,6 +84,7 @@ static struct
 	const char *to;
 	bool		all;
 	bool		quiet;
+	const char *from;			/* import: the tool, or NULL for auto */
 } opt;
 
 static const char *progname;
@@ -105,6 +108,10 @@ usage(void)
 	printf("  %s [OPTION]... lint [FILE]... [--json]   (default: the migrations not applied yet)\n", progname);
 	printf("  %s [OPTION]... validate\n", progname);
 	printf("  %s [OPTION]... new NAME\n", progname);
+	printf("  %s [OPTION]... import [--from TOOL]  register the folder, then import the\n"
+		   "                           history of the tool that applied it so far\n", progname);
+	printf("  %s [OPTION]... baseline VERSION  register the folder, mark it applied up to\n"
+		   "                           VERSION without running it (the database has it)\n", progname);
 	printf("\nOptions:\n");
 	printf("      --dir=DIR            migrations folder (repeatable; default: the first of\n"
 		   "                           migrations/, db/migrations/, db/migration/, prisma/migrations/)\n");
@@ -113,6 +120,9 @@ usage(void)
 	printf("      --json               JSON output (status, plan, lint)\n");
 	printf("      --exit-code          status: exit %d if pending, %d if failed, %d if drift\n",
 		   EXIT_PENDING, EXIT_FAILED, EXIT_DRIFT);
+	printf("      --from=TOOL          import: flyway, golang-migrate, dbmate, prisma, goose,\n"
+		   "                           node-pg-migrate or sqitch (default: the one whose\n"
+		   "                           history table is on the search_path)\n");
 	printf("  -q, --quiet              print errors only\n");
 	printf("  -V, --version            output version information, then exit\n");
 	printf("  -?, --help               show this help, then exit\n");
@@ -928,6 +938,48 @@ blocked_target(const Folder *f, const char *target, const Migration **blocker)
 	return target;
 }
 
+/*
+ * A registered migration that never ran and whose file is gone from the
+ * folder was a mistake, or was renamed: up unregisters it rather than run
+ * a script nobody has any more, and says so.
+ */
+static bool
+unregister_gone(PGconn *conn, const Folder *f)
+{
+	PQExpBufferData arrays[4];
+	const char *values[1];
+	PGresult   *res;
+	bool		ok = true;
+
+	folder_arrays(f, arrays);
+	values[0] = arrays[0].data;
+	res = run(conn, "could not read migrate_status()",
+			  "SELECT version, name FROM pg_catalog.migrate_status() "
+			  "WHERE state = 'pending' AND version <> ALL ($1::text[]) "
+			  "ORDER BY string_to_array(version, '.')::numeric[]", 1, values);
+	if (res == NULL)
+		return false;
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		const char *v[1] = {PQgetvalue(res, r, 0)};
+		PGresult   *u = run_keep(conn, "SELECT pg_catalog.migrate_unregister($1)", 1, v);
+
+		if (result_ok(u))
+			printf("%s: note: %s %s is registered but not in %s and never ran: unregistered\n",
+				   progname, v[0], PQgetvalue(res, r, 1), f->where);
+		else
+		{
+			pg_log_error("migration %s (%s) is not in %s and never ran, but could not be unregistered",
+						 v[0], PQgetvalue(res, r, 1), f->where);
+			print_server_error(u, conn);
+			ok = false;
+		}
+		PQclear(u);
+	}
+	PQclear(res);
+	return ok;
+}
+
 static int
 cmd_up(PGconn *conn, const Folder *f, const char *target)
 {
@@ -935,7 +987,7 @@ cmd_up(PGconn *conn, const Folder *f, const char *target)
 	const char *values[1];
 	int			rc;
 
-	if (!register_folder(conn, f, false))
+	if (!register_folder(conn, f, false) || !unregister_gone(conn, f))
 		return EXIT_ERROR;
 	values[0] = blocked_target(f, target, &blocker);
 	if (blocker && values[0] == NULL)
@@ -951,6 +1003,92 @@ cmd_up(PGconn *conn, const Folder *f, const char *target)
 		return EXIT_ERROR;
 	}
 	return rc;
+}
+
+/*
+ * Registers the folder, then imports the history of the tool that applied
+ * it so far.  The server checks the tool's checksum of each file (Flyway,
+ * Prisma, sqitch keep one): it gets the whole file where the registered
+ * script is only a part of it (a BEGIN/COMMIT cut).
+ */
+static int
+cmd_import(PGconn *conn, const Folder *f)
+{
+	PQExpBufferData versions;
+	PQExpBufferData texts;
+	const char *values[3];
+	PGresult   *res;
+
+	if (!register_folder(conn, f, false))
+		return EXIT_ERROR;
+	initPQExpBuffer(&versions);
+	initPQExpBuffer(&texts);
+	for (int i = 0; i < f->n; i++)
+	{
+		const Migration *m = &f->items[i];
+		char	   *buf;
+		size_t		len;
+
+		if (m->blocker || m->up.path == NULL)
+			continue;
+		if (!folder_read_file(m->up.path, &buf, &len))
+			return EXIT_ERROR;
+		if (len != m->up.len || memcmp(buf, m->up.sql, len) != 0)
+		{
+			array_add(&versions, m->version);
+			array_add(&texts, buf);
+		}
+		pg_free(buf);
+	}
+	array_end(&versions);
+	array_end(&texts);
+	values[0] = opt.from ? opt.from : "auto";
+	values[1] = versions.data;
+	values[2] = texts.data;
+	res = run(conn, "could not import the history",
+			  "SELECT version, name, state, applied_at, applied_by, imported_from "
+			  "FROM pg_catalog.migrate_import_history($1, "
+			  "  (SELECT pg_catalog.jsonb_object_agg(u.v, u.t) "
+			  "   FROM unnest($2::text[], $3::text[]) AS u(v, t))) "
+			  "ORDER BY string_to_array(version, '.')::numeric[]", 3, values);
+	if (res == NULL)
+	{
+		fprintf(stderr, "%s: nothing was imported\n", progname);
+		return EXIT_ERROR;
+	}
+	for (int r = 0; r < PQntuples(res) && !opt.quiet; r++)
+		printf("%s %s: %s%s%s%s%s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+			   PQgetvalue(res, r, 2),
+			   PQgetisnull(res, r, 3) ? "" : " at ", PQgetvalue(res, r, 3),
+			   PQgetisnull(res, r, 4) ? "" : " by ", PQgetvalue(res, r, 4));
+	if (!opt.quiet)
+		printf("%s: imported %d migrations%s%s\n", progname, PQntuples(res),
+			   PQntuples(res) > 0 ? " from " : "",
+			   PQntuples(res) > 0 ? PQgetvalue(res, 0, 5) : "");
+	PQclear(res);
+	return EXIT_OK;
+}
+
+/* Registers the folder, then marks it applied up to version without running it. */
+static int
+cmd_baseline(PGconn *conn, const Folder *f, const char *version)
+{
+	const char *values[1] = {version};
+	PGresult   *res;
+
+	if (!register_folder(conn, f, false))
+		return EXIT_ERROR;
+	res = run(conn, "could not baseline",
+			  "SELECT version, name FROM pg_catalog.migrate_baseline($1)", 1, values);
+	if (res == NULL)
+		return EXIT_ERROR;
+	for (int r = 0; r < PQntuples(res) && !opt.quiet; r++)
+		printf("%s %s: baselined (marked applied, not run)\n", PQgetvalue(res, r, 0),
+			   PQgetvalue(res, r, 1));
+	if (!opt.quiet)
+		printf("%s: %d migrations up to %s marked applied\n", progname, PQntuples(res), version);
+	PQclear(res);
+	return EXIT_OK;
 }
 
 static int
@@ -1293,6 +1431,12 @@ run_one(const char *dbname, const char *override_dbname, const Job *job)
 		case CMD_VALIDATE:
 			rc = cmd_validate(conn, job->f);
 			break;
+		case CMD_IMPORT:
+			rc = cmd_import(conn, job->f);
+			break;
+		case CMD_BASELINE:
+			rc = cmd_baseline(conn, job->f, arg);
+			break;
 		default:
 			rc = EXIT_USAGE;
 	}
@@ -1528,6 +1672,7 @@ main(int argc, char **argv)
 		{"dsn-file", required_argument, NULL, 7},
 		{"all-databases", no_argument, NULL, 8},
 		{"jobs", required_argument, NULL, 'j'},
+		{"from", required_argument, NULL, 9},
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
@@ -1625,6 +1770,9 @@ main(int argc, char **argv)
 			case 8:
 				all_databases = true;
 				break;
+			case 9:
+				opt.from = pg_strdup(optarg);
+				break;
 			case 'j':
 				if (!option_parse_int(optarg, "-j/--jobs", 1, 64, &jobs))
 					exit(EXIT_USAGE);
@@ -1655,6 +1803,10 @@ main(int argc, char **argv)
 		cmd = CMD_VALIDATE;
 	else if (strcmp(cmdname, "new") == 0)
 		cmd = CMD_NEW;
+	else if (strcmp(cmdname, "import") == 0)
+		cmd = CMD_IMPORT;
+	else if (strcmp(cmdname, "baseline") == 0)
+		cmd = CMD_BASELINE;
 	else
 	{
 		pg_log_error("unknown command \"%s\"", cmdname);
@@ -1681,7 +1833,17 @@ main(int argc, char **argv)
 		pg_log_error("new takes one argument, the migration's name");
 		exit(EXIT_USAGE);
 	}
-	if ((cmd == CMD_STATUS || cmd == CMD_VALIDATE) && argc - optind > 0)
+	if (cmd == CMD_BASELINE && argc - optind != 1)
+	{
+		pg_log_error("baseline takes one argument, the version the database already has");
+		exit(EXIT_USAGE);
+	}
+	if (opt.from && cmd != CMD_IMPORT)
+	{
+		pg_log_error("--from is an option of import");
+		exit(EXIT_USAGE);
+	}
+	if ((cmd == CMD_STATUS || cmd == CMD_VALIDATE || cmd == CMD_IMPORT) && argc - optind > 0)
 	{
 		pg_log_error("too many arguments for \"%s\"", cmdname);
 		exit(EXIT_USAGE);
@@ -1695,6 +1857,7 @@ main(int argc, char **argv)
 		exit(folder_new(&opt.dirs, opt.format, argv[optind]) ? EXIT_OK : EXIT_ERROR);
 	}
 	if (resolve_dirs(cmd == CMD_UP || cmd == CMD_PLAN || cmd == CMD_VALIDATE ||
+					 cmd == CMD_IMPORT || cmd == CMD_BASELINE ||
 					 (cmd == CMD_LINT && argc - optind == 0)))
 	{
 		if (!folder_read(&opt.dirs, opt.format, &folder))
@@ -1702,6 +1865,7 @@ main(int argc, char **argv)
 		f = &folder;
 	}
 	else if (opt.dirs_given || cmd == CMD_UP || cmd == CMD_PLAN || cmd == CMD_VALIDATE ||
+			 cmd == CMD_IMPORT || cmd == CMD_BASELINE ||
 			 (cmd == CMD_LINT && argc - optind == 0))
 		exit(EXIT_ERROR);
 

@@ -65,6 +65,7 @@ extern MigFormat format_from_name(const char *name);
 extern bool folder_read(SimpleStringList *dirs, MigFormat forced, Folder *folder);
 extern int	version_cmp(const char *a, const char *b);
 extern int	section_line_of(const Section *s, int charpos);
+extern bool folder_read_file(const char *path, char **buf, size_t *len);
 extern bool folder_new(SimpleStringList *dirs, MigFormat forced, const char *name);
 
 #endif							/* PG_MIGRATE_H */
