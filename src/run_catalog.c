@@ -1102,10 +1102,11 @@ catalog_resolve(const char *version, const char *state, Oid caller)
 }
 
 /*
- * The registered migrations an adoption (import.c) marks: the one whose
- * version equals arg numerically (CATALOG_MATCH_VERSION, so 007 finds 7),
- * every one up to it (CATALOG_MATCH_UP_TO), or those named arg
- * (CATALOG_MATCH_NAME), in version order, each with its latest history row
+ * The registered versioned migrations an adoption (import.c) marks: the
+ * one whose version equals arg numerically (CATALOG_MATCH_VERSION, so 007
+ * finds 7), every one up to it (CATALOG_MATCH_UP_TO), or those named arg
+ * (CATALOG_MATCH_NAME), in version order (repeatable ones have no
+ * version and are never matched), each with its latest history row
  * (an unregister row does not count: the version had no history when it
  * was unregistered).  The rows are locked, so that a concurrent register,
  * adoption or unregister waits for this transaction and then sees its
@@ -1143,7 +1144,7 @@ catalog_find(CatalogMatch how, const char *arg)
 				  "                   ORDER BY h.id DESC LIMIT 1) h ON true "
 				  "WHERE CASE $2 WHEN 0 THEN m.version_key = $1 "
 				  "              WHEN 1 THEN m.version_key <= $1 "
-				  "              ELSE m.name = $3 END "
+				  "              ELSE m.name = $3 AND m.version_key IS NOT NULL END "
 				  "ORDER BY m.version_key FOR UPDATE OF m",
 				  3, types, values, nulls, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)

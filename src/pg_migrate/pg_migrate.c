@@ -946,7 +946,7 @@ blocked_target(const Folder *f, const char *target, const Migration **blocker)
 static bool
 unregister_gone(PGconn *conn, const Folder *f)
 {
-	PQExpBufferData arrays[4];
+	PQExpBufferData arrays[5];
 	const char *values[1];
 	PGresult   *res;
 	bool		ok = true;
@@ -955,7 +955,7 @@ unregister_gone(PGconn *conn, const Folder *f)
 	values[0] = arrays[0].data;
 	res = run(conn, "could not read migrate_status()",
 			  "SELECT version, name FROM pg_catalog.migrate_status() "
-			  "WHERE state = 'pending' AND version <> ALL ($1::text[]) "
+			  "WHERE state = 'pending' AND NOT repeatable AND version <> ALL ($1::text[]) "
 			  "ORDER BY string_to_array(version, '.')::numeric[]", 1, values);
 	if (res == NULL)
 		return false;
