@@ -106,8 +106,14 @@ SELECT count(*) FROM migrate_history();
 RESET ROLE;
 SET ROLE regress_stranger;
 SELECT * FROM migrate_import_history('flyway');
+-- and who may read it may still mark only the migrations that are theirs
+RESET ROLE;
+GRANT SELECT ON flyway_schema_history TO regress_stranger;
+SET ROLE regress_stranger;
+SELECT * FROM migrate_import_history('flyway', '{"1": "BEGIN;\nCREATE TABLE fw1 (id int);\nCOMMIT;\n"}');
 RESET ROLE;
 SET ROLE regress_importer;
+SELECT count(*) FROM migrate_history();
 -- the files themselves, where pg_migrate cut a wrapper from the script;
 -- a file with a byte order mark and CRLF line ends is the same to Flyway
 SELECT version, name, state, applied_at, applied_by, imported_from

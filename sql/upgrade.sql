@@ -91,6 +91,13 @@ SELECT r AS role,
        has_function_privilege(r, 'migrate_backfill_status(bigint)', 'EXECUTE') AS backfill_status
 FROM unnest(ARRAY['upgrade_user', 'upgrade_watcher', 'public']) r;
 SELECT count(*) AS old_status FROM pg_proc WHERE proname LIKE 'migrate_backfill_status%';
+-- a role granted before 1.4 may import another tool's history, baseline
+-- and unregister, as one granted now
+SELECT r AS role,
+       has_function_privilege(r, 'migrate_import_history(text, jsonb)', 'EXECUTE') AS import,
+       has_function_privilege(r, 'migrate_baseline(text)', 'EXECUTE') AS baseline,
+       has_function_privilege(r, 'migrate_unregister(text)', 'EXECUTE') AS unregister
+FROM unnest(ARRAY['upgrade_user', 'upgrade_watcher', 'public']) r;
 
 SELECT migrate_backfill_resume(id) FROM migrate.backfill_jobs;
 SELECT migrate_backfill_wait(id, '60s') FROM migrate.backfill_jobs;
