@@ -166,6 +166,9 @@ BEGIN;
 SET LOCAL migrate.allow = 'refresh-matview-blocking';
 REFRESH MATERIALIZED VIEW big_mv;
 COMMIT;
+-- (the refresh extends the file by several pages at a time from 16 on;
+-- vacuum cuts the empty ones so that the size is the same on every version)
+VACUUM big_mv;
 SELECT * FROM try('REFRESH MATERIALIZED VIEW big_mv');
 SELECT * FROM try('REFRESH MATERIALIZED VIEW CONCURRENTLY big_mv');
 -- partitioned tables: CONCURRENTLY is refused on the parent, so the advice is ON ONLY

@@ -38,6 +38,7 @@
 #include "migrate/retry.h"
 #include "migrate/run_catalog.h"
 #include "migrate/settings.h"
+#include "migrate/compat.h"
 #include "migrate/migrate.h"
 #include "migrate/script.h"
 #include "migrate/shared.h"

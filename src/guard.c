@@ -37,6 +37,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 
+#include "migrate/compat.h"
 #include "migrate/guard.h"
 
 int			migrate_guard_mode = GUARD_ENFORCE;
@@ -129,8 +130,7 @@ guard_init(void)
 static bool
 allow_check(char **newval, void **extra, GucSource source)
 {
-	/* the GUC machinery releases "extra" with free(); guc_malloc is 16+ */
-	bool	   *allowed = malloc(sizeof(bool) * RULE_COUNT);
+	bool	   *allowed = migrate_guc_malloc(sizeof(bool) * RULE_COUNT);
 	char	   *bad = NULL;
 
 	if (allowed == NULL)
@@ -144,7 +144,7 @@ allow_check(char **newval, void **extra, GucSource source)
 		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
 		GUC_check_errmsg("unknown rule \"%s\" in migrate.allow", bad);
 		GUC_check_errhint("SELECT rule FROM pg_catalog.migrate_rules() lists the rule ids.");
-		free(allowed);
+		migrate_guc_free(allowed);
 		return false;
 	}
 	*extra = allowed;
@@ -263,15 +263,24 @@ guard_report(List *findings, bool backstop)
 						 refuse->hint, refused.data)));
 }
 
-/* ddl_command_start: the raw parse tree, before any relation is locked. */
+/*
+ * ddl_command_start: the raw parse tree, before any relation is locked.
+ * REINDEX fires it too from PostgreSQL 17 on, but the ProcessUtility hook
+ * has judged that already, on every version.
+ */
 Datum
 migrate_guard_ddl_start(PG_FUNCTION_ARGS)
 {
+	Node	   *stmt;
+
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "not fired by event trigger manager");
+	stmt = ((EventTriggerData *) fcinfo->context)->parsetree;
+	if (IsA(stmt, ReindexStmt))
+		PG_RETURN_VOID();
 	memset(foreseen, 0, sizeof(foreseen));
 	if (guard_active())
-		guard_check(((EventTriggerData *) fcinfo->context)->parsetree);
+		guard_check(stmt);
 	PG_RETURN_VOID();
 }
 
@@ -292,9 +301,10 @@ migrate_guard_table_rewrite(PG_FUNCTION_ARGS)
 }
 
 /*
- * The utility statements that fire no event trigger in PostgreSQL 15.  The
- * hook is loaded in every database, so it only acts where the extension
- * is installed.
+ * The utility statements that fire no event trigger in PostgreSQL 15
+ * (REINDEX does from 17 on; see migrate_guard_ddl_start).  The hook is
+ * loaded in every database, so it only acts where the extension is
+ * installed.
  */
 static void
 guard_process_utility(PlannedStmt *pstmt, const char *queryString,

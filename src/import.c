@@ -41,6 +41,7 @@
 #include "utils/pg_crc.h"
 #include "utils/timestamp.h"
 
+#include "migrate/compat.h"
 #include "migrate/import.h"
 #include "migrate/migrate.h"
 #include "migrate/run_catalog.h"

@@ -45,6 +45,7 @@
 
 #include "migrate/guard.h"
 #include "migrate/lint.h"
+#include "migrate/compat.h"
 #include "migrate/migrate.h"
 #include "migrate/rules.h"
 #include "migrate/script.h"
@@ -469,8 +470,7 @@ lint_statement(Lint *l, ScriptStmt *s, bool report)
 			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
 			Constraint *con = cmd->def && IsA(cmd->def, Constraint) ? (Constraint *) cmd->def : NULL;
 
-			if ((cmd->subtype == AT_AddConstraint || cmd->subtype == AT_AddConstraintRecurse) &&
-				con && con->skip_validation && con->conname)
+			if (cmd->subtype == AT_AddConstraint && con && con->skip_validation && con->conname)
 				l->jc.not_valid = lappend(l->jc.not_valid,
 										  psprintf("%s.%s", at->relation->relname, con->conname));
 		}

@@ -58,7 +58,6 @@
 #include "parser/parse_type.h"
 #include "parser/parse_utilcmd.h"
 #include "parser/scanner.h"
-#include "parser/gram.h"			/* token codes; needs scanner.h first */
 #include "parser/scansup.h"
 #include "partitioning/partbounds.h"
 #include "storage/lmgr.h"
@@ -76,6 +75,7 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
+#include "migrate/compat.h"
 #include "migrate/rules.h"
 #include "migrate/script.h"
 
@@ -250,6 +250,27 @@ typedef struct Judge
 	LOCKMODE	lockmode;		/* strongest lock the statement takes */
 	RelFacts	target;			/* relation it is taken on, if at risk */
 } Judge;
+
+/*
+ * The lexer's code for each of the server's keywords, LEX_ and the
+ * grammar's name (LEX_CREATE), in kwlist.h's order, which is ScanKeywords'
+ * order.  The grammar's own codes are in parser/gram.h, which servers from
+ * 16 on no longer install; these start far above every code the grammar
+ * has (characters, then a few hundred bison tokens), so that no
+ * identifier, constant or operator compares equal to a keyword.
+ */
+#define PG_KEYWORD(kwname, value, category, collabel) LEX_##value,
+typedef enum LexKeyword
+{
+	LEX_KEYWORD_BASE = 0x4000,
+#include "parser/kwlist.h"
+} LexKeyword;
+
+static const uint16 lexer_keyword_tokens[] = {
+#include "parser/kwlist.h"
+};
+
+#undef PG_KEYWORD
 
 /* The server's lexer over a statement's source, token by token. */
 typedef struct Lexer
@@ -817,7 +838,6 @@ judge_alter_table(Judge *j, AlterTableStmt *stmt)
 		switch (cmd->subtype)
 		{
 			case AT_AddColumn:
-			case AT_AddColumnRecurse:
 				judge_add_column(j, &rel, castNode(ColumnDef, cmd->def));
 				break;
 			case AT_AlterColumnType:
@@ -827,15 +847,12 @@ judge_alter_table(Judge *j, AlterTableStmt *stmt)
 				judge_set_not_null(j, &rel, cmd->name);
 				break;
 			case AT_AddConstraint:
-			case AT_AddConstraintRecurse:
 				judge_add_constraint(j, &rel, castNode(Constraint, cmd->def));
 				break;
 			case AT_ValidateConstraint:
-			case AT_ValidateConstraintRecurse:
 				judge_validate(j, &rel, stmt->relation, cmd->name);
 				break;
 			case AT_DropColumn:
-			case AT_DropColumnRecurse:
 				add(j, RULE_DROP_COLUMN, &rel, AccessExclusiveLock, NULL,
 					"dropping column %s of %s breaks application code that still uses it",
 					quote_identifier(cmd->name), rel.name);
@@ -1580,7 +1597,7 @@ reads_other_columns(Node *node, List *columns)
 static void
 lexer_start(Lexer *lx, const char *text)
 {
-	lx->scanner = scanner_init(text, &lx->extra, &ScanKeywords, ScanKeywordTokens);
+	lx->scanner = scanner_init(text, &lx->extra, &ScanKeywords, lexer_keyword_tokens);
 }
 
 /* The next token, or 0 at the end. */
@@ -1618,12 +1635,12 @@ concurrent_index(const char *text)
 	lexer_start(&lx, text);
 	while ((tok = lexer_next(&lx)) != 0)
 	{
-		if ((n == 0 && tok != CREATE) || (n == 1 && tok != UNIQUE && tok != INDEX) ||
-			(n == 2 && tok == CONCURRENTLY) || tok == ';')
+		if ((n == 0 && tok != LEX_CREATE) || (n == 1 && tok != LEX_UNIQUE && tok != LEX_INDEX) ||
+			(n == 2 && tok == LEX_CONCURRENTLY) || tok == ';')
 			break;
 		if (n == 0)
 			start = lx.loc;
-		else if (n == 1 && tok == UNIQUE)
+		else if (n == 1 && tok == LEX_UNIQUE)
 			continue;
 		else if (n == 2)
 			insert = lx.loc;
@@ -1686,12 +1703,12 @@ backfill_call(const char *text, UpdateStmt *stmt, RelFacts *rel)
 			depth--;
 		else if (depth == 0 && tok == '=' && expr_start < 0)
 			expr_next = true;
-		else if (depth == 0 && tok == WHERE && expr_start >= 0 && where_start < 0)
+		else if (depth == 0 && tok == LEX_WHERE && expr_start >= 0 && where_start < 0)
 		{
 			expr_end = lx.loc;
 			where_next = true;
 		}
-		else if (depth == 0 && (tok == RETURNING || tok == ';'))
+		else if (depth == 0 && (tok == LEX_RETURNING || tok == ';'))
 			break;
 	}
 	end = tok != 0 ? lx.loc : (int) strlen(text);
@@ -1953,8 +1970,8 @@ own_bytes(Form_pg_class cls)
 static int64
 file_bytes(Form_pg_class cls)
 {
-	RelFileNode rnode;
-	BackendId	backend = InvalidBackendId;
+	bool		temp = cls->relpersistence == RELPERSISTENCE_TEMP;
+	Oid			spcoid;
 	char	   *path;
 	int64		total = 0;
 	int			segno;
@@ -1962,17 +1979,12 @@ file_bytes(Form_pg_class cls)
 	/* mapped catalogs have no relfilenode here; their relpages will do */
 	if (!OidIsValid(cls->relfilenode))
 		return 0;
-	if (cls->relpersistence == RELPERSISTENCE_TEMP)
-	{
-		/* another session's temporary table cannot be touched anyway */
-		if (!isTempOrTempToastNamespace(cls->relnamespace))
-			return 0;
-		backend = BackendIdForTempRelations();
-	}
-	rnode.spcNode = OidIsValid(cls->reltablespace) ? cls->reltablespace : MyDatabaseTableSpace;
-	rnode.dbNode = rnode.spcNode == GLOBALTABLESPACE_OID ? InvalidOid : MyDatabaseId;
-	rnode.relNode = cls->relfilenode;
-	path = relpathbackend(rnode, backend, MAIN_FORKNUM);
+	/* another session's temporary table cannot be touched anyway */
+	if (temp && !isTempOrTempToastNamespace(cls->relnamespace))
+		return 0;
+	spcoid = OidIsValid(cls->reltablespace) ? cls->reltablespace : MyDatabaseTableSpace;
+	path = migrate_main_fork_path(spcoid == GLOBALTABLESPACE_OID ? InvalidOid : MyDatabaseId,
+								  spcoid, cls->relfilenode, temp);
 
 	for (segno = 0;; segno++)
 	{

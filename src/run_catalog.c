@@ -30,6 +30,7 @@
 #include "utils/timestamp.h"
 
 #include "migrate/run_catalog.h"
+#include "migrate/compat.h"
 #include "migrate/migrate.h"
 #include "migrate/script.h"
 

@@ -39,17 +39,11 @@
 #include "utils/syscache.h"
 
 #include "migrate/backfill.h"
+#include "migrate/compat.h"
 #include "migrate/run_catalog.h"
 #include "migrate/runner.h"
 #include "migrate/shared.h"
 #include "migrate/worker.h"
-
-/* A job worker logs in as its role, a NOLOGIN one too where the server allows it. */
-#if PG_VERSION_NUM >= 170000
-#define MIGRATE_BGW_LOGIN_FLAGS BGWORKER_BYPASS_ROLELOGINCHECK
-#else
-#define MIGRATE_BGW_LOGIN_FLAGS 0
-#endif
 
 /* crashes of the worker on one migration after which recovery fails it */
 #define MIGRATE_MAX_CRASHES 3
@@ -177,8 +171,6 @@ void
 migrate_worker_check_role(Oid role, const char *what)
 {
 	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
-	bool		canlogin;
-	char	   *name;
 
 	if (!HeapTupleIsValid(tup))
 		ereport(ERROR,
@@ -186,20 +178,21 @@ migrate_worker_check_role(Oid role, const char *what)
 				 errmsg("%s belongs to a role that no longer exists", what),
 				 errdetail("A migration runs as the role that registered it."),
 				 errhint("Register it again as the role it is to run as (a superuser may).")));
-	canlogin = ((Form_pg_authid) GETSTRUCT(tup))->rolcanlogin;
-	name = pstrdup(NameStr(((Form_pg_authid) GETSTRUCT(tup))->rolname));
-	ReleaseSysCache(tup);
 #if PG_VERSION_NUM < 170000
-	if (!canlogin)
+	if (!((Form_pg_authid) GETSTRUCT(tup))->rolcanlogin)
+	{
+		char	   *name = pstrdup(NameStr(((Form_pg_authid) GETSTRUCT(tup))->rolname));
+
+		ReleaseSysCache(tup);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("%s would run as role \"%s\", which cannot log in", what, name),
 				 errdetail("The migrate worker logs in as the role it runs as, so that nothing the job runs can reach another role's rights; before PostgreSQL 17 a background worker cannot log in as a NOLOGIN role."),
 				 errhint("Give the role LOGIN (ALTER ROLE %s LOGIN; it needs no password), or register as a role that can log in.",
 						 quote_identifier(name))));
-#else
-	(void) canlogin;
+	}
 #endif
+	ReleaseSysCache(tup);
 }
 
 /*

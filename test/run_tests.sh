@@ -122,12 +122,14 @@ show_file() {
 # Count pg_regress / pg_isolation_regress results in a log.  PG15 prints
 #   test NAME   ... ok  12 ms        (serial test)
 #        NAME   ... FAILED  12 ms    (member of a parallel group)
-# "failed (ignored)" does not fail the run, so it counts as passed.
+# "failed (ignored)" does not fail the run, so it counts as passed.  From
+# PG16 on the lines are TAP: "ok 1   - NAME  12 ms" ("+" in a parallel
+# group), "not ok 2   - NAME  12 ms".
 count_regress() {
 	local log=$1
 	local ok bad
-	ok=$(grep -cE '^(test +| +)[^ ]+ +\.\.\. +(ok|failed \(ignored\))' "$log")
-	bad=$(grep -cE '^(test +| +)[^ ]+ +\.\.\. +FAILED' "$log")
+	ok=$(grep -cE '^((test +| +)[^ ]+ +\.\.\. +(ok|failed \(ignored\))|ok +[0-9]+ +[-+] )' "$log")
+	bad=$(grep -cE '^((test +| +)[^ ]+ +\.\.\. +FAILED|not ok +[0-9]+ +[-+] )' "$log")
 	echo "$ok $bad"
 }
 

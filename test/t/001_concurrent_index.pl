@@ -59,7 +59,12 @@ $node->safe_psql('postgres', q{
 my $holder = $node->background_psql('postgres');
 $holder->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
 $holder->query_safe('SELECT count(*) FROM t');
-$node->safe_psql('postgres', 'SELECT migrate_apply()');
+# The call returns once the worker waits for the call's own snapshot, which
+# can come after the holder's (the build waits for them in the order of the
+# server's process array, which differs between versions): call from a
+# session of its own, so that the test can go on while it waits.
+my $caller = $node->background_psql('postgres');
+$caller->query_until(qr/calling/, "\\echo calling\nSELECT migrate_apply();\n");
 ok($node->poll_query_until('postgres',
 	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'migrate worker' AND wait_event = 'virtualxid'}),
 	'the worker waits for the old snapshot');
@@ -70,6 +75,7 @@ is($node->safe_psql('postgres',
 	'1 true', 'migrate.live() shows the worker waiting for snapshots');
 $holder->query_safe('COMMIT');
 $holder->quit;
+$caller->quit;
 $node->safe_psql('postgres', 'CALL migrate_wait()');
 is($node->safe_psql('postgres', q{SELECT state FROM migrate_status() WHERE version = '2'}),
 	'applied', 'finished once the old snapshot was gone');

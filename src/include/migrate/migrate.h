@@ -21,12 +21,4 @@
 /* A text argument of a SQL function that must not be null (api.c). */
 extern char *text_arg(FunctionCallInfo fcinfo, int n, const char *name);
 
-
-/* SetSingleFuncCall() was renamed in PostgreSQL 16. */
-#if PG_VERSION_NUM >= 160000
-#define migrate_init_srf(fcinfo) InitMaterializedSRF((fcinfo), 0)
-#else
-#define migrate_init_srf(fcinfo) SetSingleFuncCall((fcinfo), 0)
-#endif
-
 #endif							/* MIGRATE_H */
