@@ -7,7 +7,7 @@
 # when not root it falls back to sudo, if there is one.
 set -euo pipefail
 
-PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl make gcc perl)
+PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl make gcc perl zlib1g-dev)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -33,6 +33,23 @@ else
 	"${SUDO[@]}" apt-get update
 	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# The other tools' own clients, so that TAP 105 checks that they read back
+# the history tables pg_migrate --compat-history keeps.  Optional: without
+# npm (or the registry) the test reads the tables as the tools do, and skips
+# running them.
+TOOLS=${MIGRATE_TEST_TOOLS:-/usr/local/lib/migrate-test-tools}
+if [ ! -x "$TOOLS/node_modules/.bin/dbmate" ] || [ ! -x "$TOOLS/node_modules/.bin/node-pg-migrate" ]; then
+	if command -v npm >/dev/null 2>&1; then
+		echo "setup: installing dbmate and node-pg-migrate into $TOOLS (npm)"
+		mkdir -p "$TOOLS"
+		npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error \
+			dbmate@2.36.0 node-pg-migrate@9 pg@8 ||
+			echo "setup: could not install them; TAP 105 will not run them"
+	else
+		echo "setup: no npm: TAP 105 will not run dbmate and node-pg-migrate themselves"
+	fi
 fi
 
 # Sanity checks: the things the other scripts rely on.

@@ -85,6 +85,7 @@ static struct
 	bool		all;
 	bool		quiet;
 	const char *from;			/* import: the tool, or NULL for auto */
+	CompatMode	compat;
 } opt;
 
 static const char *progname;
@@ -118,6 +119,11 @@ usage(void)
 	printf("      --format=FORMAT      golang-migrate (or migrate), dbmate, flyway, prisma,\n"
 		   "                           goose, node-pg-migrate (default: detected)\n");
 	printf("      --json               JSON output (status, plan, lint)\n");
+	printf("      --compat-history     up, down: keep the folder's tool's history table (Flyway,\n"
+		   "                           golang-migrate, dbmate, Prisma, goose, node-pg-migrate) as\n"
+		   "                           that tool writes it, creating it if missing (default: kept\n"
+		   "                           when it exists)\n");
+	printf("      --no-compat-history  leave that table alone\n");
 	printf("      --exit-code          status: exit %d if pending, %d if failed, %d if drift\n",
 		   EXIT_PENDING, EXIT_FAILED, EXIT_DRIFT);
 	printf("      --from=TOOL          import: flyway, golang-migrate, dbmate, prisma, goose,\n"
@@ -342,15 +348,16 @@ resolve_dirs(bool required)
 	return false;
 }
 
-static char *
-checksum_of(const Section *s)
+/* The sha256 of data as hex: migrate's checksum of a script, Prisma's of a file. */
+char *
+sha256_hex(const char *data, size_t len)
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	char	   *hex = pg_malloc(PG_SHA256_DIGEST_LENGTH * 2 + 1);
 
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) s->sql, s->len) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
 		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
 		pg_fatal("could not compute a sha256 checksum: %s", pg_cryptohash_error(ctx));
 	pg_cryptohash_free(ctx);
@@ -360,7 +367,7 @@ checksum_of(const Section *s)
 }
 
 /* Appends one element to a text[] literal being built (for unnest). */
-static void
+void
 array_add(PQExpBuffer buf, const char *value)
 {
 	appendPQExpBufferChar(buf, buf->len == 0 ? '{' : ',');
@@ -379,7 +386,7 @@ array_add(PQExpBuffer buf, const char *value)
 	appendPQExpBufferChar(buf, '"');
 }
 
-static void
+void
 array_end(PQExpBuffer buf)
 {
 	if (buf->len == 0)
@@ -402,7 +409,7 @@ folder_arrays(const Folder *f, PQExpBuffer arrays)
 
 		array_add(&arrays[0], m->version);
 		array_add(&arrays[1], m->name);
-		array_add(&arrays[2], m->blocker ? NULL : checksum_of(&m->up));
+		array_add(&arrays[2], m->blocker ? NULL : sha256_hex(m->up.sql, m->up.len));
 		array_add(&arrays[3], m->blocker ? m->blocker : m->up.path);
 		array_add(&arrays[4], i < f->n ? "f" : "t");
 	}
@@ -721,6 +728,9 @@ follow_run(PGconn *conn, const Folder *f, PGresult *queued, bool rollback)
 			if (ended && x->shown == 's')
 			{
 				x->shown = 'e';
+				/* the old tool's table follows each migration */
+				if (f && !compat_sync(conn, f))
+					rc = EXIT_ERROR;
 				if (strcmp(state, "failed") == 0)
 				{
 					printf("%s %s: failed\n", x->version, x->name);
@@ -987,14 +997,22 @@ cmd_up(PGconn *conn, const Folder *f, const char *target)
 	const char *values[1];
 	int			rc;
 
-	if (!register_folder(conn, f, false) || !unregister_gone(conn, f))
+	/* the tool's table exists before anything runs: migrations may touch it */
+	if (!compat_prepare(conn, f, opt.compat) || !register_folder(conn, f, false) ||
+		!unregister_gone(conn, f))
 		return EXIT_ERROR;
+	if (compat_table(f) && !opt.quiet)
+		printf("%s: keeping %s as %s writes it (--no-compat-history to stop)\n",
+			   progname, compat_table(f), format_name(f->format));
 	values[0] = blocked_target(f, target, &blocker);
 	if (blocker && values[0] == NULL)
 		rc = EXIT_OK;
 	else
 		rc = start_and_follow(conn, f, "SELECT version, name FROM pg_catalog.migrate_apply($1, wait => false)",
 							  1, values, false);
+	/* also what an earlier run applied without it, or without us watching */
+	if (!compat_sync(conn, f))
+		rc = EXIT_ERROR;
 	if (blocker)
 	{
 		pg_log_error("version %s is \"%s\", which pg_migrate cannot run; nothing past it was applied",
@@ -1095,36 +1113,44 @@ static int
 cmd_down(PGconn *conn, const Folder *f, const char *steps)
 {
 	const char *values[1];
+	int			rc;
 
-	if (f && !register_folder(conn, f, false))
+	if (f && (!compat_prepare(conn, f, opt.compat) || !register_folder(conn, f, false)))
 		return EXIT_ERROR;
 	if (opt.to)
 	{
 		values[0] = opt.to;
-		return start_and_follow(conn, f, "SELECT version, name FROM pg_catalog.migrate_rollback_to($1, wait => false)",
-								1, values, true);
-	}
-	if (opt.all)
-	{
-		PGresult   *res = run(conn, "could not read migrate_status()",
-							  "SELECT count(*) FROM pg_catalog.migrate_status() WHERE state = 'applied'",
-							  0, NULL);
-
-		if (res == NULL)
-			return EXIT_ERROR;
-		values[0] = pg_strdup(PQgetvalue(res, 0, 0));
-		PQclear(res);
-		if (strcmp(values[0], "0") == 0)
-		{
-			if (!opt.quiet)
-				printf("%s: nothing to roll back\n", progname);
-			return EXIT_OK;
-		}
+		rc = start_and_follow(conn, f, "SELECT version, name FROM pg_catalog.migrate_rollback_to($1, wait => false)",
+							  1, values, true);
 	}
 	else
-		values[0] = steps ? steps : "1";
-	return start_and_follow(conn, f, "SELECT version, name FROM pg_catalog.migrate_rollback($1::int, wait => false)",
-							1, values, true);
+	{
+		if (opt.all)
+		{
+			/* repeatable migrations are never rolled back */
+			PGresult   *res = run(conn, "could not read migrate_status()",
+								  "SELECT count(*) FROM pg_catalog.migrate_status() WHERE state = 'applied' AND NOT repeatable",
+								  0, NULL);
+
+			if (res == NULL)
+				return EXIT_ERROR;
+			values[0] = pg_strdup(PQgetvalue(res, 0, 0));
+			PQclear(res);
+			if (strcmp(values[0], "0") == 0)
+			{
+				if (!opt.quiet)
+					printf("%s: nothing to roll back\n", progname);
+				return EXIT_OK;
+			}
+		}
+		else
+			values[0] = steps ? steps : "1";
+		rc = start_and_follow(conn, f, "SELECT version, name FROM pg_catalog.migrate_rollback($1::int, wait => false)",
+							  1, values, true);
+	}
+	if (f && !compat_sync(conn, f))
+		rc = EXIT_ERROR;
+	return rc;
 }
 
 /* Lints one script as apply would run it; adds its error findings to *errors. */
@@ -1226,7 +1252,7 @@ cmd_lint(PGconn *conn, const Folder *f, int nfiles, char **files)
 
 			for (int r = 0; r < PQntuples(res) && !applied; r++)
 				applied = strcmp(PQgetvalue(res, r, 0), m->name) == 0 &&
-					strcmp(PQgetvalue(res, r, 1), checksum_of(&m->up)) == 0;
+					strcmp(PQgetvalue(res, r, 1), sha256_hex(m->up.sql, m->up.len)) == 0;
 			if (!applied)
 				lint_one(conn, m->up.path, m->name, m->up.sql, m->up.line, &errors, &json);
 		}
@@ -1673,6 +1699,8 @@ main(int argc, char **argv)
 		{"all-databases", no_argument, NULL, 8},
 		{"jobs", required_argument, NULL, 'j'},
 		{"from", required_argument, NULL, 9},
+		{"compat-history", no_argument, NULL, 10},
+		{"no-compat-history", no_argument, NULL, 11},
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
@@ -1772,6 +1800,12 @@ main(int argc, char **argv)
 				break;
 			case 9:
 				opt.from = pg_strdup(optarg);
+				break;
+			case 10:
+				opt.compat = COMPAT_ON;
+				break;
+			case 11:
+				opt.compat = COMPAT_OFF;
 				break;
 			case 'j':
 				if (!option_parse_int(optarg, "-j/--jobs", 1, 64, &jobs))

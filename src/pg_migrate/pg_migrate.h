@@ -12,6 +12,8 @@
 #define PG_MIGRATE_H
 
 #include "fe_utils/simple_list.h"
+#include "libpq-fe.h"
+#include "pqexpbuffer.h"
 
 typedef enum MigFormat
 {
@@ -65,7 +67,24 @@ extern MigFormat format_from_name(const char *name);
 extern bool folder_read(SimpleStringList *dirs, MigFormat forced, Folder *folder);
 extern int	version_cmp(const char *a, const char *b);
 extern int	section_line_of(const Section *s, int charpos);
-extern bool folder_read_file(const char *path, char **buf, size_t *len);
 extern bool folder_new(SimpleStringList *dirs, MigFormat forced, const char *name);
+extern bool folder_read_file(const char *path, char **buf, size_t *len);
+
+/* pg_migrate.c */
+extern char *sha256_hex(const char *data, size_t len);
+extern void array_add(PQExpBuffer buf, const char *value);
+extern void array_end(PQExpBuffer buf);
+
+/* compat.c: the old tool's history table */
+typedef enum CompatMode
+{
+	COMPAT_AUTO,				/* kept when it exists */
+	COMPAT_ON,					/* created when missing */
+	COMPAT_OFF
+} CompatMode;
+
+extern bool compat_prepare(PGconn *conn, const Folder *f, CompatMode mode);
+extern bool compat_sync(PGconn *conn, const Folder *f);
+extern const char *compat_table(const Folder *f);
 
 #endif							/* PG_MIGRATE_H */
