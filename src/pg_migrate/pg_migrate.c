@@ -102,6 +102,8 @@ usage(void)
 	printf("%s applies a migrations folder through the migrate extension.\n\n", progname);
 	printf("Usage:\n");
 	printf("  %s [OPTION]... up [TARGET]       register the folder, apply up to TARGET, wait\n", progname);
+	printf("                           (a migration that never ran and whose file is gone\n"
+		   "                           is unregistered)\n");
 	printf("  %s [OPTION]... down [N]          roll back the N latest migrations (default 1)\n", progname);
 	printf("  %s [OPTION]... down --to VERSION | --all\n", progname);
 	printf("  %s [OPTION]... status [--exit-code] [--json]\n", progname);
@@ -109,10 +111,12 @@ usage(void)
 	printf("  %s [OPTION]... lint [FILE]... [--json]   (default: the migrations not applied yet)\n", progname);
 	printf("  %s [OPTION]... validate\n", progname);
 	printf("  %s [OPTION]... new NAME\n", progname);
-	printf("  %s [OPTION]... import [--from TOOL]  register the folder, then import the\n"
-		   "                           history of the tool that applied it so far\n", progname);
-	printf("  %s [OPTION]... baseline VERSION  register the folder, mark it applied up to\n"
-		   "                           VERSION without running it (the database has it)\n", progname);
+	printf("  %s [OPTION]... import [--from TOOL]\n"
+		   "                           register the folder, then import the history of the\n"
+		   "                           tool that applied it so far (nothing on any mismatch)\n", progname);
+	printf("  %s [OPTION]... baseline VERSION\n"
+		   "                           register the folder, mark it applied up to VERSION\n"
+		   "                           without running it (the database already has it)\n", progname);
 	printf("\nOptions:\n");
 	printf("      --dir=DIR            migrations folder (repeatable; default: the first of\n"
 		   "                           migrations/, db/migrations/, db/migration/, prisma/migrations/)\n");

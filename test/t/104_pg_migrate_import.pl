@@ -70,6 +70,13 @@ sub copy_tree
 	closedir $d;
 }
 
+command_like([ 'pg_migrate', '--help' ], qr/import \[--from TOOL\].*baseline VERSION/s,
+	'--help names import and baseline');
+command_fails_like([ 'pg_migrate', '--dir', "$fixtures/flyway", 'baseline' ],
+	qr/baseline takes one argument/, 'baseline needs its version');
+command_fails_like([ 'pg_migrate', '--dir', "$fixtures/flyway", 'up', '--from', 'flyway' ],
+	qr/--from is an option of import/, '--from belongs to import');
+
 my $history = q{SELECT string_agg(version || ':' || state, ' ' ORDER BY string_to_array(version, '.')::numeric[]) FROM migrate_status()};
 my $imported = q{SELECT string_agg(version || ':' || state, ' ' ORDER BY string_to_array(version, '.')::numeric[]) FROM migrate_history() WHERE action = 'import'};
 
