@@ -582,6 +582,7 @@ typedef struct Tracked
 	char	   *version;
 	char	   *name;
 	char		shown;			/* ' ' nothing yet, 's' start line, 'e' end line */
+	bool		lock_wait_shown;	/* the line saying it waits for its lock */
 } Tracked;
 
 /*
@@ -698,7 +699,7 @@ follow_run(PGconn *conn, const Folder *f, PGresult *queued, bool rollback)
 		PQclear(res);
 
 		res = run(conn, "could not read migrate_status()",
-				  "SELECT version, state, duration_ms, error, retries, steps "
+				  "SELECT version, state, duration_ms, error, retries, steps, lock_wait, lock_schedule "
 				  "FROM pg_catalog.migrate_status() WHERE version = ANY ($1::text[])",
 				  1, values);
 		if (res == NULL)
@@ -728,6 +729,18 @@ follow_run(PGconn *conn, const Folder *f, PGresult *queued, bool rollback)
 				if (x->shown == ' ' && !opt.quiet)
 					printf("%s %s: %s\n", x->version, x->name, rollback ? "rolling back" : "running");
 				x->shown = 's';
+			}
+			/* once: a deploy that seems stuck says why, and how long it may wait */
+			if (strcmp(state, "running") == 0 && !PQgetisnull(res, r, 6) && !x->lock_wait_shown)
+			{
+				x->lock_wait_shown = true;
+				if (!opt.quiet)
+				{
+					clear_progress();
+					printf("%s %s: waiting for its lock behind other sessions, retrying (%s)\n",
+						   x->version, x->name,
+						   PQgetisnull(res, r, 7) ? "" : PQgetvalue(res, r, 7));
+				}
 			}
 			if (ended && x->shown == 's')
 			{

@@ -10,6 +10,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 use Time::HiRes qw(time);
 
 my $node = PostgreSQL::Test::Cluster->new('lockq');
@@ -138,6 +139,44 @@ $probe->quit;
 like($err, qr/needs a lock that this transaction holds/, 'self-deadlock detected');
 is($node->safe_psql('postgres', q{SELECT state FROM migrate_status()}),
 	'failed', 'the stopped rollback changed nothing');
+
+# pg_migrate up says that the migration waits for its lock, and how.
+$node->safe_psql('postgres', 'CREATE DATABASE app');
+$node->safe_psql('app', q{
+	CREATE EXTENSION migrate;
+	CREATE TABLE q2 (id int PRIMARY KEY);
+});
+my $dir = PostgreSQL::Test::Utils::tempdir;
+open my $fh, '>', "$dir/1_add_note.up.sql" or die "$dir: $!";
+print $fh "ALTER TABLE q2 ADD COLUMN note text;\n";
+close $fh;
+$reader = $node->background_psql('app');
+$reader->query_safe('BEGIN');
+$reader->query_safe('SELECT count(*) FROM q2');
+my ($up_out, $up_err) = ('', '');
+my $up = IPC::Run::start(
+	[ 'pg_migrate', '-d', $node->connstr('app'), '--dir', $dir, 'up' ],
+	'>', \$up_out, '2>', \$up_err);
+my $said = 0;
+foreach (1 .. 600)
+{
+	$up->pump_nb;
+	if ($up_out =~ /waiting for its lock/)
+	{
+		$said = 1;
+		last;
+	}
+	Time::HiRes::usleep(100_000);
+}
+like($up_out,
+	qr/^1 add_note: waiting for its lock behind other sessions, retrying \(lock_timeout 50 ms growing 8% a retry up to 1 s, unlimited retries, for up to 600 s\)$/m,
+	'pg_migrate up says the migration waits for its lock, with the schedule');
+$reader->query_safe('COMMIT');
+$reader->quit;
+$up->finish;
+is($up->result(0), 0, 'pg_migrate up succeeds once the reader is gone');
+like($up_out, qr/^1 add_note: applied in \d+ ms \(steps 1\/1, \d+ lock timeout retries\)$/m,
+	'and says how many retries it took');
 
 $node->stop;
 done_testing();
