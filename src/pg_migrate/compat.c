@@ -75,8 +75,8 @@ static const CompatTool tools[] = {
 
 /* The folder's migrations joined to their state, for every statement below. */
 #define COMPAT_STATE \
-	"WITH f AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[]) " \
-	"    WITH ORDINALITY AS f(version, ident, checksum, repeatable, ord)), " \
+	"WITH f AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[]) " \
+	"    WITH ORDINALITY AS f(version, ident, checksum, repeatable, script, ord)), " \
 	"s AS (SELECT f.*, m.state, m.applied_at, m.applied_by, m.duration_ms " \
 	"    FROM f JOIN pg_catalog.migrate_status() m ON m.version = f.version) "
 
@@ -91,13 +91,16 @@ static const CompatTool tools[] = {
  * repeatable migration's name), $2 the tool's name for each (Flyway's
  * description, Prisma's directory, node-pg-migrate's file name), $3 the
  * tool's checksum of the file (Flyway's CRC-32, Prisma's sha256), $4
- * repeatable, $5 Flyway's script path.
+ * repeatable, $5 the file as its folder names it (Flyway's script).
  */
 static const char *const sync_sql[][3] = {
 	[FMT_FLYWAY] = {
+		/* a failed row of a version applied since goes, as flyway repair removes it */
+		COMPAT_STATE
+		"DELETE FROM flyway_schema_history h USING s "
+		"WHERE h.version = s.version AND NOT h.success AND s.state = 'applied' AND NOT s.repeatable",
 		/* a row per apply, a repeatable one again for each new checksum */
-		COMPAT_STATE ", p AS (SELECT * FROM unnest($1::text[], $5::text[]) AS p(version, script)), "
-		"todo AS (SELECT s.*, p.script FROM s JOIN p USING (version) "
+		COMPAT_STATE ", todo AS (SELECT s.* FROM s "
 		"  WHERE s.state = 'applied' AND CASE WHEN s.repeatable THEN "
 		"    (SELECT h.checksum FROM flyway_schema_history h WHERE h.version IS NULL "
 		"       AND h.description = s.ident AND h.success ORDER BY h.installed_rank DESC LIMIT 1) "
@@ -386,7 +389,7 @@ compat_sync(PGconn *conn, const Folder *f)
 		return false;
 	for (int k = 0; k < 3 && sync_sql[f->format][k]; k++)
 		if (!exec_ok(conn, psprintf("could not write %s", tools[f->format].table),
-					 sync_sql[f->format][k], f->format == FMT_FLYWAY ? 5 : 4, values))
+					 sync_sql[f->format][k], 5, values))
 			return false;
 	return exec_ok(conn, "could not commit", "COMMIT", 0, NULL);
 }

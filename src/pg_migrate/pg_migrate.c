@@ -434,6 +434,17 @@ folder_lookup(const Folder *f, const char *version)
 	return NULL;
 }
 
+/* A repeatable migration's name is its version: say what it is instead. */
+static char *
+shown_name(const Folder *f, const char *version, const char *name)
+{
+	const Migration *m = folder_lookup(f, version);
+
+	if (m && f->nrep > 0 && m >= f->repeatables && m < f->repeatables + f->nrep)
+		return "(repeatable)";
+	return pg_strdup(name);
+}
+
 /*
  * Registers every migration of the folder in one transaction, each
  * script's exact bytes as a parameter.  On any refusal (an applied file
@@ -654,12 +665,8 @@ follow_run(PGconn *conn, const Folder *f, PGresult *queued, bool rollback)
 	initPQExpBuffer(&versions);
 	for (int i = 0; i < n; i++)
 	{
-		const Migration *m = folder_lookup(f, PQgetvalue(queued, i, 0));
-
 		t[i].version = pg_strdup(PQgetvalue(queued, i, 0));
-		/* a repeatable migration's name is its version: say what it is */
-		t[i].name = m && f->nrep > 0 && m >= f->repeatables && m < f->repeatables + f->nrep ?
-			"(repeatable)" : pg_strdup(PQgetvalue(queued, i, 1));
+		t[i].name = shown_name(f, t[i].version, PQgetvalue(queued, i, 1));
 		t[i].shown = ' ';
 		array_add(&versions, t[i].version);
 	}
@@ -1358,7 +1365,8 @@ cmd_plan(PGconn *conn, const Folder *f, const char *target)
 			{
 				const Migration *m = folder_lookup(f, v);
 
-				printf("%s %s%s%s\n", v, PQgetvalue(res, r, 1), m ? "  " : "", m ? m->up.path : "");
+				printf("%s %s%s%s\n", v, shown_name(f, v, PQgetvalue(res, r, 1)),
+					   m ? "  " : "", m ? m->up.path : "");
 				last = v;
 			}
 			printf("  step %s: %s, %s statement%s\n", PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),

@@ -71,7 +71,7 @@ command_like([ 'pg_migrate', '-d', $c, '--dir', "$tmp/rep", 'status' ],
 command_exit_is([ 'pg_migrate', '-d', $c, '--dir', "$tmp/rep", 'status', '--exit-code' ], 3,
 	'repeatable: outdated counts as pending for status --exit-code');
 command_like([ 'pg_migrate', '-d', $c, '--dir', "$tmp/rep", 'plan' ],
-	qr/^views views  .*R__views\.sql\n  step 1: transaction, 1 statement$/m,
+	qr/^views \(repeatable\)  .*R__views\.sql\n  step 1: transaction, 1 statement$/m,
 	'repeatable: plan shows it');
 command_like([ 'pg_migrate', '-d', $c, '--dir', "$tmp/rep", 'up' ],
 	qr/1 updated, 3 unchanged.*views \(repeatable\): applied/s, 'repeatable: up runs it again');
@@ -173,6 +173,34 @@ is(flyway_pending('fw', "$tmp/fw"), '', 'Flyway: and Flyway sees nothing pending
 command_ok([ 'pg_migrate', '-d', $c, '--dir', "$tmp/fw", 'up' ], 'Flyway: up with nothing to do');
 is(query('fw', q{SELECT count(*) FROM flyway_schema_history}), '6', 'Flyway: writes nothing twice');
 
+# -- Adopting a database Flyway made (1 and the repeatable applied, the
+# non-transactional 1.1 failed): import, then up; the table goes on as
+# Flyway would have written it after a repair and a migrate.
+$c = new_db('fwa');
+query('fwa', slurp_raw("$tmp/fw/V1__create_books.sql"));
+write_file("$tmp/fw/R__views.sql", "CREATE OR REPLACE VIEW books_v AS SELECT 1 AS one, 2 AS two;\n");
+query('fwa', slurp_raw("$tmp/fw/R__views.sql"));
+query('fwa', q{
+CREATE TABLE "public"."flyway_schema_history" (
+    "installed_rank" INT NOT NULL, "version" VARCHAR(50), "description" VARCHAR(200) NOT NULL,
+    "type" VARCHAR(20) NOT NULL, "script" VARCHAR(1000) NOT NULL, "checksum" INTEGER,
+    "installed_by" VARCHAR(100) NOT NULL, "installed_on" TIMESTAMP NOT NULL DEFAULT now(),
+    "execution_time" INTEGER NOT NULL, "success" BOOLEAN NOT NULL);
+ALTER TABLE "public"."flyway_schema_history" ADD CONSTRAINT "flyway_schema_history_pk" PRIMARY KEY ("installed_rank");}
+	. sprintf(q{
+INSERT INTO "public"."flyway_schema_history" VALUES
+    (1, '1', 'create books', 'SQL', 'V1__create_books.sql', %d, 'flyway_deployer', '2024-03-01 09:00:00', 21, true),
+    (2, NULL, 'views', 'SQL', 'R__views.sql', %d, 'flyway_deployer', '2024-03-01 09:00:01', 3, true),
+    (3, '1.1', 'add books isbn', 'SQL', 'V1_1__add_books_isbn.sql', %d, 'flyway_deployer', '2024-03-02 09:00:00', 8, false);},
+	flyway_crc("$tmp/fw/V1__create_books.sql"), flyway_crc("$tmp/fw/R__views.sql"),
+	flyway_crc("$tmp/fw/V1_1__add_books_isbn.sql")));
+command_ok([ 'pg_migrate', '-d', $c, '--dir', "$tmp/fw", 'import' ], 'Flyway adoption: import');
+command_ok([ 'pg_migrate', '-d', $c, '--dir', "$tmp/fw", 'up' ], 'Flyway adoption: up');
+is(query('fwa', q{SELECT string_agg(installed_rank || ':' || coalesce(version, description) || ':' || success, ' ' ORDER BY installed_rank) FROM flyway_schema_history}),
+	'1:1:true 2:views:true 3:1.1:true 4:2:true 5:3:true',
+	'Flyway adoption: the failed row is gone and the rest appended, as after flyway repair and migrate; the unchanged repeatable gets no new row');
+is(flyway_pending('fwa', "$tmp/fw"), '', 'Flyway adoption: Flyway sees nothing pending');
+
 # -- golang-migrate: its schema_migrations exists (golang-migrate made it):
 # kept by default, one row; a migration that alters the table works; a
 # failed migration leaves its version dirty, as golang-migrate does.
@@ -201,6 +229,18 @@ is(query('gm', q{SELECT version || ':' || dirty FROM schema_migrations}), '11:fa
 command_ok([ 'pg_migrate', '-d', $c, '--dir', "$tmp/gm", '--no-compat-history', 'up' ], 'golang-migrate: up --no-compat-history');
 is(query('gm', q{SELECT version || ':' || dirty FROM schema_migrations}), '11:false',
 	'golang-migrate: --no-compat-history leaves the table alone');
+
+# -- Adopting a database golang-migrate left at version 3: import, then up
+# moves its one row on to the last version.
+$c = new_db('gma');
+query('gma', slurp_raw("$fixtures/golang-migrate/$_")) for ('1_create_accounts.up.sql', '2_index_accounts_email.up.sql', '3_seed_accounts.up.sql');
+query('gma', q{CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL); INSERT INTO schema_migrations VALUES (3, false)});
+command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/golang-migrate", 'import' ], 'golang-migrate adoption: import');
+is(query('gma', q{SELECT version || ':' || dirty FROM schema_migrations}), '3:false',
+	'golang-migrate adoption: import leaves its table as it was');
+command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/golang-migrate", 'up' ], 'golang-migrate adoption: up');
+is(query('gma', q{SELECT count(*) || ':' || min(version) || ':' || bool_or(dirty) FROM schema_migrations}), '1:11:false',
+	'golang-migrate adoption: one row, at the last version');
 
 # -- dbmate: its table exists; a migration GRANTs on it; dbmate itself
 # then finds nothing pending.
