@@ -10,7 +10,10 @@
  * and once more at the end: it makes the table say what migrate_status()
  * says of the folder's migrations, in one transaction, writing only what
  * is missing (a migration applied since, one rolled back since), so a run
- * the client did not follow to its end is caught up the next time.  It is
+ * the client did not follow to its end is caught up the next time.  What
+ * the tool would not write is left alone: golang-migrate's version never
+ * moves down but past a rollback, and no row of a history not imported
+ * yet is removed.  It is
  * on when the table exists (--compat-history creates it first, the way the
  * tool creates it, before anything runs: migrations that ALTER or GRANT on
  * it work as under the tool; --no-compat-history turns it off).  Values
@@ -75,8 +78,9 @@ static const CompatTool tools[] = {
 
 /* The folder's migrations joined to their state, for every statement below. */
 #define COMPAT_STATE \
-	"WITH f AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[]) " \
-	"    WITH ORDINALITY AS f(version, ident, checksum, repeatable, script, ord)), " \
+	"WITH f AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], " \
+	"                                $6::text[], $7::text[]) " \
+	"    WITH ORDINALITY AS f(version, ident, checksum, repeatable, script, undo_script, undo_checksum, ord)), " \
 	"s AS (SELECT f.*, m.state, m.applied_at, m.applied_by, m.duration_ms " \
 	"    FROM f JOIN pg_catalog.migrate_status() m ON m.version = f.version) "
 
@@ -91,9 +95,10 @@ static const CompatTool tools[] = {
  * repeatable migration's name), $2 the tool's name for each (Flyway's
  * description, Prisma's directory, node-pg-migrate's file name), $3 the
  * tool's checksum of the file (Flyway's CRC-32, Prisma's sha256), $4
- * repeatable, $5 the file as its folder names it (Flyway's script).
+ * repeatable, $5 the file as its folder names it (Flyway's script), $6 and
+ * $7 Flyway's undo script and its checksum.
  */
-static const char *const sync_sql[][3] = {
+static const char *const sync_sql[][4] = {
 	[FMT_FLYWAY] = {
 		/* a failed row of a version applied since goes, as flyway repair removes it */
 		COMPAT_STATE
@@ -105,7 +110,11 @@ static const char *const sync_sql[][3] = {
 		"    (SELECT h.checksum FROM flyway_schema_history h WHERE h.version IS NULL "
 		"       AND h.description = s.ident AND h.success ORDER BY h.installed_rank DESC LIMIT 1) "
 		"      IS DISTINCT FROM s.checksum::int "
-		"    ELSE NOT EXISTS (SELECT 1 FROM flyway_schema_history h WHERE h.version = s.version AND h.success) END) "
+		"    ELSE (SELECT h.type = 'SQL' AND h.success FROM flyway_schema_history h "
+		"          WHERE h.version = s.version ORDER BY h.installed_rank DESC LIMIT 1) IS NOT TRUE "
+		/* what a baseline row covers is Flyway's already */
+		"      AND NOT EXISTS (SELECT 1 FROM flyway_schema_history b WHERE b.type = 'BASELINE' "
+		"        AND string_to_array(b.version, '.')::numeric[] >= string_to_array(s.version, '.')::numeric[]) END) "
 		"INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, "
 		"  checksum, installed_by, installed_on, execution_time, success) "
 		"SELECT (SELECT coalesce(max(installed_rank), 0) FROM flyway_schema_history) "
@@ -113,6 +122,18 @@ static const char *const sync_sql[][3] = {
 		"  CASE WHEN NOT t.repeatable THEN t.version END, t.ident, 'SQL', t.script, t.checksum::int, "
 		"  t.applied_by, t.applied_at::timestamp, round(coalesce(t.duration_ms, 0))::int, true "
 		"FROM todo t ORDER BY t.ord",
+		/* a rollback through a U file is an undo row, as Flyway's undo writes it */
+		COMPAT_STATE ", todo AS (SELECT s.* FROM s "
+		"  WHERE s.state = 'rolled_back' AND s.undo_script IS NOT NULL "
+		"    AND (SELECT h.type = 'SQL' AND h.success FROM flyway_schema_history h "
+		"         WHERE h.version = s.version ORDER BY h.installed_rank DESC LIMIT 1)) "
+		"INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, "
+		"  checksum, installed_by, execution_time, success) "
+		"SELECT (SELECT coalesce(max(installed_rank), 0) FROM flyway_schema_history) "
+		"         + row_number() OVER (ORDER BY t.ord DESC), "
+		"  t.version, t.ident, 'UNDO_SQL', t.undo_script, t.undo_checksum::int, "
+		"  coalesce(t.applied_by, current_user), round(coalesce(t.duration_ms, 0))::int, true "
+		"FROM todo t ORDER BY t.ord DESC",
 	NULL},
 	[FMT_GOLANG] = {
 		/*
@@ -327,18 +348,20 @@ compat_prepare(PGconn *conn, const Folder *f, CompatMode mode)
 static bool
 folder_params(const Folder *f, const char **values)
 {
-	static PQExpBufferData arr[5];
+	static PQExpBufferData arr[7];
 	static bool built = false;
 
 	if (!built)
 	{
-		for (int a = 0; a < 5; a++)
+		for (int a = 0; a < 7; a++)
 			initPQExpBuffer(&arr[a]);
 		for (int i = 0; i < f->n + f->nrep; i++)
 		{
 			const Migration *m = i < f->n ? &f->items[i] : &f->repeatables[i - f->n];
 			const char *ident = m->name;
 			const char *sum = NULL;
+			const char *undo = NULL;
+			const char *undo_sum = NULL;
 			char	   *buf;
 			size_t		len;
 
@@ -349,6 +372,17 @@ folder_params(const Folder *f, const char **values)
 				if (!folder_read_file(m->up.path, &buf, &len))
 					return false;
 				sum = f->format == FMT_FLYWAY ? flyway_checksum(buf, len) : sha256_hex(buf, len);
+				pg_free(buf);
+			}
+			/* the U file, named from the location as the V file is */
+			if (f->format == FMT_FLYWAY && m->down.sql && m->source)
+			{
+				size_t		prefix = strlen(m->up.path) - strlen(m->source);
+
+				if (!folder_read_file(m->down.path, &buf, &len))
+					return false;
+				undo = m->down.path + prefix;
+				undo_sum = flyway_checksum(buf, len);
 				pg_free(buf);
 			}
 			if (f->format == FMT_FLYWAY)
@@ -362,12 +396,14 @@ folder_params(const Folder *f, const char **values)
 			array_add(&arr[2], sum);
 			array_add(&arr[3], i < f->n ? "f" : "t");
 			array_add(&arr[4], m->source);
+			array_add(&arr[5], undo);
+			array_add(&arr[6], undo_sum);
 		}
-		for (int a = 0; a < 5; a++)
+		for (int a = 0; a < 7; a++)
 			array_end(&arr[a]);
 		built = true;
 	}
-	for (int a = 0; a < 5; a++)
+	for (int a = 0; a < 7; a++)
 		values[a] = arr[a].data;
 	return true;
 }
@@ -380,16 +416,16 @@ folder_params(const Folder *f, const char **values)
 bool
 compat_sync(PGconn *conn, const Folder *f)
 {
-	const char *values[5];
+	const char *values[7];
 
 	if (!compat_on)
 		return true;
 	if (!folder_params(f, values) ||
 		!exec_ok(conn, "could not start a transaction", "BEGIN", 0, NULL))
 		return false;
-	for (int k = 0; k < 3 && sync_sql[f->format][k]; k++)
+	for (size_t k = 0; k < lengthof(sync_sql[0]) && sync_sql[f->format][k]; k++)
 		if (!exec_ok(conn, psprintf("could not write %s", tools[f->format].table),
-					 sync_sql[f->format][k], 5, values))
+					 sync_sql[f->format][k], 7, values))
 			return false;
 	return exec_ok(conn, "could not commit", "COMMIT", 0, NULL);
 }

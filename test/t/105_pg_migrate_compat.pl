@@ -119,8 +119,9 @@ sub flyway_crc
 	return $c >= 2**31 ? $c - 2**32 : $c;
 }
 
-# What Flyway's validate and info would say: every V file applied once with
-# its checksum, every R file's latest row carrying its checksum.
+# What Flyway's validate and info would say: each V file's latest row a
+# successful apply with its checksum (an undo row in between undid it),
+# each R file's latest row carrying its checksum.
 sub flyway_pending
 {
 	my ($db, $dir) = @_;
@@ -130,9 +131,7 @@ sub flyway_pending
 		q{SELECT coalesce(version, ''), description, script, checksum, success, type FROM flyway_schema_history ORDER BY installed_rank}))
 	{
 		my ($v, $d, $script, $sum, $ok, $type) = split /\|/, $line;
-		push @problems, "$script: type $type" if $type ne 'SQL';
-		push @problems, "$script: failed" if $ok ne 't';
-		$rows{$v eq '' ? "R:$d" : "V:$v"} = [ $script, $sum ];
+		$rows{$v eq '' ? "R:$d" : "V:$v"} = [ $script, $sum, $ok, $type ];
 	}
 	foreach my $path (split /\n/, `cd $dir && find . -name '[VR]*__*.sql' | sed 's|^\./||' | sort`)
 	{
@@ -141,7 +140,8 @@ sub flyway_pending
 		$desc =~ s/_/ /g;
 		my $key = $kind eq 'V' ? "V:$ver" : "R:$desc";
 		my $row = $rows{$key};
-		if (!$row) { push @problems, "$path: pending"; next; }
+		if (!$row || $row->[3] ne 'SQL') { push @problems, "$path: pending"; next; }
+		push @problems, "$path: failed" if $row->[2] ne 't';
 		push @problems, "$path: script $row->[0]" if $row->[0] ne $path;
 		push @problems, "$path: checksum $row->[1], the file's " . flyway_crc("$dir/$path")
 		  if $row->[1] != flyway_crc("$dir/$path");
@@ -172,6 +172,17 @@ is(query('fw', q{SELECT count(*) || ':' || max(installed_rank) FROM flyway_schem
 is(flyway_pending('fw', "$tmp/fw"), '', 'Flyway: and Flyway sees nothing pending');
 command_ok([ 'pg_migrate', '-d', $c, '--dir', "$tmp/fw", 'up' ], 'Flyway: up with nothing to do');
 is(query('fw', q{SELECT count(*) FROM flyway_schema_history}), '6', 'Flyway: writes nothing twice');
+# a rollback through a U file is an undo row; the apply after it a new row
+write_file("$tmp/fw/sub/U3__seed_books.sql", "DELETE FROM books;\n");
+command_ok([ 'pg_migrate', '-d', $c, '--dir', "$tmp/fw", 'down' ], 'Flyway: down through U3');
+is(query('fw', q{SELECT installed_rank || ':' || version || ':' || type || ':' || script || ':' || checksum FROM flyway_schema_history ORDER BY installed_rank DESC LIMIT 1}),
+	'7:3:UNDO_SQL:sub/U3__seed_books.sql:' . flyway_crc("$tmp/fw/sub/U3__seed_books.sql"),
+	'Flyway: an UNDO_SQL row, as Flyway\'s undo writes it');
+is(flyway_pending('fw', "$tmp/fw"), 'sub/V3__seed_books.sql: pending', 'Flyway: which Flyway reads as 3 pending');
+command_ok([ 'pg_migrate', '-d', $c, '--dir', "$tmp/fw", 'up' ], 'Flyway: up again');
+is(query('fw', q{SELECT installed_rank || ':' || version || ':' || type FROM flyway_schema_history ORDER BY installed_rank DESC LIMIT 1}),
+	'8:3:SQL', 'Flyway: the apply after the undo is a row of its own');
+is(flyway_pending('fw', "$tmp/fw"), '', 'Flyway: nothing pending again');
 
 # -- Adopting a database Flyway made (1 and the repeatable applied, the
 # non-transactional 1.1 failed): import, then up; the table goes on as
