@@ -132,6 +132,38 @@ RESET ROLE;
 DROP EXTENSION migrate;
 DROP TABLE flyway_schema_history, goose_db_version, fw3, fw4;
 
+-- Flyway's baseline row: every version up to it counts as applied; a
+-- version repair marked deleted (its latest row) is not imported; the
+-- schema-creation row is no migration.
+CREATE EXTENSION migrate;
+SELECT migrate_grant('regress_importer');
+SET ROLE regress_importer;
+SELECT migrate_register('1', 'fb1', 'CREATE TABLE fb1 (id int);');
+SELECT migrate_register('2', 'fb2', 'CREATE TABLE fb2 (id int);');
+SELECT migrate_register('3', 'fb3', 'CREATE TABLE fb3 (id int);');
+SELECT migrate_register('4', 'fb4', 'CREATE TABLE fb4 (id int);');
+CREATE TABLE flyway_schema_history (
+    installed_rank integer NOT NULL PRIMARY KEY, version varchar(50), description varchar(200) NOT NULL,
+    type varchar(20) NOT NULL, script varchar(1000) NOT NULL, checksum integer,
+    installed_by varchar(100) NOT NULL, installed_on timestamp NOT NULL DEFAULT now(),
+    execution_time integer NOT NULL, success boolean NOT NULL);
+INSERT INTO flyway_schema_history VALUES
+    (0, '0', '<< Flyway Schema Creation >>', 'SCHEMA', '"public"', NULL, 'fw', '2024-02-01 10:00:00', 0, true),
+    (1, '2', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', NULL, 'fw', '2024-02-01 10:00:01', 0, true),
+    (2, '3', 'fb3', 'SQL', 'V3__fb3.sql', -1337, 'fw', '2024-02-02 10:00:00', 4, true),
+    (3, '4', 'fb4', 'SQL', 'V4__fb4.sql', 1, 'fw', '2024-02-03 10:00:00', 4, true),
+    (4, '4', 'fb4', 'DELETE', 'V4__fb4.sql', 1, 'fw', '2024-02-04 10:00:00', 0, true);
+-- 3's checksum is wrong: drift, nothing imported
+SELECT count(*) FROM migrate_import_history();
+UPDATE flyway_schema_history SET checksum = -1014873792 WHERE installed_rank = 2;
+SELECT version, state, applied_by FROM migrate_import_history()
+ORDER BY string_to_array(version, '.')::numeric[];
+SELECT version, state FROM migrate_status();
+SELECT version, note FROM migrate_history() ORDER BY string_to_array(version, '.')::numeric[];
+RESET ROLE;
+DROP EXTENSION migrate;
+DROP TABLE flyway_schema_history;
+
 -- golang-migrate's one row, found on the search_path; dirty is failed;
 -- Prisma's sha256 and its failed and rolled back attempts.
 CREATE EXTENSION migrate;
