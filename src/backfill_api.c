@@ -113,8 +113,9 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	Oid			types[19] = {OIDOID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID,
 	INT4OID, INT4OID, FLOAT8OID, INT8OID, NAMEOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT4OID};
 	Datum		values[19];
-	char		nulls[19] = "                   ";
+	char		nulls[19];
 
+	memset(nulls, ' ', sizeof(nulls));
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -275,9 +275,10 @@ catalog_register(const char *version, Datum version_key, const char *name,
 	Oid			update_types[12] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	TEXTOID, INT4OID, INT4OID, OIDOID, NAMEOID, BOOLOID, TEXTOID};
 	Datum		values[13];
-	char		nulls[13] = "             ";
+	char		nulls[13];
 	char	   *result;
 
+	memset(nulls, ' ', sizeof(nulls));
 	SPI_connect();
 
 	values[0] = CStringGetTextDatum(version);
@@ -428,9 +429,10 @@ catalog_register_repeatable(const char *name, const char *sql, int statements,
 	Oid			types[9] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, NAMEOID, OIDOID, BOOLOID,
 	TEXTOID};
 	Datum		values[9];
-	char		nulls[9] = "         ";
+	char		nulls[9];
 	char	   *result;
 
+	memset(nulls, ' ', sizeof(nulls));
 	SPI_connect();
 	values[0] = CStringGetTextDatum(name);
 	spi_exec("SELECT m.repeatable, m.checksum, m.transactional, m.source, m.owner "
@@ -743,13 +745,14 @@ catalog_run_create(bool rollback, const char *target, int steps, List *plan,
 	Oid			types[12] = {TEXTOID, TEXTOID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, NAMEOID,
 	TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID, TEXTOID};
 	Datum		values[12];
-	char		nulls[12] = "            ";
+	char		nulls[12];
 	List	   *versions = NIL;
 	List	   *checksums = NIL;
 	ListCell   *lc;
 	bool		isnull;
 	int64		id;
 
+	memset(nulls, ' ', sizeof(nulls));
 	foreach(lc, plan)
 	{
 		MigrationDef *m = lfirst(lc);
@@ -995,9 +998,10 @@ catalog_history_finish(int64 history_id, int64 run_id, MigrationDef *m,
 		INT4OID, INT4OID, INT4OID, TIMESTAMPTZOID,
 		TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID, TEXTOID};
 	Datum		values[19];
-	char		nulls[19] = "                   ";
+	char		nulls[19];
 	ErrorData  *e = err ? err->edata : NULL;
 
+	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(history_id);
 	values[1] = Int64GetDatum(run_id);
 	values[2] = CStringGetTextDatum(m->version);
@@ -1120,10 +1124,11 @@ catalog_find(CatalogMatch how, const char *arg)
 	MemoryContext outer = CurrentMemoryContext;
 	Oid			types[3] = {NUMERICARRAYOID, INT4OID, TEXTOID};
 	Datum		values[3];
-	char		nulls[3] = "   ";
+	char		nulls[3];
 	List	   *result = NIL;
 	uint64		i;
 
+	memset(nulls, ' ', sizeof(nulls));
 	if (how == CATALOG_MATCH_NAME)
 	{
 		nulls[0] = 'n';
@@ -1184,8 +1189,9 @@ catalog_history_mark(const MigrationDef *m, const char *action, const AdoptedAtt
 	Oid			types[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, FLOAT8OID,
 	TEXTOID, TEXTOID, NAMEOID};
 	Datum		values[9];
-	char		nulls[9] = "         ";
+	char		nulls[9];
 
+	memset(nulls, ' ', sizeof(nulls));
 	values[0] = CStringGetTextDatum(m->version);
 	values[1] = CStringGetTextDatum(action);
 	values[2] = CStringGetTextDatum(a->state);

@@ -44,6 +44,7 @@
 #include "utils/timestamp.h"
 
 #include "migrate/backfill.h"
+#include "migrate/compat.h"
 #include "migrate/run_catalog.h"
 #include "migrate/runner.h"
 #include "migrate/guard.h"
@@ -518,11 +519,7 @@ exec_toplevel(const char *sql, Node *stmt, int location, int length)
 	dest = CreateDestReceiver(DestNone);
 	MemoryContextSwitchTo(old);
 
-#if PG_VERSION_NUM >= 180000
-	(void) PortalRun(portal, FETCH_ALL, true, dest, dest, &qc);
-#else
-	(void) PortalRun(portal, FETCH_ALL, true, true, dest, dest, &qc);
-#endif
+	(void) migrate_portal_run(portal, dest, &qc);
 	dest->rDestroy(dest);
 	PortalDrop(portal, false);
 	CommitTransactionCommand();

@@ -43,6 +43,15 @@
 #define MIGRATE_BGW_LOGIN_FLAGS 0
 #endif
 
+/* PortalRun() to completion, top level; it lost its run_once argument in 18. */
+#if PG_VERSION_NUM >= 180000
+#define migrate_portal_run(portal, dest, qc) \
+	PortalRun((portal), FETCH_ALL, true, (dest), (dest), (qc))
+#else
+#define migrate_portal_run(portal, dest, qc) \
+	PortalRun((portal), FETCH_ALL, true, true, (dest), (dest), (qc))
+#endif
+
 /*
  * A GUC check hook's "extra": the GUC machinery frees it with free()
  * before 16, with guc_free() (a pfree() in its own memory context) since.
