@@ -40,6 +40,7 @@
 #include "migrate/settings.h"
 #include "migrate/compat.h"
 #include "migrate/migrate.h"
+#include "migrate/util.h"
 #include "migrate/script.h"
 #include "migrate/shared.h"
 #include "migrate/worker.h"
@@ -68,17 +69,6 @@ static void report_plan(FunctionCallInfo fcinfo, List *plan);
 /* what migrate_apply() says of a migration the worker has not started */
 static const char *const queued_detail =
 "queued for the migrate worker; follow it with migrate_status() or CALL migrate_wait()";
-
-/* A text argument that must not be null (import.c uses it too). */
-char *
-text_arg(FunctionCallInfo fcinfo, int n, const char *name)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
 
 /*
  * migrate_register(version, name, up_sql, down_sql, transactional, source):

@@ -89,7 +89,7 @@
 #include "migrate/retry.h"
 #include "migrate/run_catalog.h"
 #include "migrate/settings.h"
-#include "migrate/worker.h"
+#include "migrate/util.h"
 
 /*
  * Advisory lock classes (field4): "worker n of this job is running" (field3
@@ -979,7 +979,7 @@ run_batch(Job *job, int64 blocks, int64 *done, double *ms)
 	PG_CATCH();
 	{
 		disable_timeout(STATEMENT_TIMEOUT, false);
-		edata = migrate_worker_take_error(cxt);
+		edata = migrate_take_error(cxt);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
@@ -1159,7 +1159,7 @@ end_pass(Job *job)
 	}
 	PG_CATCH();
 	{
-		edata = migrate_worker_take_error(cxt);
+		edata = migrate_take_error(cxt);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);

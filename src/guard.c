@@ -100,16 +100,6 @@ guard_init(void)
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 
-	DefineCustomIntVariable("migrate.guard_min_size",
-							"Tables smaller than this pass the DDL-safety guard.",
-							"A statement on a small table holds its lock for milliseconds. "
-							"The size is the larger of pg_class.relpages and the table's "
-							"files on disk, so a freshly loaded table counts.",
-							&migrate_guard_min_size,
-							10240, 0, INT_MAX,
-							PGC_SUSET, GUC_UNIT_KB,
-							NULL, NULL, NULL);
-
 	DefineCustomStringVariable("migrate.allow",
 							   "Rules the DDL-safety guard lets through, comma-separated.",
 							   "Meant for SET LOCAL in the transaction that needs it; every "

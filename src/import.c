@@ -44,6 +44,7 @@
 #include "migrate/compat.h"
 #include "migrate/import.h"
 #include "migrate/migrate.h"
+#include "migrate/util.h"
 #include "migrate/run_catalog.h"
 #include "migrate/script.h"
 #include "migrate/shared.h"

@@ -22,6 +22,7 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
 #include <sys/stat.h>
 
 #include "access/genam.h"
@@ -66,6 +67,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/partcache.h"
@@ -80,6 +82,21 @@
 #include "migrate/script.h"
 
 int			migrate_guard_min_size = 10240;	/* kB */
+
+/* The setting the size checks below read (the guard and lint share it). */
+void
+rules_init(void)
+{
+	DefineCustomIntVariable("migrate.guard_min_size",
+							"Tables smaller than this pass the DDL-safety guard.",
+							"A statement on a small table holds its lock for milliseconds. "
+							"The size is the larger of pg_class.relpages and the table's "
+							"files on disk, so a freshly loaded table counts.",
+							&migrate_guard_min_size,
+							10240, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+}
 
 const RuleDef migrate_rules[RULE_COUNT] = {
 	[RULE_CREATE_INDEX_BLOCKING] = {

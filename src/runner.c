@@ -51,7 +51,7 @@
 #include "migrate/lint.h"
 #include "migrate/retry.h"
 #include "migrate/script.h"
-#include "migrate/worker.h"
+#include "migrate/util.h"
 
 bool		migrate_runner_active = false;
 RunContext *migrate_runner_context = NULL;
@@ -191,7 +191,7 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 	}
 	PG_CATCH();
 	{
-		refused = migrate_worker_take_error(cxt);
+		refused = migrate_take_error(cxt);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
@@ -295,7 +295,7 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 			}
 			PG_CATCH();
 			{
-				edata = migrate_worker_take_error(cxt);
+				edata = migrate_take_error(cxt);
 				migrate_runner_active = false;
 				guard_runner_end();
 			}

@@ -1,7 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * settings.c
- *	  Defines every migrate.* setting and reserves the prefix.
+ *	  Defines the settings of the migration runner and of the worker pool.
+ *
+ * Each other subsystem defines its settings next to the code that reads
+ * them: guard.c migrate.guard and migrate.allow, rules.c
+ * migrate.guard_min_size, backfill.c the migrate.backfill_* settings.
+ * _PG_init (migrate.c) reserves the prefix once all are defined.
  *
  * Settings a caller may tune for one run (the lock timeouts, retries and
  * wait budget, retry.c) are USERSET: migrate_apply() copies the caller's

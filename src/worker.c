@@ -120,24 +120,6 @@ migrate_worker_main(Datum main_arg)
 }
 
 /*
- * In a worker's PG_CATCH: keeps the error in cxt and rolls back, so the job
- * can record the failure or retry instead of exiting.
- */
-ErrorData *
-migrate_worker_take_error(MemoryContext cxt)
-{
-	ErrorData  *edata;
-
-	HOLD_INTERRUPTS();
-	MemoryContextSwitchTo(cxt);
-	edata = CopyErrorData();
-	FlushErrorState();
-	AbortOutOfAnyTransaction();
-	RESUME_INTERRUPTS();
-	return edata;
-}
-
-/*
  * Refuses a run or a backfill asked for by code that runs with rights it
  * borrowed: inside a security-restricted operation (an index expression
  * that autovacuum or a superuser's ANALYZE evaluates) or a local user-id

@@ -87,6 +87,7 @@ typedef struct JudgeContext
 } JudgeContext;
 
 extern int	migrate_guard_min_size;
+extern void rules_init(void);
 
 extern int	rules_lookup(const char *id);
 extern bool rules_judges(Node *stmt);

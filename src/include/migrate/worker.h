@@ -13,7 +13,6 @@
 #include "postmaster/bgworker.h"
 
 extern PGDLLEXPORT void migrate_worker_main(Datum main_arg);
-extern ErrorData *migrate_worker_take_error(MemoryContext cxt);
 extern void migrate_worker_check_role(Oid role, const char *what);
 extern void migrate_refuse_borrowed_rights(const char *fname);
 
