@@ -18,7 +18,11 @@ OBJS = \
 	src/api.o \
 	src/runner.o \
 	src/retry.o \
+	src/lexer.o \
 	src/rules.o \
+	src/relation_risk.o \
+	src/hints.o \
+	src/judge.o \
 	src/guard.o \
 	src/lint.o \
 	src/backfill.o \

@@ -39,6 +39,7 @@
 
 #include "migrate/compat.h"
 #include "migrate/guard.h"
+#include "migrate/judge.h"
 
 int			migrate_guard_mode = GUARD_ENFORCE;
 
@@ -197,7 +198,7 @@ guard_check(Node *stmt)
 
 		jc.text = statement_len > 0 ? pnstrdup(start, statement_len) : start;
 	}
-	guard_report(rules_judge_safely(stmt, &jc), false);
+	guard_report(judge_safely(stmt, &jc), false);
 }
 
 /*
@@ -284,7 +285,7 @@ migrate_guard_table_rewrite(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "not fired by event trigger manager");
 	if (guard_active())
-		guard_report(rules_judge_rewrite(DatumGetObjectId(OidFunctionCall0(F_PG_EVENT_TRIGGER_TABLE_REWRITE_OID)),
+		guard_report(judge_rewrite(DatumGetObjectId(OidFunctionCall0(F_PG_EVENT_TRIGGER_TABLE_REWRITE_OID)),
 										 DatumGetInt32(OidFunctionCall0(F_PG_EVENT_TRIGGER_TABLE_REWRITE_REASON))),
 					 true);
 	PG_RETURN_VOID();

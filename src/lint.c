@@ -38,6 +38,7 @@
 #include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/varlena.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -47,6 +48,8 @@
 #include "migrate/lint.h"
 #include "migrate/compat.h"
 #include "migrate/migrate.h"
+#include "migrate/judge.h"
+#include "migrate/relation_risk.h"
 #include "migrate/rules.h"
 #include "migrate/script.h"
 
@@ -90,14 +93,12 @@ static void lint_statement(Lint *l, ScriptStmt *s, bool report);
 static void lint_set(Lint *l, ScriptStmt *s, VariableSetStmt *vs);
 static void end_xact(Lint *l);
 static bool is_schema_change(Lint *l, Node *stmt);
-static bool created_in_script(Lint *l, RangeVar *rv);
 static void add_row(Lint *l, int statement, int line, const char *rule,
 					const char *severity, char *relation, const char *lock_mode,
 					char *message, char *hint);
 static List *lint_parse(Lint *l, int **xact_of);
 
 PG_FUNCTION_INFO_V1(migrate_lint);
-PG_FUNCTION_INFO_V1(migrate_rules_list);
 
 /*
  * migrate_lint(sql text) RETURNS TABLE (statement, line, rule, severity,
@@ -146,31 +147,6 @@ migrate_lint(PG_FUNCTION_ARGS)
 		values[6] = CStringGetTextDatum(r->message);
 		values[7] = r->hint ? CStringGetTextDatum(r->hint) : (Datum) 0;
 		nulls[7] = r->hint == NULL;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
-}
-
-/* migrate_rules(): every rule, with its lock and the safe alternative. */
-Datum
-migrate_rules_list(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int			i;
-
-	migrate_init_srf(fcinfo);
-	for (i = 0; i < RULE_COUNT; i++)
-	{
-		const RuleDef *r = &migrate_rules[i];
-		Datum		values[6];
-		bool		nulls[6] = {false};
-
-		values[0] = CStringGetTextDatum(r->id);
-		values[1] = CStringGetTextDatum(r->is_error ? "error" : "warning");
-		values[2] = BoolGetDatum(r->lint_only);
-		values[3] = CStringGetTextDatum(r->catches);
-		values[4] = CStringGetTextDatum(r->lock);
-		values[5] = CStringGetTextDatum(r->alternative);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -430,7 +406,7 @@ lint_statement(Lint *l, ScriptStmt *s, bool report)
 
 	l->jc.lock_timeout_set = timeout > 0;
 	l->jc.text = s->text;
-	findings = rules_judge_safely(stmt, &l->jc);
+	findings = judge_safely(stmt, &l->jc);
 
 	foreach(lc, findings)
 	{
@@ -574,19 +550,8 @@ is_schema_change(Lint *l, Node *stmt)
 		default:
 			return false;
 	}
-	return rv != NULL && !created_in_script(l, rv) &&
+	return rv != NULL && !relrisk_created_in_script(l->jc.created, rv) &&
 		OidIsValid(RangeVarGetRelid(rv, NoLock, true));
-}
-
-static bool
-created_in_script(Lint *l, RangeVar *rv)
-{
-	ListCell   *lc;
-
-	foreach(lc, l->jc.created)
-		if (strcmp(lfirst_node(RangeVar, lc)->relname, rv->relname) == 0)
-			return true;
-	return false;
 }
 
 /*
@@ -608,8 +573,8 @@ lint_comments(Lint *l)
 		const char *ids;
 		const char *end;
 		char	   *list;
-		char	   *tok;
-		char	   *save;
+		List	   *rule_ids;
+		ListCell   *lc;
 		int			line;
 
 		/* only as "--" then blanks then the marker */
@@ -638,8 +603,16 @@ lint_comments(Lint *l)
 					pstrdup("Write it as: -- migrate:allow rule-id why this is safe here"));
 			continue;
 		}
-		for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		if (!SplitIdentifierString(list, ',', &rule_ids))
 		{
+			add_row(l, 0, line, "invalid-allow", "error", NULL, NULL,
+					pstrdup("-- migrate:allow needs rule ids separated by commas"),
+					pstrdup("Write it as: -- migrate:allow rule-id[,rule-id] why this is safe here"));
+			continue;
+		}
+		foreach(lc, rule_ids)
+		{
+			char	   *tok = lfirst(lc);
 			int			rule = rules_lookup(tok);
 			ScriptAllow *a;
 

@@ -16,7 +16,7 @@
 
 #include "migrate/backfill.h"
 #include "migrate/guard.h"
-#include "migrate/rules.h"
+#include "migrate/relation_risk.h"
 #include "migrate/settings.h"
 #include "migrate/launcher.h"
 #include "migrate/shared.h"
@@ -35,7 +35,7 @@ _PG_init(void)
 				 errhint("Add migrate to shared_preload_libraries in postgresql.conf and restart the server.")));
 
 	migrate_guc_init();
-	rules_init();
+	relrisk_init();
 	guard_init();
 	backfill_guc_init();
 	MarkGUCPrefixReserved("migrate");

@@ -24,7 +24,6 @@
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
-#include "parser/scanner.h"
 #include "tcop/cmdtag.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
@@ -33,6 +32,7 @@
 
 #include "migrate/settings.h"
 #include "migrate/migrate.h"
+#include "migrate/lexer.h"
 #include "migrate/script.h"
 
 static void refuse_client_copy(const char *sql, ScriptStmt *s, const char *what);
@@ -519,21 +519,19 @@ script_statement_at(const char *sql, int byteoff)
 
 	PG_TRY();
 	{
-		core_yy_extra_type yyextra;
-		core_YYSTYPE yylval;
-		YYLTYPE		yylloc;
-		core_yyscan_t scanner = scanner_init(sql, &yyextra, &ScanKeywords, ScanKeywordTokens);
+		Lexer		lx;
 
+		lexer_start(&lx, sql);
 		for (;;)
 		{
-			int			tok = core_yylex(&yylval, &yylloc, scanner);
+			int			tok = lexer_next(&lx);
 
-			if (tok == 0 || yylloc >= byteoff)
+			if (tok == 0 || lx.loc >= byteoff)
 				break;
 			if (tok == ';')
 				count++;
 		}
-		scanner_finish(scanner);
+		lexer_end(&lx);
 	}
 	PG_CATCH();
 	{

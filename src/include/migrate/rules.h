@@ -1,9 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * rules.h
- *	  The DDL-safety rules and the engine that judges one statement against
- *	  the live catalog.  Shared by the guard (guard.c) and migrate_lint
- *	  (lint.c), so that both always reach the same verdict.
+ *	  The DDL-safety rules (rules.c) and what breaking one looks like.
  *
  * src/include/migrate/rules.h
  *
@@ -73,26 +71,7 @@ typedef struct Finding
 	char	   *hint;
 } Finding;
 
-/*
- * What the caller knows beyond the catalog: the guard passes the session's
- * state, lint the state it replayed from the script so far.
- */
-typedef struct JudgeContext
-{
-	bool		lock_timeout_set;
-	const char *text;			/* the statement's source, for hints; or NULL */
-	List	   *created;		/* RangeVar: tables the script created */
-	List	   *not_valid;		/* char *"rel.constraint" added NOT VALID in
-								 * this transaction of the script */
-} JudgeContext;
-
-extern int	migrate_guard_min_size;
-extern void rules_init(void);
-
 extern int	rules_lookup(const char *id);
-extern bool rules_judges(Node *stmt);
-extern List *rules_judge_safely(Node *stmt, JudgeContext *jc);
-extern List *rules_judge_rewrite(Oid relid, int reason);
 extern bool rules_parse_list(const char *value, bool *allowed, char **bad);
 
 #endif							/* MIGRATE_RULES_H */
