@@ -364,17 +364,10 @@ judge_statement(Judge *j, Node *stmt)
 		case T_ReindexStmt:
 			{
 				ReindexStmt *rs = (ReindexStmt *) stmt;
-				bool		concurrently = false;
+				bool		concurrently = script_option_true(rs->params, "concurrently");
 				Oid			indexid = InvalidOid;
 				Oid			tableid = InvalidOid;
 
-				foreach(lc, rs->params)
-				{
-					DefElem    *opt = lfirst_node(DefElem, lc);
-
-					if (strcmp(opt->defname, "concurrently") == 0)
-						concurrently = defGetBoolean(opt);
-				}
 				if (concurrently)
 					break;
 				if (rs->kind == REINDEX_OBJECT_SCHEMA || rs->kind == REINDEX_OBJECT_DATABASE)
@@ -403,15 +396,8 @@ judge_statement(Judge *j, Node *stmt)
 		case T_VacuumStmt:
 			{
 				VacuumStmt *vs = (VacuumStmt *) stmt;
-				bool		full = false;
+				bool		full = script_option_true(vs->options, "full");
 
-				foreach(lc, vs->options)
-				{
-					DefElem    *opt = lfirst_node(DefElem, lc);
-
-					if (strcmp(opt->defname, "full") == 0)
-						full = defGetBoolean(opt);
-				}
 				if (!vs->is_vacuumcmd || !full)
 					break;
 				foreach(lc, vs->rels)

@@ -89,6 +89,16 @@ col(int row, int colno, MemoryContext cxt)
 	return v ? MemoryContextStrdup(cxt, v) : NULL;
 }
 
+/* A boolean column of the last SPI result, false for NULL. */
+static bool
+col_bool(int row, int colno)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, colno, &isnull);
+
+	return !isnull && DatumGetBool(d);
+}
+
 /* An oid column of the last SPI result, InvalidOid for NULL. */
 static Oid
 col_oid(int row, int colno)
@@ -333,11 +343,11 @@ catalog_register(const char *version, Datum version_key, const char *name,
 		char	   *old_name = col(0, 2, CurrentMemoryContext);
 		char	   *old_checksum = col(0, 3, CurrentMemoryContext);
 		char	   *old_down = col(0, 4, CurrentMemoryContext);
-		bool		was_applied = strcmp(col(0, 5, CurrentMemoryContext), "t") == 0;
+		bool		was_applied = col_bool(0, 5);
 		char	   *steps_ran = col(0, 6, CurrentMemoryContext);
 		char	   *steps_total = col(0, 7, CurrentMemoryContext);
 		Oid			owner = col_oid(0, 8);
-		bool		old_transactional = strcmp(col(0, 9, CurrentMemoryContext), "t") == 0;
+		bool		old_transactional = col_bool(0, 9);
 		char	   *old_source = col(0, 10, CurrentMemoryContext);
 		bool		orphaned = !OidIsValid(owner) ||
 			!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner));
@@ -458,14 +468,14 @@ catalog_register_repeatable(const char *name, const char *sql, int statements,
 	else
 	{
 		char	   *old_checksum = col(0, 2, CurrentMemoryContext);
-		bool		old_transactional = strcmp(col(0, 3, CurrentMemoryContext), "t") == 0;
+		bool		old_transactional = col_bool(0, 3);
 		char	   *old_source = col(0, 4, CurrentMemoryContext);
 		Oid			owner = col_oid(0, 5);
 		bool		orphaned = !OidIsValid(owner) ||
 			!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner));
 
 		/* names cannot be versions: this is only a row from outside */
-		if (strcmp(col(0, 1, CurrentMemoryContext), "t") != 0)
+		if (!col_bool(0, 1))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("migration %s is a versioned migration", name),
@@ -534,7 +544,7 @@ catalog_plan(bool rollback, const char *target, int steps, bool out_of_order)
 		bool		found = false;
 
 		for (i = 0; i < SPI_processed; i++)
-			if (strcmp(col(i, 7, outer), "t") == 0)
+			if (col_bool(i, 7))
 				found = true;
 		if (!found)
 			ereport(ERROR,
@@ -548,12 +558,12 @@ catalog_plan(bool rollback, const char *target, int steps, bool out_of_order)
 		MigrationDef *m = palloc0(sizeof(MigrationDef));
 		char	   *action = col(i, 4, outer);
 		char	   *state = col(i, 5, outer);
-		bool		has_down = strcmp(col(i, 3, outer), "t") == 0;
-		bool		in_range = strcmp(col(i, 6, outer), "t") == 0;
+		bool		has_down = col_bool(i, 3);
+		bool		in_range = col_bool(i, 6);
 		bool		is_applied = state && strcmp(state, "applied") == 0;
 		bool		rolling_back = action && strcmp(action, "rollback") == 0 &&
 			strcmp(state, "rolled_back") != 0;
-		bool		repeatable = strcmp(col(i, 11, outer), "t") == 0;
+		bool		repeatable = col_bool(i, 11);
 
 		m->version = col(i, 1, outer);
 		m->name = col(i, 2, outer);
@@ -571,7 +581,7 @@ catalog_plan(bool rollback, const char *target, int steps, bool out_of_order)
 		if (repeatable)
 		{
 			if (!rollback && target == NULL &&
-				!(is_applied && strcmp(col(i, 12, outer), "t") == 0))
+				!(is_applied && col_bool(i, 12)))
 				result = lappend(result, m);
 			continue;
 		}
@@ -701,8 +711,8 @@ catalog_migration(const char *version)
 	m->checksum = col(0, 5, outer);
 	m->down_checksum = col(0, 6, outer);
 	m->owner = col_oid(0, 7);
-	m->transactional = strcmp(col(0, 8, outer), "t") == 0;
-	m->repeatable = strcmp(col(0, 9, outer), "t") == 0;
+	m->transactional = col_bool(0, 8);
+	m->repeatable = col_bool(0, 9);
 	SPI_finish();
 	return m;
 }

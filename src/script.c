@@ -37,7 +37,6 @@
 
 static void refuse_client_copy(const char *sql, ScriptStmt *s, const char *what);
 static void classify(ScriptStmt *s);
-static bool defelem_true(List *options, const char *name);
 static bool calls_backfill_walker(Node *node, void *context);
 static int	first_token(const char *sql, int byteoff);
 
@@ -216,7 +215,7 @@ classify(ScriptStmt *s)
 			{
 				ReindexStmt *r = (ReindexStmt *) n;
 
-				s->waits_for_snapshots = defelem_true(r->params, "concurrently");
+				s->waits_for_snapshots = script_option_true(r->params, "concurrently");
 				s->toplevel = s->waits_for_snapshots ||
 					r->kind == REINDEX_OBJECT_SCHEMA ||
 					r->kind == REINDEX_OBJECT_SYSTEM ||
@@ -284,19 +283,25 @@ calls_backfill_walker(Node *node, void *context)
 	return raw_expression_tree_walker(node, calls_backfill_walker, context);
 }
 
-static bool
-defelem_true(List *options, const char *name)
+/*
+ * Whether a statement's boolean option (REINDEX (CONCURRENTLY), VACUUM
+ * (FULL), ...) is on; given twice, the last one counts, as the server's own
+ * option loops read it.
+ */
+bool
+script_option_true(List *options, const char *name)
 {
 	ListCell   *lc;
+	bool		on = false;
 
 	foreach(lc, options)
 	{
 		DefElem    *d = lfirst_node(DefElem, lc);
 
 		if (strcmp(d->defname, name) == 0)
-			return d->arg == NULL || defGetBoolean(d);
+			on = defGetBoolean(d);
 	}
-	return false;
+	return on;
 }
 
 /*

@@ -66,6 +66,7 @@ typedef struct ScriptLines
 extern void script_lines_start(ScriptLines *c, const char *sql);
 extern int	script_lines_at(ScriptLines *c, int byteoff);
 extern int	script_statement_at(const char *sql, int byteoff);
+extern bool script_option_true(List *options, const char *name);
 extern bool script_has_param(Node *node, void *context);
 
 #endif							/* MIGRATE_SCRIPT_H */
