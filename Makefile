@@ -9,6 +9,7 @@ PGFILEDESC = "migrate - versioned schema migrations run safely inside the server
 OBJS = \
 	src/migrate.o \
 	src/util.o \
+	src/states.o \
 	src/settings.o \
 	src/shared.o \
 	src/launcher.o \

@@ -616,7 +616,8 @@ report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running, ErrorData 
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		Datum		values[5];
 		bool		nulls[5] = {false, false, false, false, false};
-		char	   *state = SPI_getvalue(tup, desc, 3);
+		char	   *recorded = SPI_getvalue(tup, desc, 3);
+		MigrationState state = recorded ? migration_state_parse(recorded) : MIGRATION_PENDING;
 		char	   *detail = SPI_getvalue(tup, desc, 5);
 		char	   *run_state = SPI_getvalue(tup, desc, 6);
 		bool		isnull;
@@ -625,9 +626,9 @@ report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running, ErrorData 
 		values[1] = CStringGetTextDatum(SPI_getvalue(tup, desc, 2));
 		values[3] = SPI_getbinval(tup, desc, 4, &isnull);
 		nulls[3] = isnull;
-		if (state == NULL || strcmp(state, "running") == 0)
+		if (recorded == NULL || state == MIGRATION_RUNNING)
 		{
-			if (still_running && state != NULL)
+			if (still_running && recorded != NULL)
 			{
 				current = SPI_getvalue(tup, desc, 1);
 				detail = "the worker is finishing it: CONCURRENTLY waits for transactions older than it, "
@@ -636,19 +637,18 @@ report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running, ErrorData 
 			else if (still_running)
 			{
 				/* the same state as in the plan that wait => false returns */
-				state = "running";
+				state = MIGRATION_RUNNING;
 				detail = current == NULL ? (char *) queued_detail :
 					psprintf("queued behind migration %s in the worker; follow it with "
 							 "migrate_status() or CALL migrate_wait()", current);
 			}
-			else if (state == NULL)
+			else if (recorded == NULL)
 			{
-				state = "pending";
-				detail = strcmp(run_state, "interrupted") == 0 ?
+				detail = run_state && run_state_parse(run_state) == RUN_STATE_INTERRUPTED ?
 					"not run: the run was stopped" : "not run: an earlier migration failed";
 			}
 		}
-		if (failed->message == NULL && strcmp(state, "failed") == 0)
+		if (failed->message == NULL && state == MIGRATION_FAILED)
 		{
 			/* in the caller's memory: SPI_finish frees ours */
 			failed->message = spi_strdup(psprintf("migration %s failed: %s",
@@ -657,7 +657,7 @@ report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running, ErrorData 
 			failed->detail = spi_strdup(SPI_getvalue(tup, desc, 7));
 			failed->hint = spi_strdup(SPI_getvalue(tup, desc, 8));
 		}
-		values[2] = CStringGetTextDatum(state);
+		values[2] = CStringGetTextDatum(migration_state_name(state));
 		values[4] = detail ? CStringGetTextDatum(detail) : (Datum) 0;
 		nulls[4] = detail == NULL;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -825,8 +825,8 @@ migrate_plan(PG_FUNCTION_ARGS)
 		int			k;
 
 		catalog_latest(m->version, &latest);
-		if (latest.exists && strcmp(latest.action, "apply") == 0 &&
-			strcmp(latest.state, "applied") != 0 &&
+		if (latest.exists && latest.action == HISTORY_APPLY &&
+			latest.state != MIGRATION_APPLIED &&
 			latest.checksum && strcmp(latest.checksum, m->checksum) == 0)
 			first = latest.steps_done;
 

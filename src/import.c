@@ -481,7 +481,7 @@ file_text(ImportContext *cx, RegisteredMigration *r)
 }
 
 static void
-add_planned(ImportContext *cx, RegisteredMigration *r, ForeignRow *row, const char *state,
+add_planned(ImportContext *cx, RegisteredMigration *r, ForeignRow *row, MigrationState state,
 			const char *note)
 {
 	Planned    *p = palloc0(sizeof(Planned));
@@ -491,7 +491,7 @@ add_planned(ImportContext *cx, RegisteredMigration *r, ForeignRow *row, const ch
 	p->a.finished_at = row->applied_at;
 	p->a.duration_ms = row->duration_ms;
 	p->a.role = row->applied_by;
-	p->a.error_message = strcmp(state, "failed") == 0 ? row->error : NULL;
+	p->a.error_message = state == MIGRATION_FAILED ? row->error : NULL;
 	p->a.note = note;
 	cx->planned = lappend(cx->planned, p);
 }
@@ -561,7 +561,7 @@ plan_row(ImportContext *cx, ForeignRow *row, List *seen_names)
 						 computed));
 		return;
 	}
-	add_planned(cx, r, row, state,
+	add_planned(cx, r, row, migration_state_parse(state),
 				psprintf("imported by %s from %s (%s)", cx->who,
 						 cx->shown, row->where));
 }
@@ -585,7 +585,7 @@ plan_up_to(ImportContext *cx, ForeignRow *row, bool through)
 
 		if ((is_it && !through) || planned_already(cx, r->def.version))
 			continue;
-		add_planned(cx, r, row, "applied",
+		add_planned(cx, r, row, MIGRATION_APPLIED,
 					psprintf("imported by %s from %s: %s %s %s", cx->who, cx->shown,
 							 is_it ? "at" : "below",
 							 strcmp(row->state, "baseline") == 0 ? "its baseline" : "its version",
@@ -714,11 +714,11 @@ migrate_import_history(PG_FUNCTION_ARGS)
 			continue;
 		}
 		catalog_check_owner(p->r->def.version, p->r->def.owner, caller, "import");
-		catalog_history_mark(&p->r->def, "import", &p->a, caller);
+		catalog_history_mark(&p->r->def, HISTORY_IMPORT, &p->a, caller);
 
 		values[0] = CStringGetTextDatum(p->r->def.version);
 		values[1] = CStringGetTextDatum(p->r->def.name);
-		values[2] = CStringGetTextDatum(p->a.state);
+		values[2] = CStringGetTextDatum(migration_state_name(p->a.state));
 		values[3] = TimestampTzGetDatum(p->a.finished_at);
 		nulls[3] = p->a.finished_at == 0;
 		values[4] = DirectFunctionCall1(namein, CStringGetDatum(p->a.role ? p->a.role :
@@ -768,12 +768,12 @@ migrate_baseline(PG_FUNCTION_ARGS)
 	{
 		RegisteredMigration *r = lfirst(lc);
 
-		if (r->latest.exists && (strcmp(r->latest.state, "failed") == 0 ||
-								 strcmp(r->latest.state, "running") == 0))
+		if (r->latest.exists && (r->latest.state == MIGRATION_FAILED ||
+								 r->latest.state == MIGRATION_RUNNING))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("migration %s is %s", r->def.version,
-							strcmp(r->latest.state, "failed") == 0 ? "failed" : "interrupted"),
+							r->latest.state == MIGRATION_FAILED ? "failed" : "interrupted"),
 					 errdetail("A baseline marks migrations that did not run; this one was attempted. Nothing was marked."),
 					 errhint("Settle it first: after a manual fix, migrate_resolve('%s', 'applied').",
 							 r->def.version)));
@@ -785,14 +785,14 @@ migrate_baseline(PG_FUNCTION_ARGS)
 		Datum		values[2];
 		bool		nulls[2] = {false, false};
 
-		if (r->latest.exists && strcmp(r->latest.state, "applied") == 0)
+		if (r->latest.exists && r->latest.state == MIGRATION_APPLIED)
 			continue;
 		catalog_check_owner(r->def.version, r->def.owner, caller, "baseline");
-		a.state = "applied";
+		a.state = MIGRATION_APPLIED;
 		a.duration_ms = -1;
 		a.note = psprintf("baselined by %s: marked applied up to %s without running it%s", who,
 						  version, r->latest.exists ? " (it was rolled back)" : "");
-		catalog_history_mark(&r->def, "baseline", &a, caller);
+		catalog_history_mark(&r->def, HISTORY_BASELINE, &a, caller);
 		values[0] = CStringGetTextDatum(r->def.version);
 		values[1] = CStringGetTextDatum(r->def.name);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

@@ -557,12 +557,12 @@ catalog_plan(bool rollback, const char *target, int steps, bool out_of_order)
 	{
 		MigrationDef *m = palloc0(sizeof(MigrationDef));
 		char	   *action = col(i, 4, outer);
-		char	   *state = col(i, 5, outer);
+		MigrationState state = action ? migration_state_parse(col(i, 5, outer)) : MIGRATION_PENDING;
 		bool		has_down = col_bool(i, 3);
 		bool		in_range = col_bool(i, 6);
-		bool		is_applied = state && strcmp(state, "applied") == 0;
-		bool		rolling_back = action && strcmp(action, "rollback") == 0 &&
-			strcmp(state, "rolled_back") != 0;
+		bool		is_applied = state == MIGRATION_APPLIED;
+		bool		rolling_back = action && history_action_parse(action) == HISTORY_ROLLBACK &&
+			state != MIGRATION_ROLLED_BACK;
 		bool		repeatable = col_bool(i, 11);
 
 		m->version = col(i, 1, outer);
@@ -591,7 +591,7 @@ catalog_plan(bool rollback, const char *target, int steps, bool out_of_order)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("migration %s is partly rolled back", m->version),
-						 errdetail("Its last rollback ended in state \"%s\".", state),
+						 errdetail("Its last rollback ended in state \"%s\".", migration_state_name(state)),
 						 errhint("Finish it with migrate_rollback_to(), or after fixing it by hand mark it with migrate_resolve('%s', 'applied') or migrate_resolve('%s', 'rolled_back').",
 								 m->version, m->version)));
 			if (is_applied)
@@ -724,6 +724,7 @@ catalog_latest(const char *version, LatestState *out)
 	MemoryContext outer = CurrentMemoryContext;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(version)};
+	bool		isnull;
 
 	SPI_connect();
 	spi_exec_kept(&plan, "SELECT action, state, checksum, steps_done, id FROM migrate.history "
@@ -733,11 +734,11 @@ catalog_latest(const char *version, LatestState *out)
 	if (SPI_processed > 0)
 	{
 		out->exists = true;
-		out->action = col(0, 1, outer);
-		out->state = col(0, 2, outer);
+		out->action = history_action_parse(col(0, 1, outer));
+		out->state = migration_state_parse(col(0, 2, outer));
 		out->checksum = col(0, 3, outer);
-		out->steps_done = pg_strtoint32(col(0, 4, outer));
-		out->id = pg_strtoint64(col(0, 5, outer));
+		out->steps_done = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+		out->id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
 	}
 	SPI_finish();
 }
@@ -846,10 +847,10 @@ catalog_run_get(int64 id)
 }
 
 void
-catalog_run_finish(int64 id, const char *state)
+catalog_run_finish(int64 id, RunState state)
 {
 	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		values[2] = {Int64GetDatum(id), CStringGetTextDatum(state)};
+	Datum		values[2] = {Int64GetDatum(id), CStringGetTextDatum(run_state_name(state))};
 
 	SPI_connect();
 	spi_exec("UPDATE migrate.runs SET state = $2, finished_at = clock_timestamp() WHERE id = $1",
@@ -899,7 +900,7 @@ catalog_interrupted_run(int max_crashes)
 	if (version == NULL)
 	{
 		SPI_finish();
-		catalog_run_finish(run->id, "done");
+		catalog_run_finish(run->id, RUN_STATE_DONE);
 		return run;
 	}
 
@@ -941,7 +942,7 @@ catalog_interrupted_run(int max_crashes)
 						version, crashes, run->id),
 				 errhint("Find the cause in the server log, fix the migration, and apply again.")));
 		SPI_finish();
-		catalog_run_finish(run->id, "failed");
+		catalog_run_finish(run->id, RUN_STATE_FAILED);
 		return run;
 	}
 	SPI_finish();
@@ -998,7 +999,7 @@ catalog_history_progress(int64 history_id, int steps_done, int retries)
  */
 void
 catalog_history_finish(int64 history_id, int64 run_id, MigrationDef *m,
-					   bool rollback, const char *state,
+					   bool rollback, MigrationState state,
 					   int steps_done, int steps_total, int retries,
 					   TimestampTz started_at, MigrationError *err)
 {
@@ -1016,8 +1017,8 @@ catalog_history_finish(int64 history_id, int64 run_id, MigrationDef *m,
 	values[1] = Int64GetDatum(run_id);
 	values[2] = CStringGetTextDatum(m->version);
 	values[3] = CStringGetTextDatum(m->name);
-	values[4] = CStringGetTextDatum(rollback ? "rollback" : "apply");
-	values[5] = CStringGetTextDatum(state);
+	values[4] = CStringGetTextDatum(history_action_name(rollback ? HISTORY_ROLLBACK : HISTORY_APPLY));
+	values[5] = CStringGetTextDatum(migration_state_name(state));
 	values[6] = CStringGetTextDatum(m->checksum);
 	values[7] = Int32GetDatum(steps_done);
 	values[8] = Int32GetDatum(steps_total);
@@ -1072,34 +1073,34 @@ catalog_resolve(const char *version, const char *state, Oid caller)
 	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, NAMEOID};
 	Datum		values[5];
 	char	   *who = GetUserNameFromId(caller, false);
-	const char *current;
+	MigrationState current;
 	char	   *note;
 
 	catalog_check_owner(version, m->owner, caller, "resolve");
 	catalog_latest(version, &latest);
-	current = latest.exists ? latest.state : "pending";
-	if (strcmp(current, state) == 0)
+	current = latest.exists ? latest.state : MIGRATION_PENDING;
+	if (current == migration_state_parse(state))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("migration %s is already %s", version, state),
 				 errhint("migrate_resolve() settles failed or interrupted migrations; this one needs nothing.")));
 	/* a run records what it did; resolve may not stand in for one */
-	if (strcmp(current, "failed") != 0 && strcmp(current, "running") != 0)
+	if (current != MIGRATION_FAILED && current != MIGRATION_RUNNING)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("migration %s is %s, not failed or interrupted", version, current),
+				 errmsg("migration %s is %s, not failed or interrupted", version, migration_state_name(current)),
 				 errdetail("migrate_resolve() settles a migration whose last attempt failed or was interrupted, after a manual fix."),
-				 strcmp(current, "applied") == 0 ?
+				 current == MIGRATION_APPLIED ?
 				 errhint("Roll it back with migrate_rollback() or migrate_rollback_to(), which run its down script.") :
-				 strcmp(current, "pending") == 0 && strcmp(state, "applied") == 0 ?
+				 current == MIGRATION_PENDING && strcmp(state, "applied") == 0 ?
 				 errhint("If the database already has what it does, mark it and every migration before it applied without running them with migrate_baseline('%s'); otherwise apply it with migrate_apply().",
 						 version) :
-				 strcmp(current, "pending") == 0 ?
+				 current == MIGRATION_PENDING ?
 				 errhint("Apply it with migrate_apply(), or first register a changed script under its version with migrate_register(); a migration that never ran can be removed with migrate_unregister('%s').",
 						 version) :
 				 errhint("Apply it again with migrate_apply().")));
 
-	note = psprintf("resolved by %s from state %s", who, current);
+	note = psprintf("resolved by %s from state %s", who, migration_state_name(current));
 	values[0] = CStringGetTextDatum(m->version);
 	values[1] = CStringGetTextDatum(m->name);
 	values[2] = CStringGetTextDatum(state);
@@ -1174,9 +1175,12 @@ catalog_find(CatalogMatch how, const char *arg)
 		r->def.checksum = col(i, 4, outer);
 		r->def.owner = col_oid(i, 5);
 		r->source = col(i, 6, outer);
-		r->latest.action = col(i, 7, outer);
-		r->latest.state = col(i, 8, outer);
-		r->latest.exists = r->latest.state != NULL;
+		r->latest.exists = col(i, 8, outer) != NULL;
+		if (r->latest.exists)
+		{
+			r->latest.action = history_action_parse(col(i, 7, outer));
+			r->latest.state = migration_state_parse(col(i, 8, outer));
+		}
 		old = MemoryContextSwitchTo(outer);
 		result = lappend(result, r);
 		MemoryContextSwitchTo(old);
@@ -1193,7 +1197,7 @@ catalog_find(CatalogMatch how, const char *arg)
  * no checksum).
  */
 void
-catalog_history_mark(const MigrationDef *m, const char *action, const AdoptedAttempt *a,
+catalog_history_mark(const MigrationDef *m, HistoryAction action, const AdoptedAttempt *a,
 					 Oid caller)
 {
 	Oid			types[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, FLOAT8OID,
@@ -1203,8 +1207,8 @@ catalog_history_mark(const MigrationDef *m, const char *action, const AdoptedAtt
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = CStringGetTextDatum(m->version);
-	values[1] = CStringGetTextDatum(action);
-	values[2] = CStringGetTextDatum(a->state);
+	values[1] = CStringGetTextDatum(history_action_name(action));
+	values[2] = CStringGetTextDatum(migration_state_name(a->state));
 	values[3] = text_or_null(a->role, &nulls[3]);
 	values[4] = TimestampTzGetDatum(a->finished_at);
 	nulls[4] = a->finished_at == 0 ? 'n' : ' ';
@@ -1250,19 +1254,20 @@ catalog_unregister(const char *version, Oid caller)
 	if (r->latest.exists)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("migration %s cannot be unregistered: it is %s", r->def.version, r->latest.state),
+				 errmsg("migration %s cannot be unregistered: it is %s", r->def.version,
+						migration_state_name(r->latest.state)),
 				 errdetail("Only a migration that never ran may be unregistered; the history of one that ran refers to its script."),
-				 strcmp(r->latest.state, "applied") == 0 ?
+				 r->latest.state == MIGRATION_APPLIED ?
 				 errhint("Roll it back with migrate_rollback_to() if it should not be applied, and put the change in a new migration.") :
-				 strcmp(r->latest.state, "rolled_back") == 0 ?
+				 r->latest.state == MIGRATION_ROLLED_BACK ?
 				 errhint("Leave it registered; a new migration with a version of its own can replace what it did.") :
 				 errhint("Fix its script and apply it again, or after a manual fix mark it with migrate_resolve().")));
 
 	note = psprintf("unregistered by %s; it never ran", who);
-	a.state = "unregistered";
+	a.state = MIGRATION_UNREGISTERED;
 	a.duration_ms = -1;
 	a.note = note;
-	catalog_history_mark(&r->def, "unregister", &a, caller);
+	catalog_history_mark(&r->def, HISTORY_UNREGISTER, &a, caller);
 	SPI_connect();
 	spi_exec("DELETE FROM migrate.migrations WHERE version = $1", 1,
 			 (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(r->def.version)}, NULL,

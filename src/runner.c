@@ -153,7 +153,7 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 	 * repeatable migration: if it ran with the script planned).
 	 */
 	if (latest.exists &&
-		strcmp(latest.state, ctx->rollback ? "rolled_back" : "applied") == 0 &&
+		latest.state == (ctx->rollback ? MIGRATION_ROLLED_BACK : MIGRATION_APPLIED) &&
 		!(r.m->repeatable && !ctx->rollback &&
 		  (latest.checksum == NULL || strcmp(latest.checksum, r.m->checksum) != 0)))
 	{
@@ -198,8 +198,8 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 	if (refused)
 	{
 		/* an interrupted attempt's own row, if it left one */
-		if (latest.exists && strcmp(latest.state, "running") == 0 &&
-			strcmp(latest.action, ctx->rollback ? "rollback" : "apply") == 0)
+		if (latest.exists && latest.state == MIGRATION_RUNNING &&
+			latest.action == (ctx->rollback ? HISTORY_ROLLBACK : HISTORY_APPLY))
 		{
 			r.history_id = latest.id;
 			r.stepno = latest.steps_done;
@@ -216,8 +216,8 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 
 	/* An interrupted or failed multi-step attempt of the same script resumes. */
 	if (latest.exists &&
-		strcmp(latest.action, ctx->rollback ? "rollback" : "apply") == 0 &&
-		(strcmp(latest.state, "running") == 0 || strcmp(latest.state, "failed") == 0) &&
+		latest.action == (ctx->rollback ? HISTORY_ROLLBACK : HISTORY_APPLY) &&
+		(latest.state == MIGRATION_RUNNING || latest.state == MIGRATION_FAILED) &&
 		latest.checksum && strcmp(latest.checksum, r.m->checksum) == 0)
 		start_step = Min(latest.steps_done, r.nsteps);
 
@@ -235,7 +235,7 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 			backfill_stmt = foreach_current_index(lc);
 
 	/* An attempt a crash interrupted goes on in its own history row. */
-	if (start_step > 0 && strcmp(latest.state, "running") == 0)
+	if (start_step > 0 && latest.state == MIGRATION_RUNNING)
 		r.history_id = latest.id;
 	else if (r.nsteps > 1 || ((ScriptStep *) linitial(steps))->toplevel || start_step > 0 ||
 			 backfill_stmt >= 0)
@@ -340,7 +340,7 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		catalog_become_owner(&user);
 		catalog_history_finish(r.history_id, ctx->run_id, r.m, ctx->rollback,
-							   ctx->rollback ? "rolled_back" : "applied",
+							   ctx->rollback ? MIGRATION_ROLLED_BACK : MIGRATION_APPLIED,
 							   r.nsteps, r.nsteps, r.retries, r.started_at, NULL);
 		catalog_restore_user(&user);
 		PopActiveSnapshot();
@@ -416,7 +416,7 @@ run_transactional_step(StepRun *r)
 	catalog_become_owner(&user);
 	if (r->history_id == 0)
 		catalog_history_finish(0, r->ctx->run_id, r->m, r->ctx->rollback,
-							   r->ctx->rollback ? "rolled_back" : "applied",
+							   r->ctx->rollback ? MIGRATION_ROLLED_BACK : MIGRATION_APPLIED,
 							   1, 1, r->retries, r->started_at, NULL);
 	else
 		catalog_history_progress(r->history_id, r->stepno + 1, r->retries);
@@ -721,7 +721,7 @@ record_failure(StepRun *r, ErrorData *edata)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	catalog_become_owner(&user);
-	catalog_history_finish(r->history_id, r->ctx->run_id, r->m, r->ctx->rollback, "failed",
+	catalog_history_finish(r->history_id, r->ctx->run_id, r->m, r->ctx->rollback, MIGRATION_FAILED,
 						   r->stepno, r->nsteps, r->retries, r->started_at, &err);
 	catalog_restore_user(&user);
 	PopActiveSnapshot();

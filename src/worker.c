@@ -255,7 +255,7 @@ run_job(bool handed_over)
 	CatalogUser user;
 	List	   *plan;
 	ListCell   *lc;
-	const char *state = "done";
+	RunState	state = RUN_STATE_DONE;
 	char	   *search_path;
 
 	memset(&ctx, 0, sizeof(ctx));
@@ -317,7 +317,7 @@ run_job(bool handed_over)
 
 		if (MySlot->stop_requested)
 		{
-			state = "interrupted";
+			state = RUN_STATE_INTERRUPTED;
 			break;
 		}
 		reset_session(search_path);
@@ -334,12 +334,12 @@ run_job(bool handed_over)
 		}
 		if (res == RUN_FAILED)
 		{
-			state = "failed";
+			state = RUN_STATE_FAILED;
 			break;
 		}
 		if (res == RUN_STOPPED)
 		{
-			state = "interrupted";
+			state = RUN_STATE_INTERRUPTED;
 			break;
 		}
 		notify_caller();
@@ -354,7 +354,7 @@ run_job(bool handed_over)
 	CommitTransactionCommand();
 
 	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
-	MySlot->failed = strcmp(state, "done") != 0;
+	MySlot->failed = state != RUN_STATE_DONE;
 	LWLockRelease(MigrateState->lock);
 }
 

@@ -13,6 +13,8 @@
 #ifndef MIGRATE_RUN_CATALOG_H
 #define MIGRATE_RUN_CATALOG_H
 
+#include "migrate/states.h"
+
 #include "fmgr.h"
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
@@ -35,10 +37,10 @@ typedef struct MigrationDef
 /* The latest history row of a version. */
 typedef struct LatestState
 {
-	bool		exists;
+	bool		exists;			/* false: state is MIGRATION_PENDING */
 	int64		id;
-	char	   *action;
-	char	   *state;
+	HistoryAction action;
+	MigrationState state;
 	char	   *checksum;
 	int			steps_done;
 } LatestState;
@@ -90,7 +92,7 @@ typedef struct RegisteredMigration
 /* What an adoption records of a migration migrate did not run. */
 typedef struct AdoptedAttempt
 {
-	const char *state;			/* applied, failed or rolled_back */
+	MigrationState state;		/* applied, failed or rolled_back */
 	TimestampTz finished_at;	/* when it ended; 0: unknown (now) */
 	double		duration_ms;	/* < 0: unknown */
 	const char *role;			/* who ran it; NULL: the caller */
@@ -124,19 +126,19 @@ extern int64 catalog_run_create(bool rollback, const char *target, int steps, Li
 								const char *requested_by, const char *search_path,
 								const LockSchedule *lock);
 extern RunInfo *catalog_run_get(int64 id);
-extern void catalog_run_finish(int64 id, const char *state);
+extern void catalog_run_finish(int64 id, RunState state);
 extern InterruptedRun *catalog_interrupted_run(int max_crashes);
 
 extern int64 catalog_history_start(int64 run_id, MigrationDef *m, bool rollback,
 								   int steps_done, int steps_total);
 extern void catalog_history_progress(int64 history_id, int steps_done, int retries);
 extern void catalog_history_finish(int64 history_id, int64 run_id, MigrationDef *m,
-								   bool rollback, const char *state,
+								   bool rollback, MigrationState state,
 								   int steps_done, int steps_total, int retries,
 								   TimestampTz started_at, MigrationError *err);
 extern char *catalog_resolve(const char *version, const char *state, Oid caller);
 extern List *catalog_find(CatalogMatch how, const char *arg);
-extern void catalog_history_mark(const MigrationDef *m, const char *action,
+extern void catalog_history_mark(const MigrationDef *m, HistoryAction action,
 								 const AdoptedAttempt *a, Oid caller);
 extern char *catalog_unregister(const char *version, Oid caller);
 extern void catalog_check_owner(const char *version, Oid owner, Oid caller, const char *action);
