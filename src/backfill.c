@@ -153,12 +153,12 @@ static bool load_job(Job *job);
 static void prepare_plans(Job *job);
 static void free_plans(Job *job);
 static void restore_job_user(Job *job, CatalogUser *user);
-static char *control(Job *job, char **held);
+static BackfillState control(Job *job, char **held);
 static BatchResult run_batch(Job *job, int64 blocks, int64 *done, double *ms);
 static bool end_pass(Job *job);
 static void recut_ranges(Job *job);
 static Datum batch_xids(Job *job);
-static void set_state(Job *job, const char *state, const char *error, const char *held);
+static void set_state(Job *job, BackfillState state, const char *error, const char *held);
 static void throttle(Job *job, long ms);
 static Datum tid_datum(int64 block);
 static void set_advisory_tag(LOCKTAG *tag, Job *job, uint32 n, uint16 class);
@@ -402,7 +402,7 @@ backfill_run_job(MigrateSlot *slot)
 
 	for (;;)
 	{
-		char	   *state;
+		BackfillState state;
 		char	   *held;
 		int			old_cap = job->max_rows_per_second;
 		int64		blocks;
@@ -426,11 +426,12 @@ backfill_run_job(MigrateSlot *slot)
 			rate_start = 0;
 			rate_rows = 0;
 		}
-		if (strcmp(state, "running") != 0)
+		if (state != BACKFILL_RUNNING)
 		{
 			ereport(LOG,
-					(errmsg("migrate: backfill job " INT64_FORMAT " stops: it is %s", job->id, state)));
-			if (strcmp(state, "cancelled") == 0)
+					(errmsg("migrate: backfill job " INT64_FORMAT " stops: it is %s", job->id,
+							backfill_state_name(state))));
+			if (state == BACKFILL_CANCELLED)
 				clear_cancelled_job(job);
 			break;
 		}
@@ -457,11 +458,11 @@ backfill_run_job(MigrateSlot *slot)
 			char		shown[sizeof(job->activity)] = "";
 
 			/* checked again every second; the reason shown follows it */
-			while (held && strcmp(state, "running") == 0)
+			while (held && state == BACKFILL_RUNNING)
 			{
 				if (strcmp(shown, held) != 0)
 				{
-					set_state(job, "running", NULL, held);
+					set_state(job, BACKFILL_RUNNING, NULL, held);
 					strlcpy(shown, held, sizeof(shown));
 					snprintf(job->activity, sizeof(job->activity),
 							 "migrate backfill " INT64_FORMAT ": holding, %s", job->id, held);
@@ -478,7 +479,7 @@ backfill_run_job(MigrateSlot *slot)
 				state = control(job, &held);
 			}
 			MemoryContextSwitchTo(batch_cxt);
-			set_state(job, "running", NULL, NULL);
+			set_state(job, BACKFILL_RUNNING, NULL, NULL);
 			continue;
 		}
 
@@ -800,14 +801,14 @@ free_plans(Job *job)
  * pg_stat_activity: the views cost ~0.5 ms more to plan, and this runs
  * before every batch.
  */
-static char *
+static BackfillState
 control(Job *job, char **held)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	CatalogUser user;
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(job->id)};
-	char	   *state = "cancelled";
+	BackfillState state = BACKFILL_CANCELLED;
 	const char *active = migrate_backfill_max_active_sessions == 0 ? "NULL::pg_catalog.int8" :
 		"(SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_get_activity(NULL) a "
 		" WHERE a.backend_type = 'client backend' AND a.state = 'active' "
@@ -835,7 +836,7 @@ control(Job *job, char **held)
 		double		lag_ms = isnull ? 0 : DatumGetFloat8(DirectFunctionCall1(numeric_float8, lag));
 		int64		sessions = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
 
-		state = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 1));
+		state = backfill_state_parse(SPI_getvalue(tup, desc, 1));
 		job->sleep_ms = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 		job->max_rows_per_second = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 		job->workers = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
@@ -1013,7 +1014,7 @@ run_batch(Job *job, int64 blocks, int64 *done, double *ms)
 		ereport(LOG,
 				(errmsg("migrate: backfill job " INT64_FORMAT " failed after %d attempts%s: %s",
 						job->id, job->failures, at, edata->message)));
-		set_state(job, "failed", msg, NULL);
+		set_state(job, BACKFILL_FAILED, msg, NULL);
 		job->failures = -1;
 	}
 	else
@@ -1021,7 +1022,7 @@ run_batch(Job *job, int64 blocks, int64 *done, double *ms)
 		ereport(LOG,
 				(errmsg("migrate: backfill job " INT64_FORMAT " batch%s failed, retry %d of %d: %s",
 						job->id, at, job->failures, migrate_backfill_max_retries, edata->message)));
-		set_state(job, "running", psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message), NULL);
+		set_state(job, BACKFILL_RUNNING, psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message), NULL);
 		throttle(job, retry_backoff_ms(job->failures, 100.0, 10000.0));
 	}
 	FreeErrorData(edata);
@@ -1169,7 +1170,7 @@ end_pass(Job *job)
 	{
 		/* the table or column is gone, or the expression cannot run */
 		free_plans(job);
-		set_state(job, "failed", psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message), NULL);
+		set_state(job, BACKFILL_FAILED, psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message), NULL);
 		ereport(LOG,
 				(errmsg("migrate: backfill job " INT64_FORMAT " failed: %s", job->id, edata->message)));
 		return true;
@@ -1187,7 +1188,7 @@ end_pass(Job *job)
 		job->pass++;
 		if (idle)
 		{
-			set_state(job, "running", NULL, "every row left is locked by other transactions");
+			set_state(job, BACKFILL_RUNNING, NULL, "every row left is locked by other transactions");
 			throttle(job, 1000);
 		}
 	}
@@ -1272,7 +1273,7 @@ recut_ranges(Job *job)
  * its own.  A job cancelled or paused meanwhile keeps that state.
  */
 static void
-set_state(Job *job, const char *state, const char *error, const char *held)
+set_state(Job *job, BackfillState state, const char *error, const char *held)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	CatalogUser user;
@@ -1281,7 +1282,7 @@ set_state(Job *job, const char *state, const char *error, const char *held)
 	char		nulls[4] = {' ', ' ', error ? ' ' : 'n', held ? ' ' : 'n'};
 
 	values[0] = Int64GetDatum(job->id);
-	values[1] = CStringGetTextDatum(state);
+	values[1] = CStringGetTextDatum(backfill_state_name(state));
 	values[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
 	values[3] = held ? CStringGetTextDatum(held) : (Datum) 0;
 
@@ -1468,19 +1469,20 @@ backfill_await_migration(RunContext *ctx, const char *version, ErrorData **edata
 		{
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
-			char	   *state = SPI_getvalue(tup, desc, 2);
+			char	   *state_name = SPI_getvalue(tup, desc, 2);
+			BackfillState state = backfill_state_parse(state_name);
 
-			if (strcmp(state, "failed") == 0 || strcmp(state, "cancelled") == 0)
+			if (state == BACKFILL_FAILED || state == BACKFILL_CANCELLED)
 			{
 				char	   *error = SPI_getvalue(tup, desc, 3);
 
 				failure = MemoryContextStrdup(cxt,
 											  psprintf("backfill job %s of %s.%s was %s%s%s",
 													   SPI_getvalue(tup, desc, 1), SPI_getvalue(tup, desc, 4),
-													   SPI_getvalue(tup, desc, 5), state,
+													   SPI_getvalue(tup, desc, 5), state_name,
 													   error ? ": " : "", error ? error : ""));
 			}
-			else if (strcmp(state, "done") != 0)
+			else if (state != BACKFILL_DONE)
 				pending++;
 		}
 		SPI_finish();

@@ -83,7 +83,7 @@ static void start_pending(void);
 static void update_job(FunctionCallInfo fcinfo, const char *fname, const char *from,
 					   const char *set, int nargs, Oid *types, Datum *values,
 					   const char *nulls, bool start, bool clear);
-static void change_state(FunctionCallInfo fcinfo, const char *from, const char *to,
+static void change_state(FunctionCallInfo fcinfo, const char *from, BackfillState to,
 						 bool start, const char *fname);
 
 /*
@@ -627,11 +627,11 @@ update_job(FunctionCallInfo fcinfo, const char *fname, const char *from, const c
 
 /* Moves a job from one of the states in "from" to "to". */
 static void
-change_state(FunctionCallInfo fcinfo, const char *from, const char *to, bool start,
+change_state(FunctionCallInfo fcinfo, const char *from, BackfillState to, bool start,
 			 const char *fname)
 {
 	Oid			types[3] = {InvalidOid, InvalidOid, TEXTOID};
-	Datum		values[3] = {0, 0, CStringGetTextDatum(to)};
+	Datum		values[3] = {0, 0, CStringGetTextDatum(backfill_state_name(to))};
 
 	update_job(fcinfo, fname, from,
 			   "state = $3, "
@@ -639,14 +639,14 @@ change_state(FunctionCallInfo fcinfo, const char *from, const char *to, bool sta
 			   "                   WHEN $3 = 'queued' THEN NULL ELSE finished_at END, "
 			   "last_error = CASE WHEN $3 = 'queued' THEN NULL ELSE last_error END, "
 			   "held_reason = NULL",
-			   3, types, values, NULL, start, strcmp(to, "cancelled") == 0);
+			   3, types, values, NULL, start, to == BACKFILL_CANCELLED);
 }
 
 /* migrate_backfill_pause(id): the worker stops after its current batch. */
 Datum
 migrate_backfill_pause(PG_FUNCTION_ARGS)
 {
-	change_state(fcinfo, "{queued,running}", "paused", false, "migrate_backfill_pause()");
+	change_state(fcinfo, "{queued,running}", BACKFILL_PAUSED, false, "migrate_backfill_pause()");
 	PG_RETURN_VOID();
 }
 
@@ -654,7 +654,7 @@ migrate_backfill_pause(PG_FUNCTION_ARGS)
 Datum
 migrate_backfill_resume(PG_FUNCTION_ARGS)
 {
-	change_state(fcinfo, "{paused,failed}", "queued", true, "migrate_backfill_resume()");
+	change_state(fcinfo, "{paused,failed}", BACKFILL_QUEUED, true, "migrate_backfill_resume()");
 	PG_RETURN_VOID();
 }
 
@@ -662,7 +662,7 @@ migrate_backfill_resume(PG_FUNCTION_ARGS)
 Datum
 migrate_backfill_cancel(PG_FUNCTION_ARGS)
 {
-	change_state(fcinfo, "{queued,running,paused}", "cancelled", false, "migrate_backfill_cancel()");
+	change_state(fcinfo, "{queued,running,paused}", BACKFILL_CANCELLED, false, "migrate_backfill_cancel()");
 	PG_RETURN_VOID();
 }
 
@@ -757,7 +757,7 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 	int			nestlevel;
 	SPIPlanPtr	plan;
 	Datum		args[1];
-	char	   *state = NULL;
+	BackfillState state;
 	char	   *error = NULL;
 	bool		isnull;
 	char	   *error_owner = NULL; /* the submitter, when the caller may not see the error */
@@ -800,13 +800,12 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("backfill job " INT64_FORMAT " does not exist", id),
 					 errhint("migrate_backfill_status() lists the backfill jobs.")));
-		state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		if (strcmp(state, "queued") != 0 && strcmp(state, "running") != 0 && !has_worker(id))
+		state = backfill_state_parse(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		if (state != BACKFILL_QUEUED && state != BACKFILL_RUNNING && !has_worker(id))
 		{
 			/* out of SPI's memory, which SPI_finish frees */
 			error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 			error_owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-			state = MemoryContextStrdup(cxt, state);
 			error = error ? MemoryContextStrdup(cxt, error) : NULL;
 			/* the error is the submitter's to see, as in the status */
 			if (!has_privs_of_role(user.userid,
@@ -825,10 +824,9 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_QUERY_CANCELED),
 					 errmsg("timed out waiting for backfill job " INT64_FORMAT, id),
-					 errdetail("The job is %s.", state),
+					 errdetail("The job is %s.", backfill_state_name(state)),
 					 errhint("The job goes on in the background; migrate_backfill_status() shows its progress.")));
 		/* a wait of hours reads the job ten times a second */
-		pfree(state);
 		SPI_freetuptable(SPI_tuptable);
 		/* a worker that dies without broadcasting is noticed by the timeout */
 		(void) ConditionVariableTimedSleep(&MigrateState->backfill_cv, 100L, PG_WAIT_EXTENSION);
@@ -838,18 +836,18 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 	catalog_restore_user(&user);
 	AtEOXact_GUC(false, nestlevel);
 
-	if (strcmp(state, "failed") == 0 && error_owner)
+	if (state == BACKFILL_FAILED && error_owner)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("backfill job " INT64_FORMAT " failed", id),
 				 errdetail("Its error is shown to role \"%s\", which submitted it, members of it and superusers.",
 						   error_owner)));
-	if (strcmp(state, "failed") == 0)
+	if (state == BACKFILL_FAILED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("backfill job " INT64_FORMAT " failed: %s", id, error ? error : "see the server log"),
 				 errhint("Fix the cause, then continue it with migrate_backfill_resume(" INT64_FORMAT ").", id)));
-	PG_RETURN_TEXT_P(cstring_to_text(state));
+	PG_RETURN_TEXT_P(cstring_to_text(backfill_state_name(state)));
 }
 
 /*

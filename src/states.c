@@ -38,6 +38,15 @@ static const char *const run_states[] = {
 	[RUN_STATE_INTERRUPTED] = "interrupted",
 };
 
+static const char *const backfill_states[] = {
+	[BACKFILL_QUEUED] = "queued",
+	[BACKFILL_RUNNING] = "running",
+	[BACKFILL_PAUSED] = "paused",
+	[BACKFILL_DONE] = "done",
+	[BACKFILL_FAILED] = "failed",
+	[BACKFILL_CANCELLED] = "cancelled",
+};
+
 /* The index of name in names[n]; a word the tables cannot hold is a bug. */
 static int
 parse(const char *const *names, int n, const char *name, const char *what)
@@ -83,4 +92,16 @@ RunState
 run_state_parse(const char *name)
 {
 	return (RunState) parse(run_states, lengthof(run_states), name, "run state");
+}
+
+const char *
+backfill_state_name(BackfillState state)
+{
+	return backfill_states[state];
+}
+
+BackfillState
+backfill_state_parse(const char *name)
+{
+	return (BackfillState) parse(backfill_states, lengthof(backfill_states), name, "backfill state");
 }

@@ -42,11 +42,24 @@ typedef enum RunState
 	RUN_STATE_INTERRUPTED
 } RunState;
 
+/* A backfill job's state (migrate.backfill_jobs.state). */
+typedef enum BackfillState
+{
+	BACKFILL_QUEUED,
+	BACKFILL_RUNNING,
+	BACKFILL_PAUSED,
+	BACKFILL_DONE,
+	BACKFILL_FAILED,
+	BACKFILL_CANCELLED
+} BackfillState;
+
 extern const char *migration_state_name(MigrationState state);
 extern MigrationState migration_state_parse(const char *name);
 extern const char *history_action_name(HistoryAction action);
 extern HistoryAction history_action_parse(const char *name);
 extern const char *run_state_name(RunState state);
 extern RunState run_state_parse(const char *name);
+extern const char *backfill_state_name(BackfillState state);
+extern BackfillState backfill_state_parse(const char *name);
 
 #endif							/* MIGRATE_STATES_H */
