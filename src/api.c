@@ -562,13 +562,6 @@ blocked_by_me(pid_t pid)
 	return false;
 }
 
-/* a copy of s (or NULL) that outlives SPI_finish() */
-static char *
-spi_strdup(const char *s)
-{
-	return s ? strcpy(SPI_palloc(strlen(s) + 1), s) : NULL;
-}
-
 /*
  * The outcome of each planned migration of a run, read with a fresh
  * snapshot: the worker committed it after this statement started.  Fills
@@ -581,56 +574,32 @@ static void
 report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running, ErrorData *failed)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(run_id)};
-	SPIPlanPtr	plan;
-	uint64		i;
+	RunState	run_state;
+	List	   *outcomes;
+	ListCell   *lc;
 	char	   *current = NULL; /* the migration the worker is on */
 	CatalogUser user;
 
 	catalog_become_owner(&user);
-	SPI_connect();
-	plan = SPI_prepare("SELECT v.version, coalesce(m.name, h.name), h.state, h.duration_ms, "
-					   "  CASE WHEN h.error_message IS NOT NULL THEN "
-					   "    h.error_code || ': ' || h.error_message "
-					   "    || coalesce(' (statement ' || h.error_statement "
-					   "       || coalesce(', position ' || h.error_position, '') || ')', '') "
-					   "  WHEN h.retries > 0 THEN 'after ' || h.retries || ' lock timeout retries' END, "
-					   "  r.state, h.error_detail, h.error_hint "
-					   "FROM migrate.runs r "
-					   "CROSS JOIN LATERAL unnest(r.versions) WITH ORDINALITY AS v(version, ord) "
-					   "LEFT JOIN migrate.migrations m ON m.version = v.version "
-					   "LEFT JOIN LATERAL (SELECT * FROM migrate.history h "
-					   "  WHERE h.run_id = r.id AND h.version = v.version "
-					   "  ORDER BY h.id DESC LIMIT 1) h ON true "
-					   "WHERE r.id = $1 ORDER BY v.ord",
-					   1, types);
-	if (plan == NULL ||
-		SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
-							 true, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the outcome of migrate run " INT64_FORMAT, run_id);
+	outcomes = catalog_run_outcome(run_id, &run_state);
+	catalog_restore_user(&user);
 
-	for (i = 0; i < SPI_processed; i++)
+	foreach(lc, outcomes)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		RunOutcome *o = lfirst(lc);
 		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
-		char	   *recorded = SPI_getvalue(tup, desc, 3);
-		MigrationState state = recorded ? migration_state_parse(recorded) : MIGRATION_PENDING;
-		char	   *detail = SPI_getvalue(tup, desc, 5);
-		char	   *run_state = SPI_getvalue(tup, desc, 6);
-		bool		isnull;
+		bool		nulls[5] = {false, false, false, !o->has_duration, false};
+		MigrationState state = o->recorded ? o->state : MIGRATION_PENDING;
+		const char *detail = o->detail;
 
-		values[0] = CStringGetTextDatum(SPI_getvalue(tup, desc, 1));
-		values[1] = CStringGetTextDatum(SPI_getvalue(tup, desc, 2));
-		values[3] = SPI_getbinval(tup, desc, 4, &isnull);
-		nulls[3] = isnull;
-		if (recorded == NULL || state == MIGRATION_RUNNING)
+		values[0] = CStringGetTextDatum(o->version);
+		values[1] = CStringGetTextDatum(o->name);
+		values[3] = Float8GetDatum(o->duration_ms);
+		if (!o->recorded || state == MIGRATION_RUNNING)
 		{
-			if (still_running && recorded != NULL)
+			if (still_running && o->recorded)
 			{
-				current = SPI_getvalue(tup, desc, 1);
+				current = o->version;
 				detail = "the worker is finishing it: CONCURRENTLY waits for transactions older than it, "
 					"this one included; follow it with migrate_status() or CALL migrate_wait()";
 			}
@@ -638,32 +607,26 @@ report_run(FunctionCallInfo fcinfo, int64 run_id, bool still_running, ErrorData 
 			{
 				/* the same state as in the plan that wait => false returns */
 				state = MIGRATION_RUNNING;
-				detail = current == NULL ? (char *) queued_detail :
+				detail = current == NULL ? queued_detail :
 					psprintf("queued behind migration %s in the worker; follow it with "
 							 "migrate_status() or CALL migrate_wait()", current);
 			}
-			else if (recorded == NULL)
-			{
-				detail = run_state && run_state_parse(run_state) == RUN_STATE_INTERRUPTED ?
+			else if (!o->recorded)
+				detail = run_state == RUN_STATE_INTERRUPTED ?
 					"not run: the run was stopped" : "not run: an earlier migration failed";
-			}
 		}
 		if (failed->message == NULL && state == MIGRATION_FAILED)
 		{
-			/* in the caller's memory: SPI_finish frees ours */
-			failed->message = spi_strdup(psprintf("migration %s failed: %s",
-												  SPI_getvalue(tup, desc, 1),
-												  detail ? detail : "see migrate_status()"));
-			failed->detail = spi_strdup(SPI_getvalue(tup, desc, 7));
-			failed->hint = spi_strdup(SPI_getvalue(tup, desc, 8));
+			failed->message = psprintf("migration %s failed: %s", o->version,
+									   detail ? detail : "see migrate_status()");
+			failed->detail = o->error_detail;
+			failed->hint = o->error_hint;
 		}
 		values[2] = CStringGetTextDatum(migration_state_name(state));
 		values[4] = detail ? CStringGetTextDatum(detail) : (Datum) 0;
 		nulls[4] = detail == NULL;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	SPI_finish();
-	catalog_restore_user(&user);
 }
 
 /* The plan itself, every migration queued: for wait => false. */

@@ -1,7 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * run_catalog.c
- *	  The only file that knows the columns of the migrate.* tables.
+ *	  The only C file that knows the columns of migrate.migrations,
+ *	  migrate.runs and migrate.history (the SQL functions of the extension
+ *	  script read them too).  The backfill tables are the backfill's own
+ *	  (backfill.c, backfill_api.c).
  *
  * Callers run these in their own transaction with an active snapshot, as
  * the extension owner with a safe search_path (catalog_become_owner): the
@@ -23,6 +26,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -856,6 +860,70 @@ catalog_run_finish(int64 id, RunState state)
 	spi_exec("UPDATE migrate.runs SET state = $2, finished_at = clock_timestamp() WHERE id = $1",
 			 2, types, values, NULL, SPI_OK_UPDATE);
 	SPI_finish();
+}
+
+/*
+ * What run id did to each migration of its plan, in plan order, read with
+ * a fresh snapshot (the worker committed it after the caller's statement
+ * started); *state is the run's own.  In the caller's memory.
+ */
+List *
+catalog_run_outcome(int64 id, RunState *state)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(id)};
+	SPIPlanPtr	plan;
+	List	   *result = NIL;
+	uint64		i;
+
+	SPI_connect();
+	plan = SPI_prepare("SELECT v.version, coalesce(m.name, h.name), h.state, h.duration_ms, "
+					   "  CASE WHEN h.error_message IS NOT NULL THEN "
+					   "    h.error_code || ': ' || h.error_message "
+					   "    || coalesce(' (statement ' || h.error_statement "
+					   "       || coalesce(', position ' || h.error_position, '') || ')', '') "
+					   "  WHEN h.retries > 0 THEN 'after ' || h.retries || ' lock timeout retries' END, "
+					   "  r.state, h.error_detail, h.error_hint "
+					   "FROM migrate.runs r "
+					   "CROSS JOIN LATERAL unnest(r.versions) WITH ORDINALITY AS v(version, ord) "
+					   "LEFT JOIN migrate.migrations m ON m.version = v.version "
+					   "LEFT JOIN LATERAL (SELECT * FROM migrate.history h "
+					   "  WHERE h.run_id = r.id AND h.version = v.version "
+					   "  ORDER BY h.id DESC LIMIT 1) h ON true "
+					   "WHERE r.id = $1 ORDER BY v.ord",
+					   1, types);
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							 true, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the outcome of migrate run " INT64_FORMAT, id);
+
+	*state = RUN_STATE_RUNNING;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		RunOutcome *o = MemoryContextAllocZero(outer, sizeof(RunOutcome));
+		char	   *recorded = col(i, 3, outer);
+		MemoryContext old;
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4, &isnull);
+
+		o->version = col(i, 1, outer);
+		o->name = col(i, 2, outer);
+		o->recorded = recorded != NULL;
+		if (o->recorded)
+			o->state = migration_state_parse(recorded);
+		o->has_duration = !isnull;
+		o->duration_ms = isnull ? 0 : DatumGetFloat8(d);
+		o->detail = col(i, 5, outer);
+		*state = run_state_parse(col(i, 6, outer));
+		o->error_detail = col(i, 7, outer);
+		o->error_hint = col(i, 8, outer);
+		old = MemoryContextSwitchTo(outer);
+		result = lappend(result, o);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return result;
 }
 
 /*

@@ -100,6 +100,20 @@ typedef struct AdoptedAttempt
 	const char *note;
 } AdoptedAttempt;
 
+/* What a run did to one migration of its plan, for migrate_apply(). */
+typedef struct RunOutcome
+{
+	char	   *version;
+	char	   *name;
+	bool		recorded;		/* the run wrote a history row for it */
+	MigrationState state;		/* that row's, if recorded */
+	bool		has_duration;
+	double		duration_ms;
+	char	   *detail;			/* the error with its statement, or the retries */
+	char	   *error_detail;	/* the failing statement's DETAIL and HINT */
+	char	   *error_hint;
+} RunOutcome;
+
 typedef struct CatalogUser
 {
 	Oid			userid;
@@ -127,6 +141,7 @@ extern int64 catalog_run_create(bool rollback, const char *target, int steps, Li
 								const LockSchedule *lock);
 extern RunInfo *catalog_run_get(int64 id);
 extern void catalog_run_finish(int64 id, RunState state);
+extern List *catalog_run_outcome(int64 id, RunState *state);
 extern InterruptedRun *catalog_interrupted_run(int max_crashes);
 
 extern int64 catalog_history_start(int64 run_id, MigrationDef *m, bool rollback,
