@@ -577,16 +577,11 @@ clear_cancelled_job(Job *job)
 {
 	CatalogUser user;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	catalog_become_owner(&user);
+	catalog_xact_begin(&user);
 	SPI_connect();
 	backfill_clear_cancelled(job->id);
 	SPI_finish();
-	catalog_restore_user(&user);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	catalog_xact_commit(&user);
 }
 
 /* The slot no longer runs its job, though the process is still there. */
@@ -815,10 +810,7 @@ control(Job *job, char **held)
 		"   AND a.wait_event_type IS DISTINCT FROM 'Extension')";
 
 	*held = NULL;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	catalog_become_owner(&user);
+	catalog_xact_begin(&user);
 	SPI_connect();
 	if (SPI_execute_with_args(psprintf("SELECT j.state, "
 									   "  (SELECT pg_catalog.max(extract(epoch FROM r.replay_lag) * 1000) "
@@ -850,9 +842,7 @@ control(Job *job, char **held)
 												 sessions, migrate_backfill_max_active_sessions));
 	}
 	SPI_finish();
-	catalog_restore_user(&user);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	catalog_xact_commit(&user);
 	MemoryContextSwitchTo(cxt);
 	return state;
 }
@@ -1237,10 +1227,7 @@ recut_ranges(Job *job)
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		values[2] = {Int64GetDatum(job->id), Int32GetDatum(job->workers * 4)};
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	catalog_become_owner(&user);
+	catalog_xact_begin(&user);
 	SPI_connect();
 	if (SPI_execute_with_args("WITH r AS (SELECT start_block, next_block, end_block FROM migrate.backfill_ranges "
 							  "           WHERE job_id = $1 AND next_block < end_block FOR UPDATE), "
@@ -1262,9 +1249,7 @@ recut_ranges(Job *job)
 				(errmsg("migrate: backfill job " INT64_FORMAT " runs with %d workers: the rest of pass %d is cut into " UINT64_FORMAT " more ranges",
 						job->id, job->workers, job->pass, SPI_processed)));
 	SPI_finish();
-	catalog_restore_user(&user);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	catalog_xact_commit(&user);
 	MemoryContextSwitchTo(cxt);
 }
 
@@ -1286,10 +1271,7 @@ set_state(Job *job, BackfillState state, const char *error, const char *held)
 	values[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
 	values[3] = held ? CStringGetTextDatum(held) : (Datum) 0;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	catalog_become_owner(&user);
+	catalog_xact_begin(&user);
 	SPI_connect();
 	if (SPI_execute_with_args("UPDATE migrate.backfill_jobs "
 							  "SET state = CASE WHEN state = 'running' THEN $2 ELSE state END, "
@@ -1301,9 +1283,7 @@ set_state(Job *job, BackfillState state, const char *error, const char *held)
 							  4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the state of backfill job " INT64_FORMAT, job->id);
 	SPI_finish();
-	catalog_restore_user(&user);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	catalog_xact_commit(&user);
 	MemoryContextSwitchTo(cxt);
 }
 
@@ -1451,10 +1431,7 @@ backfill_await_migration(RunContext *ctx, const char *version, ErrorData **edata
 
 		/* before the read, so that no broadcast between the two is missed */
 		ConditionVariablePrepareToSleep(&MigrateState->backfill_cv);
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		catalog_become_owner(&user);
+		catalog_xact_begin(&user);
 		SPI_connect();
 		if (SPI_execute_with_args("SELECT j.id, j.state, j.last_error, j.relation, j.column_name "
 								  "FROM migrate.backfill_jobs j "
@@ -1486,9 +1463,7 @@ backfill_await_migration(RunContext *ctx, const char *version, ErrorData **edata
 				pending++;
 		}
 		SPI_finish();
-		catalog_restore_user(&user);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		catalog_xact_commit(&user);
 		MemoryContextSwitchTo(cxt);
 
 		if (failure || pending == 0 || ctx->slot->stop_requested)

@@ -19,6 +19,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -196,6 +197,27 @@ void
 catalog_restore_user(CatalogUser *save)
 {
 	SetUserIdAndSecContext(save->userid, save->sec_context);
+}
+
+/*
+ * A transaction of a worker's own for catalog reads and writes: started
+ * with a snapshot, as the extension owner until catalog_xact_commit().
+ */
+void
+catalog_xact_begin(CatalogUser *save)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	catalog_become_owner(save);
+}
+
+void
+catalog_xact_commit(CatalogUser *save)
+{
+	catalog_restore_user(save);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
 }
 
 /*

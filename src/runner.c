@@ -143,9 +143,7 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 	catalog_become_owner(&user);
 	r.m = catalog_migration(version);
 	catalog_latest(version, &latest);
-	catalog_restore_user(&user);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	catalog_xact_commit(&user);
 	MemoryContextSwitchTo(cxt);
 
 	/*
@@ -240,13 +238,9 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 	else if (r.nsteps > 1 || ((ScriptStep *) linitial(steps))->toplevel || start_step > 0 ||
 			 backfill_stmt >= 0)
 	{
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		catalog_become_owner(&user);
+		catalog_xact_begin(&user);
 		r.history_id = catalog_history_start(ctx->run_id, r.m, ctx->rollback, start_step, r.nsteps);
-		catalog_restore_user(&user);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		catalog_xact_commit(&user);
 		MemoryContextSwitchTo(cxt);
 	}
 
@@ -336,15 +330,11 @@ runner_run_migration(RunContext *ctx, MigrationDef *planned)
 
 	if (result == RUN_OK && r.history_id != 0)
 	{
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		catalog_become_owner(&user);
+		catalog_xact_begin(&user);
 		catalog_history_finish(r.history_id, ctx->run_id, r.m, ctx->rollback,
 							   ctx->rollback ? MIGRATION_ROLLED_BACK : MIGRATION_APPLIED,
 							   r.nsteps, r.nsteps, r.retries, r.started_at, NULL);
-		catalog_restore_user(&user);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		catalog_xact_commit(&user);
 	}
 
 	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
@@ -463,13 +453,9 @@ run_toplevel_step(StepRun *r)
 		publish(r, false);
 	}
 
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	catalog_become_owner(&user);
+	catalog_xact_begin(&user);
 	catalog_history_progress(r->history_id, r->stepno + 1, r->retries);
-	catalog_restore_user(&user);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	catalog_xact_commit(&user);
 	debug_query_string = NULL;
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
@@ -718,14 +704,10 @@ record_failure(StepRun *r, ErrorData *edata)
 				pg_mbstrlen_with_len(r->sql, s->location) + edata->internalpos : 0;
 	}
 
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	catalog_become_owner(&user);
+	catalog_xact_begin(&user);
 	catalog_history_finish(r->history_id, r->ctx->run_id, r->m, r->ctx->rollback, MIGRATION_FAILED,
 						   r->stepno, r->nsteps, r->retries, r->started_at, &err);
-	catalog_restore_user(&user);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	catalog_xact_commit(&user);
 	debug_query_string = NULL;
 	pgstat_report_activity(STATE_IDLE, NULL);
 }

@@ -345,13 +345,9 @@ run_job(bool handed_over)
 		notify_caller();
 	}
 
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	catalog_become_owner(&user);
+	catalog_xact_begin(&user);
 	catalog_run_finish(ctx.run_id, state);
-	catalog_restore_user(&user);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	catalog_xact_commit(&user);
 
 	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
 	MySlot->failed = state != RUN_STATE_DONE;

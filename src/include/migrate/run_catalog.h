@@ -123,6 +123,8 @@ typedef struct CatalogUser
 extern bool catalog_version_ok(int elevel);
 extern void catalog_become_owner(CatalogUser *save);
 extern void catalog_restore_user(CatalogUser *save);
+extern void catalog_xact_begin(CatalogUser *save);
+extern void catalog_xact_commit(CatalogUser *save);
 extern void catalog_rows_for_caller(FunctionCallInfo fcinfo, const char *query,
 									int nargs, Oid *types, Datum *values, const char *nulls);
 extern char *catalog_register(const char *version, Datum version_key, const char *name,
