@@ -216,6 +216,15 @@ SELECT version, name, state, applied_at FROM migrate_import_history();
 SELECT version, state, duration_ms, error FROM migrate_status();
 SELECT version, error_message FROM migrate_history() WHERE state = 'failed';
 RESET ROLE;
+
+-- the checksums the tools keep, as an import compares them and pg_migrate
+-- writes them: Flyway's ignores line endings and a BOM
+SELECT migrate_tool_checksum('flyway', E'CREATE TABLE t (id int);\n') AS flyway_lf,
+       migrate_tool_checksum('flyway', E'\uFEFFCREATE TABLE t (id int);\r\n') AS flyway_bom_crlf,
+       migrate_tool_checksum('prisma', 'x') = encode(sha256('x'::bytea), 'hex') AS prisma_sha256,
+       migrate_tool_checksum('sqitch', 'x') AS sqitch_sha1;
+SELECT migrate_tool_checksum('dbmate', 'x');
+SELECT has_function_privilege('regress_stranger', 'migrate_tool_checksum(text, text)', 'EXECUTE') AS anyone;
 DROP EXTENSION migrate;
 DROP TABLE _prisma_migrations;
 DROP OWNED BY regress_importer, regress_stranger;

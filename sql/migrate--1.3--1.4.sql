@@ -651,6 +651,15 @@ REVOKE ALL ON FUNCTION pg_catalog.migrate_unregister(text) FROM PUBLIC;
 COMMENT ON FUNCTION pg_catalog.migrate_unregister(text) IS
     'removes a registered migration that never ran (its owner, a member or a superuser)';
 
+-- A pure function of its arguments, as migrate_lint(): every role may call
+-- it (pg_migrate writes the same checksums into a tool's history table).
+CREATE FUNCTION pg_catalog.migrate_tool_checksum(tool text, script text)
+RETURNS text
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'migrate_tool_checksum';
+COMMENT ON FUNCTION pg_catalog.migrate_tool_checksum(text, text) IS
+    'the checksum flyway (CRC-32), prisma (sha256) or sqitch (sha1) keeps of a file, as an import compares it';
+
 -- Roles granted before: migrate_grant() covers the new functions for
 -- roles granted from now on; those granted earlier get them here.
 SELECT migrate.copy_execute_grants('pg_catalog.migrate_resolve(text, text)', f)

@@ -70,6 +70,19 @@ static void report_plan(FunctionCallInfo fcinfo, List *plan);
 static const char *const queued_detail =
 "queued for the migrate worker; follow it with migrate_status() or CALL migrate_wait()";
 
+/* How many statements of a parsed script run at top level. */
+static int
+toplevel_count(List *stmts)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, stmts)
+		if (((ScriptStmt *) lfirst(lc))->toplevel)
+			n++;
+	return n;
+}
+
 /*
  * migrate_register(version, name, up_sql, down_sql, transactional, source):
  * parses both scripts now, so syntax errors surface at registration, and
@@ -89,7 +102,6 @@ migrate_register(PG_FUNCTION_ARGS)
 		text_to_cstring(PG_GETARG_TEXT_PP(5));
 	Datum		key;
 	List	   *stmts;
-	ListCell   *lc;
 	int			nontx = 0;
 	CatalogUser user;
 	int			nestlevel;
@@ -107,9 +119,7 @@ migrate_register(PG_FUNCTION_ARGS)
 		script_check_size(down, "down_sql");
 
 	stmts = script_parse(up, psprintf("up script of migration %s", version));
-	foreach(lc, stmts)
-		if (((ScriptStmt *) lfirst(lc))->toplevel)
-			nontx++;
+	nontx = toplevel_count(stmts);
 	if (down)
 		(void) script_parse(down, psprintf("down script of migration %s", version));
 
@@ -138,7 +148,6 @@ migrate_register_repeatable(PG_FUNCTION_ARGS)
 	bool		transactional = PG_ARGISNULL(2) || PG_GETARG_BOOL(2);
 	char	   *source = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	List	   *stmts;
-	ListCell   *lc;
 	int			nontx = 0;
 	CatalogUser user;
 	int			nestlevel;
@@ -159,9 +168,7 @@ migrate_register_repeatable(PG_FUNCTION_ARGS)
 				 errhint("Give it a name with a letter in it, or register it as a versioned migration with migrate_register().")));
 	script_check_size(sql, "sql");
 	stmts = script_parse(sql, psprintf("script of repeatable migration %s", name));
-	foreach(lc, stmts)
-		if (((ScriptStmt *) lfirst(lc))->toplevel)
-			nontx++;
+	nontx = toplevel_count(stmts);
 
 	nestlevel = NewGUCNestLevel();
 	catalog_become_owner(&user);

@@ -50,6 +50,7 @@
 #include "migrate/shared.h"
 
 PG_FUNCTION_INFO_V1(migrate_import_history);
+PG_FUNCTION_INFO_V1(migrate_tool_checksum);
 PG_FUNCTION_INFO_V1(migrate_baseline);
 PG_FUNCTION_INFO_V1(migrate_unregister);
 
@@ -239,6 +240,34 @@ import_flyway_checksum(const char *text, size_t len)
 	}
 	FIN_TRADITIONAL_CRC32(crc);
 	return (int32) crc;
+}
+
+/*
+ * migrate_tool_checksum(tool, script): the checksum another tool keeps of a
+ * file (Flyway's CRC-32, Prisma's sha256, sqitch's sha1), the one an import
+ * compares; pg_migrate writes the same into a tool's history table.
+ */
+Datum
+migrate_tool_checksum(PG_FUNCTION_ARGS)
+{
+	char	   *tool = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *script = PG_GETARG_TEXT_PP(1);
+	const char *data = VARDATA_ANY(script);
+	size_t		len = VARSIZE_ANY_EXHDR(script);
+	char	   *sum;
+
+	if (strcmp(tool, "flyway") == 0)
+		sum = psprintf("%d", import_flyway_checksum(data, len));
+	else if (strcmp(tool, "prisma") == 0)
+		sum = script_digest(data, len, PG_SHA256);
+	else if (strcmp(tool, "sqitch") == 0)
+		sum = script_digest(data, len, PG_SHA1);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tool \"%s\" keeps no checksum of its files", tool),
+				 errhint("Pass flyway, prisma or sqitch.")));
+	PG_RETURN_TEXT_P(cstring_to_text(sum));
 }
 
 /* Prisma's early rendering of a digest: each byte without a leading zero. */

@@ -7,7 +7,7 @@
 # when not root it falls back to sudo, if there is one.
 set -euo pipefail
 
-PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl make gcc perl zlib1g-dev)
+PACKAGES=(postgresql-15 postgresql-server-dev-15 libipc-run-perl make gcc perl)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -32,7 +32,6 @@
  */
 #include "postgres_fe.h"
 
-#include <zlib.h>
 
 #include "common/logging.h"
 #include "libpq-fe.h"
@@ -210,30 +209,24 @@ exec_ok(PGconn *conn, const char *what, const char *sql, int nparams, const char
 }
 
 /*
- * Flyway's checksum of a file: CRC-32 over the UTF-8 bytes of its lines
- * without their line breaks (a BOM dropped), as a signed 32-bit integer.
+ * Flyway's checksum of a file, as the server computes it for an import
+ * (migrate_tool_checksum), so that the two never disagree; NULL, with the
+ * error printed, if the server could not.
  */
 static char *
-flyway_checksum(const char *buf, size_t len)
+flyway_checksum(PGconn *conn, const char *buf)
 {
-	uLong		crc = crc32(0L, Z_NULL, 0);
-	const char *p = buf;
-	const char *end = buf + len;
+	const char *values[1] = {buf};
+	PGresult   *res = PQexecParams(conn, "SELECT pg_catalog.migrate_tool_checksum('flyway', $1)",
+								   1, NULL, values, NULL, NULL, 0);
+	char	   *sum = NULL;
 
-	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
-		p += 3;
-	while (p < end)
-	{
-		const char *eol = p;
-
-		while (eol < end && *eol != '\n' && *eol != '\r')
-			eol++;
-		crc = crc32(crc, (const Bytef *) p, eol - p);
-		p = eol;
-		while (p < end && (*p == '\n' || *p == '\r'))
-			p++;
-	}
-	return psprintf("%d", (int32) (uint32) crc);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		sum = pg_strdup(PQgetvalue(res, 0, 0));
+	else
+		pg_log_error("could not compute Flyway's checksum: %s", PQresultErrorMessage(res));
+	PQclear(res);
+	return sum;
 }
 
 /* The last directory of a path's parent: Prisma's migration name. */
@@ -346,7 +339,7 @@ compat_prepare(PGconn *conn, const Folder *f, CompatMode mode)
  * file, not the section registered).
  */
 static bool
-folder_params(const Folder *f, const char **values)
+folder_params(PGconn *conn, const Folder *f, const char **values)
 {
 	static PQExpBufferData arr[7];
 	static bool built = false;
@@ -371,8 +364,10 @@ folder_params(const Folder *f, const char **values)
 			{
 				if (!folder_read_file(m->up.path, &buf, &len))
 					return false;
-				sum = f->format == FMT_FLYWAY ? flyway_checksum(buf, len) : sha256_hex(buf, len);
+				sum = f->format == FMT_FLYWAY ? flyway_checksum(conn, buf) : sha256_hex(buf, len);
 				pg_free(buf);
+				if (sum == NULL)
+					return false;
 			}
 			/* the U file, named from the location as the V file is */
 			if (f->format == FMT_FLYWAY && m->down.sql && m->source)
@@ -382,8 +377,10 @@ folder_params(const Folder *f, const char **values)
 				if (!folder_read_file(m->down.path, &buf, &len))
 					return false;
 				undo = m->down.path + prefix;
-				undo_sum = flyway_checksum(buf, len);
+				undo_sum = flyway_checksum(conn, buf);
 				pg_free(buf);
+				if (undo_sum == NULL)
+					return false;
 			}
 			if (f->format == FMT_FLYWAY)
 				ident = flyway_description(m->name);
@@ -420,7 +417,7 @@ compat_sync(PGconn *conn, const Folder *f)
 
 	if (!compat_on)
 		return true;
-	if (!folder_params(f, values) ||
+	if (!folder_params(conn, f, values) ||
 		!exec_ok(conn, "could not start a transaction", "BEGIN", 0, NULL))
 		return false;
 	for (size_t k = 0; k < lengthof(sync_sql[0]) && sync_sql[f->format][k]; k++)

@@ -445,6 +445,18 @@ shown_name(const Folder *f, const char *version, const char *name)
 	return pg_strdup(name);
 }
 
+/* counts[3]: registered, updated, unchanged, from migrate_register's answer */
+static void
+count_outcome(int *counts, const char *outcome)
+{
+	if (strcmp(outcome, "registered") == 0)
+		counts[0]++;
+	else if (strcmp(outcome, "updated") == 0)
+		counts[1]++;
+	else
+		counts[2]++;
+}
+
 /*
  * Registers every migration of the folder in one transaction, each
  * script's exact bytes as a parameter.  On any refusal (an applied file
@@ -484,12 +496,7 @@ register_folder(PGconn *conn, const Folder *f, bool keep_open)
 			fprintf(stderr, "%s: nothing was registered\n", progname);
 			return false;
 		}
-		if (strcmp(PQgetvalue(res, 0, 0), "registered") == 0)
-			counts[0]++;
-		else if (strcmp(PQgetvalue(res, 0, 0), "updated") == 0)
-			counts[1]++;
-		else
-			counts[2]++;
+		count_outcome(counts, PQgetvalue(res, 0, 0));
 		PQclear(res);
 	}
 	/* a repeatable migration may change at any time: it then runs again */
@@ -512,12 +519,7 @@ register_folder(PGconn *conn, const Folder *f, bool keep_open)
 			fprintf(stderr, "%s: nothing was registered\n", progname);
 			return false;
 		}
-		if (strcmp(PQgetvalue(res, 0, 0), "registered") == 0)
-			counts[0]++;
-		else if (strcmp(PQgetvalue(res, 0, 0), "updated") == 0)
-			counts[1]++;
-		else
-			counts[2]++;
+		count_outcome(counts, PQgetvalue(res, 0, 0));
 		PQclear(res);
 	}
 	if (keep_open)
