@@ -78,11 +78,18 @@ pg_migrate-install:
 pg_migrate-clean:
 	$(MAKE) $(PG_MIGRATE_ARGS) clean
 
-.PHONY: deps demo demo-clean test bench
+.PHONY: deps chroots demo demo-clean test bench
 
 # Installs the Debian packages the build, the demo and the tests need.
 deps:
 	bash test/setup.sh
+
+# Debian chroots with PostgreSQL 17 (trixie) and 18 (sid), in which make
+# test runs every suite again: made with debootstrap the first time (a few
+# minutes each), kept in /var/cache/migrate-chroots after that.
+chroots: deps
+	bash test/pgchroot.sh 17 >/dev/null
+	bash test/pgchroot.sh 18 >/dev/null
 
 # a PG_CONFIG given on the command line or in the environment picks the
 # PostgreSQL tree to test; otherwise the scripts use PostgreSQL 15's
@@ -94,5 +101,5 @@ demo: deps
 demo-clean:
 	$(PICK_PG_CONFIG) bash test/demo.sh --clean
 
-test: deps
+test: deps chroots
 	$(PICK_PG_CONFIG) bash test/run_tests.sh

@@ -1,5 +1,5 @@
 #!/bin/bash
-# test/pgchroot.sh VERSION [COMMAND...]
+# test/pgchroot.sh [-n] VERSION [COMMAND...]
 #
 # A Debian chroot with PostgreSQL VERSION (17: trixie, 18: sid) and what the
 # build and the tests need, made with debootstrap the first time and kept
@@ -7,10 +7,16 @@
 # runs on the same machine.  Without COMMAND it only makes sure the chroot
 # exists and prints its path; with COMMAND it runs COMMAND inside it as
 # root, with /proc, /dev/shm and /dev/pts mounted for the time of the call.
+# With -n a missing chroot is not made: the call fails (exit 3) instead.
 # Runs as root.  Several calls at once are serialised per chroot.
 set -euo pipefail
 
-ver=${1:?usage: test/pgchroot.sh VERSION [COMMAND...]}
+make_missing=1
+if [ "${1:-}" = -n ]; then
+	make_missing=0
+	shift
+fi
+ver=${1:?usage: test/pgchroot.sh [-n] VERSION [COMMAND...]}
 shift
 case $ver in
 	17) suite=trixie ;;
@@ -54,7 +60,19 @@ in_root() {
 		DEBIAN_FRONTEND=noninteractive "$@"
 }
 
-if [ ! -e "$root/.migrate-ready-$ver" ]; then
+# What the build and the tests need in the chroot.  The ready mark holds
+# the list the chroot got, so that a package added here is installed into
+# an existing chroot at its next use (-n too: that takes seconds, not the
+# minutes of debootstrap).
+packages=("postgresql-$ver" "postgresql-server-dev-$ver" libipc-run-perl make gcc libc6-dev
+	perl ca-certificates zlib1g-dev)
+ready=$root/.migrate-ready-$ver
+
+if [ ! -e "$ready" ] && [ "$make_missing" -eq 0 ]; then
+	echo "pgchroot.sh: no chroot for PostgreSQL $ver in $root (test/pgchroot.sh $ver makes it)" >&2
+	exit 3
+fi
+if [ ! -e "$ready" ]; then
 	command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq debootstrap; }
 	echo "pgchroot.sh: making $root (debootstrap $suite from $mirror; a few minutes)" >&2
 	rm -rf "$root"
@@ -67,16 +85,17 @@ if [ ! -e "$root/.migrate-ready-$ver" ]; then
 	chmod 755 "$root/usr/sbin/policy-rc.d"
 	mkdir -p "$root/etc/postgresql-common"
 	echo 'create_main_cluster = false' >"$root/etc/postgresql-common/createcluster.conf"
+fi
+if [ "$(cat "$ready" 2>/dev/null)" != "${packages[*]}" ]; then
 	mount_in proc /proc
 	# sid's Release file in the mirror is past its Valid-Until date
 	in_root apt-get -o Acquire::Check-Valid-Until=false update -qq
 	in_root apt-get -o Acquire::Check-Valid-Until=false install -y -qq --no-install-recommends \
-		"postgresql-$ver" "postgresql-server-dev-$ver" libipc-run-perl make gcc libc6-dev \
-		perl ca-certificates >"$cache/$suite.apt.log" 2>&1 || {
+		"${packages[@]}" >"$cache/$suite.apt.log" 2>&1 || {
 		tail -n 20 "$cache/$suite.apt.log" >&2
 		exit 1
 	}
-	touch "$root/.migrate-ready-$ver"
+	echo "${packages[*]}" >"$ready"
 fi
 
 if [ $# -eq 0 ]; then

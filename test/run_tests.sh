@@ -1,10 +1,11 @@
 #!/bin/bash
 # test/run_tests.sh - build, install and run every test stage of `migrate`.
 #
-# This is what `make test` and CI run (after test/setup.sh).  It must run as
-# root: it installs the extension into the PostgreSQL 15 tree, then runs the
-# tests as the `postgres` OS user, because initdb/pg_regress --temp-instance
-# and the TAP framework refuse to run as root.
+# This is what `make test` and CI run (after test/setup.sh and the
+# chroots).  It must run as root: it installs the extension into the
+# PostgreSQL 15 tree, then runs the tests as the `postgres` OS user, because
+# initdb/pg_regress --temp-instance and the TAP framework refuse to run as
+# root.
 #
 #   1. make && make install (as root, in the checkout)
 #   2. copy the source tree (without .git) to a fresh /tmp/migrate-test.XXXXXX
@@ -16,16 +17,26 @@
 #        isolation make installcheck REGRESS= TAP_TESTS=
 #        TAP       make installcheck REGRESS= ISOLATION= PROVE_FLAGS=-v
 #   4. count results; on failure print the diffs and log tails.
+#   5. the same again on PostgreSQL 17 and 18, each in the Debian chroot
+#      test/pgchroot.sh made (`make chroots`; a version whose chroot does
+#      not exist is skipped, and says so): this script runs inside it, on a
+#      copy of the checkout without build products, and its counts are
+#      added to these.
 #
-# The last line printed is always exactly "N passed, N failed"; the exit status
-# is non-zero when anything failed or when no test ran at all.
+# Every stage is labelled with its version (pg15 regress, pg17 tap...).  The
+# last line printed is always exactly "N passed, N failed", for all versions
+# together; the exit status is non-zero when anything failed or when no test
+# ran at all.
 #
 # Environment knobs (all optional):
-#   MIGRATE_TEST_BUDGET  seconds for the whole run (default 840, i.e. 14 min)
+#   MIGRATE_TEST_BUDGET  seconds for each version's run (default 840, i.e. 14 min)
 #   MIGRATE_KEEP_WORKDIR keep the /tmp copy even when everything passed (1)
 #   MIGRATE_STAGES       the stages to run (default "regress isolation tap")
 #   MIGRATE_TAP          the TAP files to run, as globs (default "test/t/*.pl")
 #   MIGRATE_WORKROOT     where the private copy is made (default /tmp)
+#   MIGRATE_CHROOT_VERSIONS  the versions to run in chroots after PG_CONFIG's
+#                        (default "17 18"; empty: PG_CONFIG's only)
+#   MIGRATE_CHROOT_TAP   the TAP files there (default: MIGRATE_TAP's)
 set -uo pipefail
 
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
@@ -33,6 +44,9 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUDGET=${MIGRATE_TEST_BUDGET:-840}
 START=$(date +%s)
 DEADLINE=$((START + BUDGET))
+CHROOT_VERSIONS=${MIGRATE_CHROOT_VERSIONS-17 18}
+# the stage label: pg15, pg17...
+VER=pg$("$PG_CONFIG" --version 2>/dev/null | sed -E 's/^[^0-9]*([0-9]+).*/\1/')
 
 # Per-stage ceilings (seconds); each stage also stops at the global deadline.
 REGRESS_CAP=300
@@ -42,6 +56,7 @@ TAP_CAP=480
 PASSED=0
 FAILED=0
 WORK=
+CHROOT_SRC=
 SUMMARY=()
 
 say() { printf '\n=== %s\n' "$*"; }
@@ -83,6 +98,7 @@ stop_leftover_servers() {
 
 cleanup_workdir() {
 	stop_leftover_servers
+	[ -n "$CHROOT_SRC" ] && rm -rf "$CHROOT_SRC"
 	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
 		if [ "$FAILED" -eq 0 ] && [ $((PASSED + FAILED)) -gt 0 ] &&
 			[ "${MIGRATE_KEEP_WORKDIR:-0}" != 1 ]; then
@@ -201,12 +217,12 @@ run_stage() {
 	remaining=$((DEADLINE - now))
 	limit=$cap
 	[ "$remaining" -lt "$limit" ] && limit=$remaining
-	say "stage $name: make installcheck $* (timeout ${limit}s)"
+	say "stage $VER $name: make installcheck $* (timeout ${limit}s)"
 	if [ "$limit" -lt 20 ]; then
-		echo "no time left in the ${BUDGET}s budget; stage $name not run"
+		echo "no time left in the ${BUDGET}s budget; stage $VER $name not run"
 		FAILED=$((FAILED + 1))
 		STAGE_FAILED_COUNT=1
-		SUMMARY+=("$name: not run (time budget exhausted)")
+		SUMMARY+=("$VER $name: not run (time budget exhausted)")
 		return
 	fi
 	(cd "$WORK" && runuser -u postgres -- \
@@ -230,8 +246,58 @@ run_stage() {
 	PASSED=$((PASSED + ok))
 	FAILED=$((FAILED + bad))
 	STAGE_FAILED_COUNT=$bad
-	SUMMARY+=("$name: $ok passed, $bad failed$note")
-	echo "stage $name: $ok passed, $bad failed$note"
+	SUMMARY+=("$VER $name: $ok passed, $bad failed$note")
+	echo "stage $VER $name: $ok passed, $bad failed$note"
+}
+
+# run_chroot VERSION: this script, with the same stages, on PostgreSQL
+# VERSION inside its chroot (test/pgchroot.sh -n: never made here, that
+# takes minutes; `make chroots` does), from a copy of the checkout without
+# its build products.  Its counts are added to ours and its summary lines,
+# already labelled pgVERSION, to our summary.
+run_chroot() {
+	local ver=$1 root log rc line kept
+	local -a inner_summary=()
+	if ! root=$(bash "$REPO/test/pgchroot.sh" -n "$ver" 2>/dev/null); then
+		say "pg$ver: skipped (no chroot; make chroots makes it)"
+		SUMMARY+=("pg$ver: skipped (no chroot; make chroots makes it)")
+		return
+	fi
+	CHROOT_SRC=$(mktemp -d "$root/tmp/migrate-src.XXXXXX")
+	log="$WORK/pg$ver.log"
+	tar -C "$REPO" -cf - \
+		--exclude=./.git --exclude=./.demo --exclude=.deps --exclude='*.o' --exclude='*.so' \
+		--exclude='*.bc' --exclude=./src/pg_migrate/pg_migrate \
+		--exclude=./tmp_check --exclude=./tmp_check_regress --exclude=./tmp_check_iso \
+		--exclude=./results --exclude=./output_iso --exclude=./log \
+		--exclude=./regression.diffs --exclude=./regression.out \
+		. | tar -C "$CHROOT_SRC" -xf -
+	say "pg$ver: test/run_tests.sh in the chroot $root, on a copy in ${CHROOT_SRC#"$root"}"
+	bash "$REPO/test/pgchroot.sh" -n "$ver" env \
+		PG_CONFIG="/usr/lib/postgresql/$ver/bin/pg_config" MIGRATE_CHROOT_VERSIONS= \
+		MIGRATE_TEST_BUDGET="$BUDGET" MIGRATE_KEEP_WORKDIR="${MIGRATE_KEEP_WORKDIR:-0}" \
+		MIGRATE_STAGES="${MIGRATE_STAGES:-regress isolation tap}" \
+		MIGRATE_TAP="${MIGRATE_CHROOT_TAP:-${MIGRATE_TAP:-test/t/*.pl}}" \
+		bash "${CHROOT_SRC#"$root"}/test/run_tests.sh" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	rm -rf "$CHROOT_SRC"
+	CHROOT_SRC=
+	# its summary: the lines between "=== summary" and the count
+	while IFS= read -r line; do
+		inner_summary+=("${line#  }")
+	done < <(sed -n '/^=== summary/,$p' "$log" | sed -n '2,$p' | sed '$d')
+	line=$(tail -n 1 "$log")
+	if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+		PASSED=$((PASSED + BASH_REMATCH[1]))
+		FAILED=$((FAILED + BASH_REMATCH[2]))
+		SUMMARY+=("${inner_summary[@]}")
+	else
+		FAILED=$((FAILED + 1))
+		SUMMARY+=("pg$ver: no result (exit status $rc); see $log")
+	fi
+	kept=$(sed -n 's/^test work directory kept for inspection: \([^ ]*\).*/\1/p' "$log")
+	[ -n "$kept" ] && SUMMARY+=("pg$ver: work directory kept: $root$kept")
+	return 0
 }
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -253,14 +319,14 @@ cd "$REPO"
 say "build: make PG_CONFIG=$PG_CONFIG (in $REPO)"
 if ! make PG_CONFIG="$PG_CONFIG" -j"$(nproc)"; then
 	echo "BUILD FAILED"
-	SUMMARY+=("build: make failed")
+	SUMMARY+=("$VER build: make failed")
 	FAILED=$((FAILED + 1))
 	finish
 fi
 say "install: make PG_CONFIG=$PG_CONFIG install"
 if ! make PG_CONFIG="$PG_CONFIG" install; then
 	echo "INSTALL FAILED"
-	SUMMARY+=("install: make install failed")
+	SUMMARY+=("$VER install: make install failed")
 	FAILED=$((FAILED + 1))
 	finish
 fi
@@ -305,8 +371,8 @@ if [ ${#regress_tests[@]} -gt 0 ]; then
 		show_file "$WORK/log/postmaster.log" 100 tail
 	fi
 else
-	say "stage regress: skipped (no sql/*.sql tests)"
-	SUMMARY+=("regress: skipped (no tests)")
+	say "stage $VER regress: skipped (no sql/*.sql tests)"
+	SUMMARY+=("$VER regress: skipped (no tests)")
 fi
 
 if [ ${#iso_tests[@]} -gt 0 ]; then
@@ -317,8 +383,8 @@ if [ ${#iso_tests[@]} -gt 0 ]; then
 		show_file "$WORK/output_iso/log/postmaster.log" 100 tail
 	fi
 else
-	say "stage isolation: skipped (no test/specs/*.spec)"
-	SUMMARY+=("isolation: skipped (no tests)")
+	say "stage $VER isolation: skipped (no test/specs/*.spec)"
+	SUMMARY+=("$VER isolation: skipped (no tests)")
 fi
 
 if [ ${#tap_tests[@]} -gt 0 ]; then
@@ -344,9 +410,13 @@ if [ ${#tap_tests[@]} -gt 0 ]; then
 		shopt -u nullglob
 	fi
 else
-	say "stage tap: skipped (no test/t/*.pl)"
-	SUMMARY+=("tap: skipped (no tests)")
+	say "stage $VER tap: skipped (no test/t/*.pl)"
+	SUMMARY+=("$VER tap: skipped (no tests)")
 fi
+
+for v in $CHROOT_VERSIONS; do
+	run_chroot "$v"
+done
 
 cleanup_workdir
 finish
