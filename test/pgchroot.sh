@@ -65,7 +65,7 @@ in_root() {
 # an existing chroot at its next use (-n too: that takes seconds, not the
 # minutes of debootstrap).
 packages=("postgresql-$ver" "postgresql-server-dev-$ver" libipc-run-perl make gcc libc6-dev
-	perl ca-certificates zlib1g-dev)
+	perl ca-certificates)
 ready=$root/.migrate-ready-$ver
 
 if [ ! -e "$ready" ] && [ "$make_missing" -eq 0 ]; then
