@@ -3,12 +3,13 @@
 #
 # Builds and installs the extension, starts a throwaway PostgreSQL 15 cluster
 # with migrate preloaded in ./.demo (or /tmp/migrate-demo when the postgres
-# OS user cannot use ./.demo), registers the example migration history in
-# test/examples, then plans, applies, shows the status, rolls the last
-# migration back and shows the status again.  The cluster is left running;
-# the last lines say how to connect to it and how to stop it.
+# OS user cannot use ./.demo), and does with pg_migrate what a team does
+# with its folder (test/examples): lint, plan, up, status, down, the CI
+# check; then shows the data with psql and the guard refusing a blocking
+# CREATE INDEX on a large table.  The cluster is left running; the last
+# lines say how to connect to it and how to stop it (make demo-clean).
 #
-# Run as root.  Every psql call uses ON_ERROR_STOP=1: a broken demo fails loudly.
+# Run as root.  Every step is checked: a broken demo fails loudly.
 set -euo pipefail
 shopt -s inherit_errexit  # errors inside $(...) stop the script too
 
@@ -113,73 +114,63 @@ if [ "$me" != postgres ]; then
 	"${PSQL[@]}" -q -d postgres -c "CREATE ROLE \"$me\" SUPERUSER LOGIN"
 fi
 
-# ------------------------------------------------------ demo script ----
-# Example files are NNN_name.up.sql / NNN_name.down.sql; version = NNN.
-SCRIPT=$DEMO/demo.sql
-shopt -s nullglob
-ups=("$EXAMPLES"/*.up.sql)
-shopt -u nullglob
-[ ${#ups[@]} -gt 0 ] || die "no examples in $EXAMPLES"
-{
-	echo "\\echo '=== CREATE EXTENSION migrate'"
-	echo "CREATE EXTENSION migrate;"
-	echo "\\echo '=== registering ${#ups[@]} migrations from test/examples'"
-	echo "\\pset tuples_only on"
-	echo "\\pset format unaligned"
-	for up in "${ups[@]}"; do
-		base=$(basename "$up" .up.sql)
-		ver=${base%%_*}
-		name=${base#*_}
-		down=${up%.up.sql}.down.sql
-		[ -f "$down" ] || die "missing $down"
-		printf "\\\\set ver '%s'\n" "$ver"
-		printf "\\\\set name '%s'\n" "$name"
-		printf "\\\\set up \`cat '%s'\`\n" "$up"
-		printf "\\\\set down \`cat '%s'\`\n" "$down"
-		echo "SELECT '  ' || :'ver' || ' ' || :'name' || ': ' || migrate_register(:'ver', :'name', :'up', :'down');"
-	done
-	cat <<'EOF'
-\pset tuples_only off
-\pset format aligned
-\set ECHO queries
-\echo
-\echo '=== what would run'
-SELECT * FROM migrate_plan();
-\echo '=== apply everything (returns early with status running for steps the worker is still finishing)'
-SELECT * FROM migrate_apply();
-CALL migrate_wait();
-\echo '=== status after apply'
-SELECT * FROM migrate_status();
-\echo '=== the backfill jobs the migrations started (batched in the worker)'
-SELECT id, relation, column_name, state, rows_done, batches, skipped_locked FROM migrate_backfill_status();
-\echo '=== the data the backfills produced'
-SELECT id, email, display_name, is_active FROM users ORDER BY id;
-SELECT id, author_name, author_id, title FROM posts ORDER BY id;
-SELECT id, user_id, total_cents, status FROM orders ORDER BY id;
-\d orders
-\echo '=== roll back the last migration'
-SELECT * FROM migrate_rollback();
-CALL migrate_wait();
-\echo '=== status after rollback'
-SELECT * FROM migrate_status();
-\d users
-EOF
-} >"$SCRIPT"
-
-say "running the demo ($SCRIPT)"
-if ! "${PSQL[@]}" -q -d demo -f "$SCRIPT"; then
+# ------------------------------------------------------------ demo ----
+# What a team does with its folder: pg_migrate on test/examples
+# (NNN_name.up.sql / NNN_name.down.sql), then a look with psql, and the
+# guard refusing a blocking CREATE INDEX on a large table.
+PGM=("$BINDIR/pg_migrate" -h "$DEMO" -p "$PORT" -U postgres -d demo --dir "$EXAMPLES")
+demo_failed() {
 	echo
 	echo "--- tail of $DEMO/server.log"
 	tail -n 60 "$DEMO/server.log" || true
 	echo
-	echo "DEMO FAILED.  The cluster is still running for inspection:"
+	echo "DEMO FAILED ($*).  The cluster is still running for inspection:"
 	echo "  psql -h $DEMO -p $PORT demo"
 	echo "  runuser -u postgres -- $BINDIR/pg_ctl -D $DEMO/data stop"
 	exit 1
-fi
+}
+step() {
+	echo
+	echo "\$ $*" | sed "s|$BINDIR/||; s|-h $DEMO -p $PORT -U postgres -d demo --dir $EXAMPLES|--dir test/examples|"
+}
+
+"${PSQL[@]}" -q -d demo -c "CREATE EXTENSION migrate"
+say "pg_migrate on the folder test/examples"
+step "${PGM[@]}" lint
+"${PGM[@]}" lint || demo_failed "pg_migrate lint"
+step "${PGM[@]}" plan
+"${PGM[@]}" plan || demo_failed "pg_migrate plan"
+step "${PGM[@]}" up
+"${PGM[@]}" up || demo_failed "pg_migrate up"
+step "${PGM[@]}" status
+"${PGM[@]}" status || demo_failed "pg_migrate status"
+
+say "what the migrations did (psql)"
+"${PSQL[@]}" -d demo -c "SELECT id, relation, column_name, state, rows_done, batches FROM migrate_backfill_status()" \
+	-c "SELECT id, email, display_name, is_active FROM users ORDER BY id LIMIT 5" \
+	-c "SELECT id, user_id, total_cents, status FROM orders ORDER BY id LIMIT 5" ||
+	demo_failed "psql"
+
+say "rolling back the latest migration, and the CI check after it"
+step "${PGM[@]}" down
+"${PGM[@]}" down || demo_failed "pg_migrate down"
+step "${PGM[@]}" status --exit-code
+rc=0
+"${PGM[@]}" status --exit-code || rc=$?
+echo "exit code $rc (3: a migration is pending)"
+[ "$rc" -eq 3 ] || demo_failed "status --exit-code gave $rc, not 3"
+
+say "the guard: a blocking CREATE INDEX on a large table is refused before it takes its lock"
+"${PSQL[@]}" -q -d demo -c "CREATE TABLE events AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 200000) g"
+set +e
+"${PSQL[@]}" -d demo -c "CREATE INDEX ON events (payload)"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || demo_failed "the guard let a blocking CREATE INDEX through"
+"${PSQL[@]}" -d demo -c "CREATE INDEX CONCURRENTLY ON events (payload)" || demo_failed "CREATE INDEX CONCURRENTLY"
 
 say "the demo cluster is running"
 echo "  connect: psql -h $DEMO -p $PORT demo"
 echo "           (as any OS user that can reach $DEMO: psql -h $DEMO -p $PORT -U postgres demo)"
 echo "  log:     $DEMO/server.log"
-echo "  stop:    runuser -u postgres -- $BINDIR/pg_ctl -D $DEMO/data stop"
+echo "  stop:    make demo-clean (stops it and removes $DEMO)"
