@@ -246,8 +246,15 @@ run_stage() {
 	PASSED=$((PASSED + ok))
 	FAILED=$((FAILED + bad))
 	STAGE_FAILED_COUNT=$bad
-	SUMMARY+=("$VER $name: $ok passed, $bad failed$note")
-	echo "stage $VER $name: $ok passed, $bad failed$note"
+	# what a stage counts: pg_regress files, isolation specs, TAP assertions
+	local unit
+	case $name in
+	regress) unit="regress files" ;;
+	isolation) unit="isolation specs" ;;
+	*) unit="TAP assertions" ;;
+	esac
+	SUMMARY+=("$VER $name: $ok passed, $bad failed ($unit)$note")
+	echo "stage $VER $name: $ok passed, $bad failed ($unit)$note"
 }
 
 # run_chroot VERSION: this script, with the same stages, on PostgreSQL
