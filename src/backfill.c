@@ -103,13 +103,13 @@
 int			migrate_backfill_batch_ms = 50;
 int			migrate_backfill_sleep_ms = 1950;
 int			migrate_backfill_max_batch_size = 50000;
-int			migrate_backfill_lock_timeout = 200;
-int			migrate_backfill_statement_timeout = 10000;
-int			migrate_backfill_max_retries = 10;
-int			migrate_backfill_max_replica_lag = 30000;
-int			migrate_backfill_max_active_sessions = 0;
+static int	migrate_backfill_lock_timeout = 200;
+static int	migrate_backfill_statement_timeout = 10000;
+static int	migrate_backfill_max_retries = 10;
+static int	migrate_backfill_max_replica_lag = 30000;
+static int	migrate_backfill_max_active_sessions = 0;
 int			migrate_backfill_workers = 1;
-bool		migrate_backfill_wal_compression = true;
+static bool migrate_backfill_wal_compression = true;
 
 /* What run_batch found. */
 typedef enum BatchResult

@@ -41,7 +41,7 @@
 #include "migrate/guard.h"
 #include "migrate/judge.h"
 
-int			migrate_guard_mode = GUARD_ENFORCE;
+static int	migrate_guard_mode = GUARD_ENFORCE;
 
 static char *guard_allow_string = NULL;
 static bool *guard_allow = NULL;	/* [RULE_COUNT], from migrate.allow */

@@ -42,7 +42,6 @@
 #include "utils/timestamp.h"
 
 #include "migrate/compat.h"
-#include "migrate/import.h"
 #include "migrate/migrate.h"
 #include "migrate/util.h"
 #include "migrate/run_catalog.h"
@@ -217,7 +216,7 @@ static void import_error_context(void *arg);
  * without its line ending (Java's readLine ends a line at \n, \r or \r\n),
  * a byte order mark before the first line left out, kept as a signed int.
  */
-int32
+static int32
 import_flyway_checksum(const char *text, size_t len)
 {
 	pg_crc32	crc;

@@ -86,6 +86,7 @@ typedef struct Judge
 	RelFacts	target;			/* relation it is taken on, if at risk */
 } Judge;
 
+static bool judge_applies(Node *stmt);
 static void judge_statement(Judge *j, Node *stmt);
 static void judge_alter_table(Judge *j, AlterTableStmt *stmt);
 static void judge_reindex_many(Judge *j, ReindexStmt *rs);
@@ -117,7 +118,7 @@ static bool may_be_volatile(Oid func_id, void *context);
  * Cheap test whether the engine has anything to say about a statement, so
  * that the guard costs nothing for CREATE TABLE and friends.
  */
-bool
+static bool
 judge_applies(Node *stmt)
 {
 	switch (nodeTag(stmt))

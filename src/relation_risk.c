@@ -73,7 +73,7 @@
 #include "migrate/compat.h"
 #include "migrate/relation_risk.h"
 
-int			migrate_guard_min_size = 10240;	/* kB */
+static int	migrate_guard_min_size = 10240;	/* kB */
 
 static bool created_here(Oid relid);
 static int64 relation_bytes(Oid relid, Form_pg_class cls);

@@ -26,13 +26,7 @@
 extern int	migrate_backfill_batch_ms;
 extern int	migrate_backfill_sleep_ms;
 extern int	migrate_backfill_max_batch_size;
-extern int	migrate_backfill_lock_timeout;
-extern int	migrate_backfill_statement_timeout;
-extern int	migrate_backfill_max_retries;
-extern int	migrate_backfill_max_replica_lag;
-extern int	migrate_backfill_max_active_sessions;
 extern int	migrate_backfill_workers;
-extern bool migrate_backfill_wal_compression;
 
 extern void backfill_guc_init(void);
 extern void backfill_build_sql(Oid relid, const char *column_name, const char *expression,

@@ -20,7 +20,6 @@ typedef enum GuardMode
 	GUARD_ENFORCE
 } GuardMode;
 
-extern int	migrate_guard_mode;
 
 extern void guard_init(void);
 extern bool guard_allowed(RuleId rule);

@@ -15,6 +15,5 @@
 #ifndef MIGRATE_IMPORT_H
 #define MIGRATE_IMPORT_H
 
-extern int32 import_flyway_checksum(const char *text, size_t len);
 
 #endif							/* MIGRATE_IMPORT_H */

@@ -27,7 +27,6 @@ typedef struct JudgeContext
 								 * this transaction of the script */
 } JudgeContext;
 
-extern bool judge_applies(Node *stmt);
 extern List *judge_safely(Node *stmt, JudgeContext *jc);
 extern List *judge_rewrite(Oid relid, int reason);
 

@@ -21,8 +21,6 @@ typedef struct RelFacts
 	char	   *name;			/* schema-qualified, quoted */
 } RelFacts;
 
-extern int	migrate_guard_min_size;
-
 extern void relrisk_init(void);
 extern bool relrisk_rv(List *created, RangeVar *rv, RelFacts *out);
 extern bool relrisk_oid(Oid relid, RelFacts *out);

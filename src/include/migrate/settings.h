@@ -15,7 +15,6 @@ extern int	migrate_lock_timeout_initial;
 extern int	migrate_lock_retries;
 extern int	migrate_lock_wait_budget;
 extern int	migrate_max_workers;
-extern int	migrate_max_workers_per_role;
 extern int	migrate_max_script_size;
 extern int	migrate_run_wait_timeout;
 extern bool migrate_out_of_order;
