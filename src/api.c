@@ -298,16 +298,24 @@ start_run(FunctionCallInfo fcinfo, const char *fname, bool rollback,
 	retry_schedule_from_settings(&slot->lock_schedule);
 	slot->out_of_order = migrate_out_of_order;
 	strlcpy(slot->search_path, search_path, MIGRATE_SEARCH_PATH_LEN);
+
+	/*
+	 * A caller that does not wait leaves the slot to the worker before the
+	 * launcher can see it: a worker that finished a short run before we let
+	 * go would leave it FINISHED for a caller that never collects it, and
+	 * the database's next run and migrate_wait() would wait for it forever.
+	 */
+	if (!wait)
+	{
+		slot->caller_pid = 0;
+		slot->caller_latch = NULL;
+	}
 	/* the slot is ours until the launcher sees it queued */
 	LWLockRelease(MigrateState->lock);
 	migrate_wake_launcher();
 
 	if (!wait)
 	{
-		LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
-		slot->caller_pid = 0;
-		slot->caller_latch = NULL;
-		LWLockRelease(MigrateState->lock);
 		report_plan(fcinfo, plan);
 		AtEOXact_GUC(true, nestlevel);
 		return;
