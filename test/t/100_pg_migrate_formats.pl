@@ -7,23 +7,14 @@ use Cwd qw(abs_path);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib 'test/perl';
+use MigrateTest;
 
 my $fixtures = abs_path('test/fixtures');
 
-my $node = PostgreSQL::Test::Cluster->new('pg_migrate_formats');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'migrate'\nmax_worker_processes = 16");
-$node->start;
+my $node = migrate_node('pg_migrate_formats');
 
 # One database per format, each with the extension.
-sub new_db
-{
-	my ($db) = @_;
-	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	$node->safe_psql($db, 'CREATE EXTENSION migrate');
-	return $node->connstr($db);
-}
-
 sub query
 {
 	my ($db, $sql) = @_;
@@ -43,7 +34,7 @@ command_fails_like([ 'pg_migrate', '-d', $node->connstr('bare'), 'status' ],
 
 # ---- golang-migrate: BEGIN/COMMIT inside a file, CIC, a comment-only down
 # file (irreversible), numeric order (10 after 3), a backfill.
-my $c = new_db('golang');
+my $c = new_db($node, 'golang');
 command_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/golang-migrate", 'up' ],
 	qr/5 migrations in .*\(golang-migrate\): 5 new.*1 create_accounts: applied.*3 seed_accounts: applied.*10 add_accounts_name: applied.*11 backfill_accounts_name: applied/s,
 	'golang-migrate: up applies the folder, one line per migration, in numeric order');
@@ -79,7 +70,7 @@ is(query('golang', $history), '1:applied 2:applied 3:applied 10:rolled_back 11:r
 
 # ---- dbmate: sections run on their own (the down section is not run on up),
 # transaction:false around a CIC, an empty down (irreversible).
-$c = new_db('dbmate');
+$c = new_db($node, 'dbmate');
 command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/dbmate", 'up' ], 'dbmate: up');
 is(query('dbmate', $history), '20240101000000:applied 20240102000000:applied 20240103000000:applied',
 	'dbmate: history');
@@ -101,7 +92,7 @@ is(query('dbmate', q{SELECT down_sql IS NULL FROM migrate.migrations WHERE versi
 
 # ---- Flyway: V1_1 is version 1.1, U files are the down scripts, .conf,
 # subdirectories read.
-$c = new_db('flyway');
+$c = new_db($node, 'flyway');
 command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/flyway", 'up' ], 'flyway: up');
 is(query('flyway', q{SELECT string_agg(version || '=' || transactional, ' ' ORDER BY version) FROM migrate_status()}),
 	'1=true 1.1=true 2=false 3=true', 'flyway: V2\'s .conf executeInTransaction=false is read');
@@ -116,7 +107,7 @@ is(query('flyway', q{SELECT down_sql FROM migrate.migrations WHERE version = '1.
 # ---- Prisma: found from the project directory (prisma/migrations), through
 # DATABASE_URL with Prisma's ?schema=; quoted identifiers, ALTER TYPE ADD VALUE
 # used in the same migration.
-$c = new_db('prisma');
+$c = new_db($node, 'prisma');
 {
 	my $port = $node->port;
 	my $host = $node->host;
@@ -136,7 +127,7 @@ is(query('prisma', q{SELECT indisunique AND indisvalid FROM pg_index WHERE index
 
 # ---- goose: StatementBegin/End around a function body holding ';',
 # NO TRANSACTION around a CIC; a .go migration stops the run before it.
-$c = new_db('goose');
+$c = new_db($node, 'goose');
 command_fails_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/goose", 'up' ],
 	qr/version 00003 is ".*00003_seed_notes\.go", which pg_migrate cannot run; nothing past it was applied/,
 	'goose: a Go migration is named and the run stops before it');
@@ -152,7 +143,7 @@ command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/goose", 'up', '00002' ]
 	'goose: a target below the Go migration succeeds');
 
 # ---- node-pg-migrate (SQL): Up/Down Migration markers, 13-digit prefixes.
-$c = new_db('nodepg');
+$c = new_db($node, 'nodepg');
 command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/node-pg-migrate", 'up' ], 'node-pg-migrate: up');
 is(query('nodepg', $history), '1700000000000:applied 1700000000001:applied', 'node-pg-migrate: history');
 is(query('nodepg', q{SELECT name FROM tags}), 'first', 'node-pg-migrate: schema and rows');
@@ -163,7 +154,7 @@ is(query('nodepg', q{SELECT down_sql FROM migrate.migrations WHERE version = '17
 # ---- sqitch: plan order, dependencies, a reworked change read from
 # deploy/users@v1.0.sql then deploy/users.sql, scripts with their own
 # BEGIN/COMMIT, a CIC without.
-$c = new_db('sqitch');
+$c = new_db($node, 'sqitch');
 command_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/sqitch", 'up' ],
 	qr/4 migrations in .*\(sqitch\): 4 new.*note: the sqitch verify\/ scripts are not run/,
 	'sqitch: up, with a note that verify/ is not run');
@@ -204,7 +195,7 @@ mkdir("$tmp/own") or die;
 append_to_file("$tmp/own/001_two.up.sql",
 	"-- migrate:no-transaction\nCREATE TABLE own_two (id int);\nINSERT INTO own_two VALUES (1);\n");
 append_to_file("$tmp/own/002_one.up.sql", "CREATE TABLE own_one (id int);\nINSERT INTO own_one VALUES (1);\n");
-$c = new_db('own');
+$c = new_db($node, 'own');
 command_ok([ 'pg_migrate', '-d', $c, '--dir', "$tmp/own", 'up' ], 'own format: up');
 is(query('own', q{SELECT string_agg(name || '=' || transactional || ' ' || steps, ', ' ORDER BY version) FROM migrate_status()}),
 	'two=false 2/2, one=true 1/1', 'own format: -- migrate:no-transaction runs each statement on its own');

@@ -9,6 +9,8 @@ use File::Path qw(make_path);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib 'test/perl';
+use MigrateTest;
 
 my $fixtures = abs_path('test/fixtures');
 my $tmp = PostgreSQL::Test::Utils::tempdir;
@@ -25,14 +27,6 @@ my $c = $node->connstr('postgres');
 sub registered
 {
 	return $node->safe_psql('postgres', 'SELECT count(*) FROM migrate.migrations');
-}
-
-sub write_file
-{
-	my ($path, $text) = @_;
-	open my $fh, '>:raw', $path or die "$path: $!";
-	print $fh $text;
-	close $fh;
 }
 
 # ---- bad folders: a message naming the file, exit 1, nothing registered

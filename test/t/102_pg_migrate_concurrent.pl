@@ -11,24 +11,15 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib 'test/perl';
+use MigrateTest;
 use Time::HiRes qw(usleep);
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 
-my $node = PostgreSQL::Test::Cluster->new('pg_migrate_concurrent');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'migrate'\nmax_worker_processes = 16");
-$node->start;
+my $node = migrate_node('pg_migrate_concurrent');
 $node->safe_psql('postgres', 'CREATE EXTENSION migrate; CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g');
 my $c = $node->connstr('postgres');
-
-sub write_file
-{
-	my ($path, $text) = @_;
-	open my $fh, '>', $path or die "$path: $!";
-	print $fh $text;
-	close $fh;
-}
 
 # the first folder: a migration that waits for lock 4242, then a CIC
 make_path("$tmp/first");

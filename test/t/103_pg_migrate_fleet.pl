@@ -7,14 +7,13 @@ use Cwd qw(abs_path);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib 'test/perl';
+use MigrateTest;
 
 my $fixtures = abs_path('test/fixtures');
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 
-my $node = PostgreSQL::Test::Cluster->new('pg_migrate_fleet');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'migrate'\nmax_worker_processes = 16");
-$node->start;
+my $node = migrate_node('pg_migrate_fleet');
 foreach my $db (qw(tenant1 tenant2 tenant3))
 {
 	$node->safe_psql('postgres', "CREATE DATABASE $db");

@@ -9,29 +9,19 @@
 use strict;
 use warnings;
 use Cwd qw(abs_path);
-use Compress::Zlib qw(crc32);
 use Digest::SHA qw(sha1_hex sha256_hex);
 use File::Copy qw(copy);
 use File::Path qw(make_path);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib 'test/perl';
+use MigrateTest;
 
 my $fixtures = abs_path('test/fixtures');
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 
-my $node = PostgreSQL::Test::Cluster->new('pg_migrate_import');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'migrate'\nmax_worker_processes = 16");
-$node->start;
-
-sub new_db
-{
-	my ($db) = @_;
-	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	$node->safe_psql($db, 'CREATE EXTENSION migrate');
-	return $node->connstr($db);
-}
+my $node = migrate_node('pg_migrate_import');
 
 sub query
 {
@@ -44,17 +34,6 @@ sub run_file
 {
 	my ($db, $file) = @_;
 	$node->safe_psql($db, slurp_file($file));
-}
-
-# Flyway's checksum: CRC-32 of the lines without their endings, signed.
-sub flyway_crc
-{
-	my ($file) = @_;
-	my $t = slurp_file($file);
-	$t =~ s/^\xEF\xBB\xBF//;
-	$t =~ s/[\r\n]//g;
-	my $c = crc32($t);
-	return $c >= 2**31 ? $c - 2**32 : $c;
 }
 
 sub copy_tree
@@ -82,7 +61,7 @@ my $imported = q{SELECT string_agg(version || ':' || state, ' ' ORDER BY string_
 
 # ---- Flyway: 1 and 1.1 succeeded, the non-transactional 2 failed (Flyway
 # keeps success = false for it), 3 never ran.
-my $c = new_db('flyway');
+my $c = new_db($node, 'flyway');
 run_file('flyway', "$fixtures/flyway/V1__create_books.sql");
 run_file('flyway', "$fixtures/flyway/V1_1__add_books_isbn.sql");
 my $flyway_table = q{
@@ -132,7 +111,7 @@ is(query('flyway', $history), '1:applied 1.1:applied 2:applied 3:applied', 'flyw
 is(query('flyway', q{SELECT title || ' ' || isbn FROM books}), 'Dune 978-0441013593', 'flyway: the schema is whole');
 
 # ---- golang-migrate: at version 3, dirty (3 failed): 1 and 2 applied.
-$c = new_db('golang');
+$c = new_db($node, 'golang');
 run_file('golang', "$fixtures/golang-migrate/1_create_accounts.up.sql");
 run_file('golang', "$fixtures/golang-migrate/2_index_accounts_email.up.sql");
 $node->safe_psql('golang', q{
@@ -152,7 +131,7 @@ is(query('golang', q{SELECT string_agg(name, ',' ORDER BY id) FROM accounts}), '
 
 # ---- dbmate: 20240101000000 applied; a version the folder lacks refuses
 # the import, then without it the import works.
-$c = new_db('dbmate');
+$c = new_db($node, 'dbmate');
 $node->safe_psql('dbmate', q{CREATE TABLE items (id bigint PRIMARY KEY, label text)});
 $node->safe_psql('dbmate', q{
 CREATE TABLE IF NOT EXISTS public.schema_migrations (version character varying(128) NOT NULL PRIMARY KEY);
@@ -172,7 +151,7 @@ is(query('dbmate', $imported), '20240101000000:applied', 'dbmate: only the first
 
 # ---- Prisma: init finished; add_admin failed (finished_at and
 # rolled_back_at NULL, Prisma's P3009 state), index_email not run.
-$c = new_db('prisma');
+$c = new_db($node, 'prisma');
 my $pm = "$fixtures/prisma/prisma/migrations";
 run_file('prisma', "$pm/20240101000000_init/migration.sql");
 $node->safe_psql('prisma', q{
@@ -207,7 +186,7 @@ is(query('prisma', q{SELECT "email" || ' ' || "role" FROM "User"}), 'root@exampl
 
 # ---- goose: its version-0 row, 1 applied, 2 applied then rolled back
 # (a row with is_applied false); the .go migration 3 stops up as ever.
-$c = new_db('goose');
+$c = new_db($node, 'goose');
 # what goose ran of 1: its Up section (psql would run the Down one too)
 $node->safe_psql('goose', q{
 CREATE TABLE notes (id bigint PRIMARY KEY, body text, updated_at timestamptz);
@@ -230,7 +209,7 @@ command_fails_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/goose", 'up' ],
 is(query('goose', $history), '00001:applied 00002:applied 00004:pending', 'goose: up applied the rolled back 2 only');
 
 # ---- node-pg-migrate: create-tags run.
-$c = new_db('nodepg');
+$c = new_db($node, 'nodepg');
 $node->safe_psql('nodepg', q{
 CREATE TABLE tags (id int PRIMARY KEY, name text);
 CREATE TABLE "public"."pgmigrations" (id SERIAL PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL);
@@ -245,7 +224,7 @@ is(query('nodepg', q{SELECT name FROM tags}), 'first', 'node-pg-migrate: the see
 
 # ---- sqitch: appschema and users deployed (their script_hash is the sha1
 # of the deploy file, BEGIN/COMMIT and all), users_email_idx failed.
-$c = new_db('sqitch');
+$c = new_db($node, 'sqitch');
 my $sq = "$fixtures/sqitch";
 run_file('sqitch', "$sq/deploy/appschema.sql");
 run_file('sqitch', "$sq/deploy/users\@v1.0.sql");
@@ -310,7 +289,7 @@ is(query('sqitch', q{SELECT count(*) FROM information_schema.columns WHERE table
 
 # ---- Baseline: the database has golang-migrate's 1 and 2 (built another
 # way); baseline 2 marks them, up runs the rest.
-$c = new_db('baseline');
+$c = new_db($node, 'baseline');
 run_file('baseline', "$fixtures/golang-migrate/1_create_accounts.up.sql");
 run_file('baseline', "$fixtures/golang-migrate/2_index_accounts_email.up.sql");
 command_fails_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/golang-migrate", 'baseline', '5' ],
@@ -326,7 +305,7 @@ command_like([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/golang-migrate", 'up'
 
 # ---- Unregister: a pending migration whose file is gone is removed by up,
 # with a note; an applied one whose file is gone stays.
-$c = new_db('unreg');
+$c = new_db($node, 'unreg');
 copy_tree("$fixtures/golang-migrate", "$tmp/golang");
 append_to_file("$tmp/golang/12_extra.up.sql", "CREATE TABLE extra (id int);\n");
 command_ok([ 'pg_migrate', '-d', $c, '--dir', "$tmp/golang", 'up', '11' ], 'unregister: up to 11, 12 registered');

@@ -6,28 +6,18 @@
 # install it).
 use strict;
 use warnings;
-use Compress::Zlib qw(crc32);
 use Cwd qw(abs_path);
 use Digest::SHA qw(sha256_hex);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib 'test/perl';
+use MigrateTest;
 
 my $fixtures = abs_path('test/fixtures');
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 
-my $node = PostgreSQL::Test::Cluster->new('pg_migrate_compat');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'migrate'\nmax_worker_processes = 16");
-$node->start;
-
-sub new_db
-{
-	my ($db) = @_;
-	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	$node->safe_psql($db, 'CREATE EXTENSION migrate');
-	return $node->connstr($db);
-}
+my $node = migrate_node('pg_migrate_compat');
 
 sub query
 {
@@ -35,18 +25,10 @@ sub query
 	return $node->safe_psql($db, $sql);
 }
 
-sub write_file
-{
-	my ($path, $text) = @_;
-	open my $fh, '>:raw', $path or die "$path: $!";
-	print $fh $text;
-	close $fh;
-}
-
 # ---- Repeatable migrations: a Flyway folder with R__ files loads with no
 # warning; they run after the versioned ones, in name order.
 system("cp -r $fixtures/flyway-repeatable $tmp/rep") == 0 or die;
-my $c = new_db('rep');
+my $c = new_db($node, 'rep');
 my $runs = q{SELECT string_agg(version || ':' || action || ':' || state, ' ' ORDER BY id) FROM migrate_history()};
 command_checks_all([ 'pg_migrate', '-d', $c, '--dir', "$tmp/rep", 'up' ], 0,
 	[qr/2 migrations and 2 repeatable in .*\(flyway\): 4 new.*1 base: applied.*2 seed: applied.*functions \(repeatable\): applied.*views \(repeatable\): applied/s],
@@ -107,18 +89,6 @@ sub slurp_raw
 	return $t;
 }
 
-# Flyway's checksum, computed here on its own: CRC-32 of the file without
-# its line breaks (and BOM), as a signed integer.
-sub flyway_crc
-{
-	my ($path) = @_;
-	my $t = slurp_raw($path);
-	$t =~ s/^\xEF\xBB\xBF//;
-	$t =~ s/[\r\n]//g;
-	my $c = crc32($t);
-	return $c >= 2**31 ? $c - 2**32 : $c;
-}
-
 # What Flyway's validate and info would say: each V file's latest row a
 # successful apply with its checksum (an undo row in between undid it),
 # each R file's latest row carrying its checksum.
@@ -153,7 +123,7 @@ sub flyway_pending
 # and writes a row per apply, a repeatable one again when it changed.
 system("cp -r $fixtures/flyway $tmp/fw && cp $fixtures/flyway-repeatable/R__views.sql $tmp/fw/") == 0 or die;
 write_file("$tmp/fw/R__views.sql", "CREATE OR REPLACE VIEW books_v\r\nAS SELECT 1 AS one;\r\n");
-$c = new_db('fw');
+$c = new_db($node, 'fw');
 command_like([ 'pg_migrate', '-d', $c, '--dir', "$tmp/fw", '--compat-history', 'up' ],
 	qr/keeping flyway_schema_history as flyway writes it.*views \(repeatable\): applied/s,
 	'Flyway: up --compat-history');
@@ -187,7 +157,7 @@ is(flyway_pending('fw', "$tmp/fw"), '', 'Flyway: nothing pending again');
 # -- Adopting a database Flyway made (1 and the repeatable applied, the
 # non-transactional 1.1 failed): import, then up; the table goes on as
 # Flyway would have written it after a repair and a migrate.
-$c = new_db('fwa');
+$c = new_db($node, 'fwa');
 query('fwa', slurp_raw("$tmp/fw/V1__create_books.sql"));
 write_file("$tmp/fw/R__views.sql", "CREATE OR REPLACE VIEW books_v AS SELECT 1 AS one, 2 AS two;\n");
 query('fwa', slurp_raw("$tmp/fw/R__views.sql"));
@@ -216,7 +186,7 @@ is(flyway_pending('fwa', "$tmp/fw"), '', 'Flyway adoption: Flyway sees nothing p
 # kept by default, one row; a migration that alters the table works; a
 # failed migration leaves its version dirty, as golang-migrate does.
 system("cp -r $fixtures/golang-migrate $tmp/gm") == 0 or die;
-$c = new_db('gm');
+$c = new_db($node, 'gm');
 query('gm', q{CREATE TABLE IF NOT EXISTS schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)});
 write_file("$tmp/gm/12_note_on_versions.up.sql", "ALTER TABLE schema_migrations ADD COLUMN note text;\n");
 write_file("$tmp/gm/12_note_on_versions.down.sql", "ALTER TABLE schema_migrations DROP COLUMN note;\n");
@@ -243,7 +213,7 @@ is(query('gm', q{SELECT version || ':' || dirty FROM schema_migrations}), '11:fa
 
 # -- Adopting a database golang-migrate left at version 3: import, then up
 # moves its one row on to the last version.
-$c = new_db('gma');
+$c = new_db($node, 'gma');
 query('gma', slurp_raw("$fixtures/golang-migrate/$_")) for ('1_create_accounts.up.sql', '2_index_accounts_email.up.sql', '3_seed_accounts.up.sql');
 query('gma', q{CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL); INSERT INTO schema_migrations VALUES (3, false)});
 command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/golang-migrate", 'import' ], 'golang-migrate adoption: import');
@@ -256,7 +226,7 @@ is(query('gma', q{SELECT count(*) || ':' || min(version) || ':' || bool_or(dirty
 # -- dbmate: its table exists; a migration GRANTs on it; dbmate itself
 # then finds nothing pending.
 system("cp -r $fixtures/dbmate $tmp/dm") == 0 or die;
-$c = new_db('dm');
+$c = new_db($node, 'dm');
 query('dm', q{CREATE ROLE dbmate_reader; CREATE TABLE IF NOT EXISTS public.schema_migrations (version varchar(128) PRIMARY KEY)});
 write_file("$tmp/dm/20240104000000_grant_versions.sql",
 	"-- migrate:up\nGRANT SELECT ON schema_migrations TO dbmate_reader;\n\n-- migrate:down\nREVOKE SELECT ON schema_migrations FROM dbmate_reader;\n");
@@ -277,7 +247,7 @@ is(query('dm', q{SELECT count(*) FROM schema_migrations WHERE version = '2024010
 
 # -- Prisma: --compat-history; Prisma's status reads each directory's row,
 # finished, not rolled back, with the sha256 of its migration.sql.
-$c = new_db('pr');
+$c = new_db($node, 'pr');
 command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/prisma/prisma/migrations", '--compat-history', 'up' ],
 	'Prisma: up --compat-history');
 my @prisma = map { m{/([^/]+)/migration\.sql$}; "$1:" . sha256_hex(slurp_raw($_)) }
@@ -287,7 +257,7 @@ is(query('pr', q{SELECT string_agg(migration_name || ':' || checksum, ' ' ORDER 
 
 # -- goose: --compat-history creates goose_db_version with its version 0
 # row; a row per applied version (up stops at the .go migration).
-$c = new_db('gs');
+$c = new_db($node, 'gs');
 command_exit_is([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/goose", '--compat-history', 'up' ], 1,
 	'goose: up --compat-history stops at the .go migration');
 # goose reads: SELECT version_id, is_applied FROM goose_db_version ORDER BY id DESC
@@ -296,7 +266,7 @@ is(query('gs', q{SELECT string_agg(version_id || ':' || is_applied, ' ' ORDER BY
 
 # -- node-pg-migrate: pgmigrations exists; node-pg-migrate itself then has
 # nothing to run.
-$c = new_db('np');
+$c = new_db($node, 'np');
 query('np', q{CREATE TABLE pgmigrations (id SERIAL PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL)});
 command_ok([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/node-pg-migrate", 'up' ], 'node-pg-migrate: up');
 is(query('np', q{SELECT string_agg(name, ' ' ORDER BY id) FROM pgmigrations WHERE run_on <= now()::timestamp}),
@@ -310,7 +280,7 @@ SKIP:
 }
 
 # -- sqitch: not kept, and --compat-history says so.
-$c = new_db('sq');
+$c = new_db($node, 'sq');
 command_checks_all([ 'pg_migrate', '-d', $c, '--dir', "$fixtures/sqitch", '--compat-history', 'up' ], 1,
 	[qr/^$/], [qr/--compat-history does not keep sqitch's registry/], 'sqitch: --compat-history refused, saying why');
 
