@@ -226,6 +226,28 @@ SELECT migrate_tool_checksum('flyway', E'CREATE TABLE t (id int);\n') AS flyway_
 SELECT migrate_tool_checksum('dbmate', 'x');
 SELECT has_function_privilege('regress_stranger', 'migrate_tool_checksum(text, text)', 'EXECUTE') AS anyone;
 DROP EXTENSION migrate;
+
+-- A role granted migrate cannot settle a superuser's migration by any of
+-- the adoption paths: not by baseline, unregister or an import it can read.
+CREATE EXTENSION migrate;
+SELECT migrate_grant('regress_stranger');
+CREATE ROLE regress_super SUPERUSER;
+SET ROLE regress_super;
+SELECT migrate_register('1', 'superuser_only', 'CREATE TABLE su1 (id int);');
+RESET ROLE;
+CREATE TABLE schema_migrations (version bigint PRIMARY KEY, dirty boolean NOT NULL);
+INSERT INTO schema_migrations VALUES (1, false);
+GRANT SELECT ON schema_migrations TO regress_stranger;
+SET ROLE regress_stranger;
+SELECT * FROM migrate_baseline('1');
+SELECT migrate_unregister('1');
+SELECT version, state FROM migrate_import_history('golang-migrate');
+RESET ROLE;
+SELECT version, state, registered_by FROM migrate_status();
+SELECT count(*) AS history FROM migrate_history();
+DROP TABLE schema_migrations;
+DROP EXTENSION migrate;
+DROP ROLE regress_super;
 DROP TABLE _prisma_migrations;
 DROP OWNED BY regress_importer, regress_stranger;
 DROP ROLE regress_importer, regress_stranger;

@@ -1258,6 +1258,7 @@ catalog_find(CatalogMatch how, const char *arg)
 	{
 		RegisteredMigration *r = MemoryContextAllocZero(outer, sizeof(RegisteredMigration));
 		MemoryContext old;
+		char	   *state;
 
 		r->def.version = col(i, 1, outer);
 		r->def.name = col(i, 2, outer);
@@ -1265,11 +1266,13 @@ catalog_find(CatalogMatch how, const char *arg)
 		r->def.checksum = col(i, 4, outer);
 		r->def.owner = col_oid(i, 5);
 		r->source = col(i, 6, outer);
-		r->latest.exists = col(i, 8, outer) != NULL;
+		state = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 8);
+		r->latest.exists = state != NULL;
 		if (r->latest.exists)
 		{
-			r->latest.action = history_action_parse(col(i, 7, outer));
-			r->latest.state = migration_state_parse(col(i, 8, outer));
+			r->latest.action = history_action_parse(SPI_getvalue(SPI_tuptable->vals[i],
+																 SPI_tuptable->tupdesc, 7));
+			r->latest.state = migration_state_parse(state);
 		}
 		old = MemoryContextSwitchTo(outer);
 		result = lappend(result, r);
