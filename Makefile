@@ -26,6 +26,7 @@ OBJS = \
 	src/judge.o \
 	src/guard.o \
 	src/lint.o \
+	src/backfill_catalog.o \
 	src/backfill.o \
 	src/backfill_api.o \
 	src/import.o

@@ -86,6 +86,7 @@
 #include "utils/timestamp.h"
 
 #include "migrate/backfill.h"
+#include "migrate/backfill_catalog.h"
 #include "migrate/retry.h"
 #include "migrate/run_catalog.h"
 #include "migrate/settings.h"
@@ -124,20 +125,10 @@ typedef enum BatchResult
 typedef struct Job
 {
 	int64		id;
-	Oid			relid;
+	BackfillJobDef def;			/* its row; batch_size adapted, the pace
+								 * (sleep_ms, max_rows_per_second, workers)
+								 * as last read */
 	char	   *relname;		/* for messages, read when the job starts */
-	char	   *column_name;
-	char	   *expression;
-	char	   *where_clause;
-	char	   *submitted_by;
-	char	   *search_path;
-	int			batch_size;		/* rows per batch, adapted */
-	int			max_batch_size;
-	int			max_rows_per_second;	/* 0: no cap */
-	int			batch_ms;
-	int			sleep_ms;
-	int			workers;
-	double		rows_per_block;
 	int			pass;			/* as this worker last saw it */
 	int			plan_pass;		/* the pass batch_plan was made for */
 	int64		pass_end;		/* -1: the first pass has not started */
@@ -311,30 +302,6 @@ backfill_build_sql(Oid relid, const char *column_name, const char *expression,
 }
 
 /*
- * Deletes the ranges and batch transactions of a cancelled job, which
- * cannot be resumed.  A range a batch holds is left to that batch's worker,
- * which clears it when it sees the cancel: migrate_backfill_cancel() holds
- * the job's row, which the batch updates as it commits, so waiting for the
- * batch here would be a deadlock.  SPI connected, as the extension owner.
- */
-void
-backfill_clear_cancelled(int64 job_id)
-{
-	Datum		args[1] = {Int64GetDatum(job_id)};
-	Oid			types[1] = {INT8OID};
-
-	if (SPI_execute_with_args("DELETE FROM migrate.backfill_ranges "
-							  "WHERE (job_id, start_block) IN (SELECT r.job_id, r.start_block "
-							  "  FROM migrate.backfill_ranges r JOIN migrate.backfill_jobs j ON j.id = r.job_id "
-							  "  WHERE r.job_id = $1 AND j.state = 'cancelled' FOR UPDATE OF r SKIP LOCKED)",
-							  1, types, args, NULL, false, 0) != SPI_OK_DELETE ||
-		SPI_execute_with_args("DELETE FROM migrate.backfill_batches b USING migrate.backfill_jobs j "
-							  "WHERE b.job_id = $1 AND j.id = $1 AND j.state = 'cancelled'",
-							  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not clear the ranges and batches of backfill job " INT64_FORMAT, job_id);
-}
-
-/*
  * The worker's entry point for MIGRATE_JOB_BACKFILL.  Returns when the job
  * is done, failed, paused or cancelled, or when another worker runs it.
  */
@@ -367,10 +334,10 @@ backfill_run_job(MigrateSlot *slot)
 	 * A job can be queued more often than it has workers (its submitter's
 	 * commit and a recovery scan racing); worker n holds the session-level
 	 * advisory lock n, which outlives the batches' transactions, so at most
-	 * job->workers run it.
+	 * job->def.workers run it.
 	 */
 	StartTransactionCommand();
-	for (n = 0; n < job->workers; n++)
+	for (n = 0; n < job->def.workers; n++)
 	{
 		set_advisory_tag(&tag, job, n, BACKFILL_WORKER_LOCK_CLASS);
 		if (LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL)
@@ -378,7 +345,7 @@ backfill_run_job(MigrateSlot *slot)
 	}
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(cxt);
-	if (n == job->workers)
+	if (n == job->def.workers)
 	{
 		leave_slot(slot);
 		return;
@@ -387,7 +354,7 @@ backfill_run_job(MigrateSlot *slot)
 	 * The first worker queues the others, and cuts the pass anew if the
 	 * job was given more workers while none ran (paused, or queued).
 	 */
-	if (job->workers > 1)
+	if (job->def.workers > 1)
 	{
 		if (n == 0)
 			recut_ranges(job);
@@ -397,14 +364,14 @@ backfill_run_job(MigrateSlot *slot)
 	ereport(LOG,
 			(errmsg("migrate: backfill job " INT64_FORMAT " on %s.%s runs as %s, pass %d, worker %d of %d",
 					job->id, job->relname,
-					job->column_name, job->submitted_by, job->pass, n + 1, job->workers)));
-	workers_seen = job->workers;
+					job->def.column_name, job->def.submitted_by, job->pass, n + 1, job->def.workers)));
+	workers_seen = job->def.workers;
 
 	for (;;)
 	{
 		BackfillState state;
 		char	   *held;
-		int			old_cap = job->max_rows_per_second;
+		int			old_cap = job->def.max_rows_per_second;
 		int64		blocks;
 		int64		done = 0;
 		double		ms = 0;
@@ -420,7 +387,7 @@ backfill_run_job(MigrateSlot *slot)
 		}
 
 		state = control(job, &held);
-		if (job->max_rows_per_second != old_cap)
+		if (job->def.max_rows_per_second != old_cap)
 		{
 			/* a new cap (migrate_backfill_pace) counts from now */
 			rate_start = 0;
@@ -436,20 +403,20 @@ backfill_run_job(MigrateSlot *slot)
 			break;
 		}
 		/* migrate_backfill_pace() changed the number of workers */
-		if (n >= job->workers)
+		if (n >= job->def.workers)
 		{
 			ereport(LOG,
 					(errmsg_plural("migrate: backfill job " INT64_FORMAT " runs with %d worker now: worker %d leaves",
 								   "migrate: backfill job " INT64_FORMAT " runs with %d workers now: worker %d leaves",
-								   job->workers, job->id, job->workers, n + 1)));
+								   job->def.workers, job->id, job->def.workers, n + 1)));
 			break;
 		}
-		if (job->workers > workers_seen)
+		if (job->def.workers > workers_seen)
 		{
 			recut_ranges(job);
 			backfill_recover();
 		}
-		workers_seen = job->workers;
+		workers_seen = job->def.workers;
 		if (held)
 		{
 			/* a hold can last hours: each check's strings are freed */
@@ -491,9 +458,9 @@ backfill_run_job(MigrateSlot *slot)
 		}
 
 		/* a batch is at most the worker's share of the rate cap */
-		if (job->max_rows_per_second > 0)
-			job->batch_size = Min(job->batch_size, Max(job->max_rows_per_second / job->workers, 1));
-		blocks = Max((int64) ceil(job->batch_size / Max(job->rows_per_block, 1.0)), 1);
+		if (job->def.max_rows_per_second > 0)
+			job->def.batch_size = Min(job->def.batch_size, Max(job->def.max_rows_per_second / job->def.workers, 1));
+		blocks = Max((int64) ceil(job->def.batch_size / Max(job->def.rows_per_block, 1.0)), 1);
 		result = run_batch(job, blocks, &done, &ms);
 		if (result == BATCH_PASS_OVER)
 		{
@@ -517,16 +484,16 @@ backfill_run_job(MigrateSlot *slot)
 		/* toward the target duration, at most doubling or halving at once */
 		if (ms > 0)
 		{
-			double		factor = Max(0.5, Min(2.0, job->batch_ms / ms));
+			double		factor = Max(0.5, Min(2.0, job->def.batch_ms / ms));
 
-			job->batch_size = (int) Max(1.0, Min((double) job->max_batch_size, job->batch_size * factor));
+			job->def.batch_size = (int) Max(1.0, Min((double) job->def.max_batch_size, job->def.batch_size * factor));
 		}
 
 		/* throttle: a fixed pause, and the rows-per-second cap */
 		{
-			long		sleep = job->sleep_ms;
+			long		sleep = job->def.sleep_ms;
 
-			if (job->max_rows_per_second > 0)
+			if (job->def.max_rows_per_second > 0)
 			{
 				TimestampTz now = GetCurrentTimestamp();
 				long		elapsed;
@@ -536,14 +503,14 @@ backfill_run_job(MigrateSlot *slot)
 				rate_rows += done;
 				elapsed = (long) ((now - rate_start) / 1000);
 				/* the cap is the job's: each worker takes its share */
-				sleep = Max(sleep, (long) (rate_rows * 1000 * job->workers / job->max_rows_per_second) - elapsed);
+				sleep = Max(sleep, (long) (rate_rows * 1000 * job->def.workers / job->def.max_rows_per_second) - elapsed);
 			}
 			if (sleep > 0)
 			{
 				/* the worker spends most of its time here with the defaults */
 				snprintf(job->activity, sizeof(job->activity),
 						 "migrate backfill " INT64_FORMAT ": %s.%s pass %d, pausing %ld ms between batches",
-						 job->id, job->relname, job->column_name, job->pass, sleep);
+						 job->id, job->relname, job->def.column_name, job->pass, sleep);
 				pgstat_report_activity(STATE_IDLE, job->activity);
 				throttle(job, sleep);
 			}
@@ -579,7 +546,7 @@ clear_cancelled_job(Job *job)
 
 	catalog_xact_begin(&user);
 	SPI_connect();
-	backfill_clear_cancelled(job->id);
+	backfill_catalog_clear_cancelled(job->id);
 	SPI_finish();
 	catalog_xact_commit(&user);
 }
@@ -630,24 +597,24 @@ load_job(Job *job)
 		char	   *where;
 
 		found = true;
-		job->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-		job->relname = get_rel_name(job->relid);
+		job->def.relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		job->relname = get_rel_name(job->def.relid);
 		job->relname = job->relname ? MemoryContextStrdup(cxt, job->relname) : "(dropped)";
-		job->column_name = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 2));
-		job->expression = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 3));
+		job->def.column_name = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 2));
+		job->def.expression = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 3));
 		where = SPI_getvalue(tup, desc, 4);
-		job->where_clause = where ? MemoryContextStrdup(cxt, where) : NULL;
-		job->submitted_by = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 5));
-		job->search_path = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 6));
-		job->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
-		job->max_batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
-		job->max_rows_per_second = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
-		job->batch_ms = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
-		job->sleep_ms = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
-		job->rows_per_block = DatumGetFloat8(SPI_getbinval(tup, desc, 12, &isnull));
+		job->def.where_clause = where ? MemoryContextStrdup(cxt, where) : NULL;
+		job->def.submitted_by = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 5));
+		job->def.search_path = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 6));
+		job->def.batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+		job->def.max_batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
+		job->def.max_rows_per_second = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
+		job->def.batch_ms = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
+		job->def.sleep_ms = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
+		job->def.rows_per_block = DatumGetFloat8(SPI_getbinval(tup, desc, 12, &isnull));
 		job->pass = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
 		job->pass_end = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
-		job->workers = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
+		job->def.workers = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
 		submitter = DatumGetObjectId(SPI_getbinval(tup, desc, 16, &isnull));
 		/* the worker logs in as the submitter: never run it as anyone else */
 		if (isnull || submitter != GetSessionUserId())
@@ -659,7 +626,7 @@ load_job(Job *job)
 
 	/* the worker is logged in as the submitter; its search_path, for good */
 	if (found)
-		(void) set_config_option("search_path", job->search_path, PGC_USERSET, PGC_S_SESSION,
+		(void) set_config_option("search_path", job->def.search_path, PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SET, true, 0, false);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -688,16 +655,16 @@ prepare_plans(Job *job)
 	if (job->batch_plan && job->plan_pass == job->pass)
 		return;
 	free_plans(job);
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(job->relid)))
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(job->def.relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("the table of backfill job " INT64_FORMAT " was dropped", job->id),
 				 errhint("Nothing is left to backfill; submit a new job if the table was recreated.")));
-	if (get_attnum(job->relid, job->column_name) == InvalidAttrNumber)
+	if (get_attnum(job->def.relid, job->def.column_name) == InvalidAttrNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of table \"%s\" was dropped or renamed",
-						job->column_name, get_rel_name(job->relid)),
+						job->def.column_name, get_rel_name(job->def.relid)),
 				 errhint("Submit a new job for the column under its current name.")));
 
 	/*
@@ -713,7 +680,7 @@ prepare_plans(Job *job)
 		if (xids)
 			skip_xids = OidOutputFunctionCall(F_ARRAY_OUT, xids);
 	}
-	backfill_build_sql(job->relid, job->column_name, job->expression, job->where_clause,
+	backfill_build_sql(job->def.relid, job->def.column_name, job->def.expression, job->def.where_clause,
 					   skip_xids, &batch_sql, &check_sql);
 	job->batch_plan = SPI_prepare(batch_sql, 2, tids);
 	if (job->batch_plan == NULL)
@@ -763,7 +730,7 @@ static void
 restore_job_user(Job *job, CatalogUser *user)
 {
 	catalog_restore_user(user);
-	(void) set_config_option("search_path", job->search_path, PGC_USERSET, PGC_S_SESSION,
+	(void) set_config_option("search_path", job->def.search_path, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
 }
 
@@ -829,9 +796,9 @@ control(Job *job, char **held)
 		int64		sessions = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
 
 		state = backfill_state_parse(SPI_getvalue(tup, desc, 1));
-		job->sleep_ms = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-		job->max_rows_per_second = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-		job->workers = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+		job->def.sleep_ms = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		job->def.max_rows_per_second = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		job->def.workers = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
 		if (migrate_backfill_max_replica_lag > 0 && lag_ms > migrate_backfill_max_replica_lag)
 			*held = MemoryContextStrdup(cxt,
 										psprintf("replica replay lag %.0f ms exceeds migrate.backfill_max_replica_lag (%d ms)",
@@ -931,7 +898,7 @@ run_batch(Job *job, int64 blocks, int64 *done, double *ms)
 			snprintf(job->activity, sizeof(job->activity),
 					 "migrate backfill " INT64_FORMAT ": %s.%s pass %d blocks " INT64_FORMAT "-" INT64_FORMAT " of " INT64_FORMAT,
 					 job->id, job->relname,
-					 job->column_name, job->pass, (int64) lo, (int64) hi, job->pass_end);
+					 job->def.column_name, job->pass, (int64) lo, (int64) hi, job->pass_end);
 			debug_query_string = job->activity;
 			pgstat_report_activity(STATE_RUNNING, job->activity);
 
@@ -949,7 +916,7 @@ run_batch(Job *job, int64 blocks, int64 *done, double *ms)
 			progress[0] = Int64GetDatum(job->id);
 			progress[1] = Int64GetDatum(hi - lo);
 			progress[2] = Int64GetDatum(*done);
-			progress[3] = Int32GetDatum(job->batch_size);
+			progress[3] = Int32GetDatum(job->def.batch_size);
 			progress[4] = Float8GetDatum(*ms);
 			catalog_become_owner(&user);
 			if (SPI_execute_plan(job->progress_plan, progress, NULL, false, 0) != SPI_OK_UPDATE)
@@ -991,7 +958,7 @@ run_batch(Job *job, int64 blocks, int64 *done, double *ms)
 	job->failures++;
 	if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
 		edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-		job->batch_size = Max(1, job->batch_size / 2);
+		job->def.batch_size = Max(1, job->def.batch_size / 2);
 
 	if (job->failures > migrate_backfill_max_retries ||
 		edata->sqlerrcode == ERRCODE_UNDEFINED_TABLE ||
@@ -1044,7 +1011,7 @@ end_pass(Job *job)
 	snprintf(job->activity, sizeof(job->activity),
 			 "migrate backfill " INT64_FORMAT ": %s.%s checking for rows left after pass %d",
 			 job->id, job->relname,
-			 job->column_name, job->pass);
+			 job->def.column_name, job->pass);
 
 	PG_TRY();
 	{
@@ -1082,7 +1049,7 @@ end_pass(Job *job)
 
 		if (!other)
 		{
-			int64		nranges = job->workers == 1 ? 1 : job->workers * 4;
+			int64		nranges = job->def.workers == 1 ? 1 : job->def.workers * 4;
 
 			if (!first)
 			{
@@ -1107,7 +1074,7 @@ end_pass(Job *job)
 				remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 			}
 
-			rel = relation_open(job->relid, AccessShareLock);
+			rel = relation_open(job->def.relid, AccessShareLock);
 			nblocks = RelationGetNumberOfBlocks(rel);
 			relation_close(rel, AccessShareLock);
 
@@ -1225,7 +1192,7 @@ recut_ranges(Job *job)
 	MemoryContext cxt = CurrentMemoryContext;
 	CatalogUser user;
 	Oid			types[2] = {INT8OID, INT4OID};
-	Datum		values[2] = {Int64GetDatum(job->id), Int32GetDatum(job->workers * 4)};
+	Datum		values[2] = {Int64GetDatum(job->id), Int32GetDatum(job->def.workers * 4)};
 
 	catalog_xact_begin(&user);
 	SPI_connect();
@@ -1247,7 +1214,7 @@ recut_ranges(Job *job)
 	if (SPI_processed > 0)
 		ereport(LOG,
 				(errmsg("migrate: backfill job " INT64_FORMAT " runs with %d workers: the rest of pass %d is cut into " UINT64_FORMAT " more ranges",
-						job->id, job->workers, job->pass, SPI_processed)));
+						job->id, job->def.workers, job->pass, SPI_processed)));
 	SPI_finish();
 	catalog_xact_commit(&user);
 	MemoryContextSwitchTo(cxt);

@@ -6,9 +6,12 @@
  *
  * These run as the caller (not SECURITY DEFINER): the submitted
  * expression is checked with the caller's search_path and privileges,
- * exactly as the worker will run it.  Only the writes to
- * migrate.backfill_jobs switch to the extension owner, inside a GUC nest
- * level so the caller's settings come back unchanged.
+ * exactly as the worker will run it (check_statements prepares the
+ * engine's statements over the user's table, the only SQL here).  The
+ * job's row is read and written by backfill_catalog.c; only those calls
+ * switch to the extension owner, inside a GUC nest level so the caller's
+ * settings come back unchanged.  What is checked here, and who may change
+ * a job, is this file's.
  *
  * A job row commits with the caller's transaction, so its worker is
  * queued at commit (an XactCallback): a worker started earlier could not
@@ -47,6 +50,7 @@
 #include "utils/timestamp.h"
 
 #include "migrate/backfill.h"
+#include "migrate/backfill_catalog.h"
 #include "migrate/run_catalog.h"
 #include "migrate/runner.h"
 #include "migrate/settings.h"
@@ -72,6 +76,11 @@ typedef struct PendingJob
 
 static List *pending = NIL;
 
+/* The states of a job that is not finished. */
+#define UNFINISHED (BACKFILL_STATE_BIT(BACKFILL_QUEUED) | \
+					BACKFILL_STATE_BIT(BACKFILL_RUNNING) | \
+					BACKFILL_STATE_BIT(BACKFILL_PAUSED))
+
 static void check_relation(Oid relid);
 static Node *parse_one_expression(const char *sql, const char *text, const char *argname);
 static void check_expression(const char *text, const char *argname);
@@ -80,10 +89,9 @@ static void check_statements(Oid relid, const char *column, const char *expressi
 static void remember(int64 id, bool start, Oid submitter);
 static void xact_callback(XactEvent event, void *arg);
 static void start_pending(void);
-static void update_job(FunctionCallInfo fcinfo, const char *fname, const char *from,
-					   const char *set, int nargs, Oid *types, Datum *values,
-					   const char *nulls, bool start, bool clear);
-static void change_state(FunctionCallInfo fcinfo, const char *from, BackfillState to,
+static void update_job(FunctionCallInfo fcinfo, const char *fname,
+					   const BackfillChange *change, bool start);
+static void change_state(FunctionCallInfo fcinfo, int from, BackfillState to,
 						 bool start, const char *fname);
 
 /*
@@ -108,14 +116,9 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	double		rows_per_block;
 	int			initial;
 	int64		id;
-	bool		isnull;
 	char	   *search_path = pstrdup(GetConfigOption("search_path", false, false));
-	Oid			types[19] = {OIDOID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID,
-	INT4OID, INT4OID, FLOAT8OID, INT8OID, NAMEOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT4OID};
-	Datum		values[19];
-	char		nulls[19];
+	BackfillJobDef def;
 
-	memset(nulls, ' ', sizeof(nulls));
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -207,62 +210,43 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	if (max_rps > 0)
 		initial = Min(initial, max_rps);
 
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = CStringGetTextDatum(quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-															   get_rel_name(relid)));
-	values[2] = PG_GETARG_DATUM(1);
-	values[3] = CStringGetTextDatum(expression);
-	values[4] = where ? CStringGetTextDatum(where) : (Datum) 0;
-	nulls[4] = where ? ' ' : 'n';
-	values[5] = Int32GetDatum(initial);
-	values[6] = Int32GetDatum(batch_size > 0 ? batch_size : migrate_backfill_max_batch_size);
-	values[7] = Int32GetDatum(max_rps);
-	nulls[7] = max_rps > 0 ? ' ' : 'n';
-	values[8] = Int32GetDatum(migrate_backfill_batch_ms);
-	values[9] = Int32GetDatum(migrate_backfill_sleep_ms);
-	values[10] = Float8GetDatum(rows_per_block);
-	values[11] = Int64GetDatum((int64) Max(reltuples, 0));
-	nulls[11] = reltuples >= 0 ? ' ' : 'n';
-	values[12] = CStringGetDatum(GetUserNameFromId(GetUserId(), false));
-	values[13] = ObjectIdGetDatum(GetUserId());
-	values[14] = CStringGetTextDatum(search_path);
+	def.relid = relid;
+	def.relation = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+											  get_rel_name(relid));
+	def.column_name = column;
+	def.expression = expression;
+	def.where_clause = where;
+	def.batch_size = initial;
+	def.max_batch_size = batch_size > 0 ? batch_size : migrate_backfill_max_batch_size;
+	def.max_rows_per_second = max_rps;
+	def.batch_ms = migrate_backfill_batch_ms;
+	def.sleep_ms = migrate_backfill_sleep_ms;
+	def.workers = migrate_backfill_workers;
+	def.rows_per_block = rows_per_block;
+	def.rows_total_estimate = reltuples >= 0 ? (int64) reltuples : -1;
+	def.submitter = GetUserId();
+	def.submitted_by = GetUserNameFromId(GetUserId(), false);
+	def.search_path = search_path;
 	/* a backfill a migration's script starts belongs to that migration */
+	def.migration = NULL;
+	def.migration_action = HISTORY_APPLY;
+	def.run_id = 0;
 	if (migrate_runner_active && migrate_runner_context)
 	{
-		values[15] = CStringGetTextDatum(migrate_runner_context->slot->version);
-		values[16] = CStringGetTextDatum(migrate_runner_context->rollback ? "rollback" : "apply");
-		values[17] = Int64GetDatum(migrate_runner_context->run_id);
+		def.migration = pstrdup(migrate_runner_context->slot->version);
+		def.migration_action = migrate_runner_context->rollback ? HISTORY_ROLLBACK : HISTORY_APPLY;
+		def.run_id = migrate_runner_context->run_id;
 	}
-	else
-		nulls[15] = nulls[16] = nulls[17] = 'n';
-	values[18] = Int32GetDatum(migrate_backfill_workers);
 
 	nestlevel = NewGUCNestLevel();
 	catalog_become_owner(&user);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT id FROM migrate.backfill_jobs "
-							  "WHERE relid = $1 AND column_name = $2 "
-							  "  AND state OPERATOR(pg_catalog.=) ANY ('{queued,running,paused}')",
-							  2, (Oid[]) {OIDOID, NAMEOID}, (Datum[]) {values[0], values[2]},
-							  NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look for other backfills");
-	if (SPI_processed > 0)
+	if (backfill_catalog_unfinished_job(relid, column, &id))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("column \"%s\" of table \"%s\" already has an unfinished backfill", column, get_rel_name(relid)),
-				 errdetail("Backfill job %s is not finished.",
-						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errdetail("Backfill job " INT64_FORMAT " is not finished.", id),
 				 errhint("Wait for it with migrate_backfill_wait(), or cancel it with migrate_backfill_cancel() first.")));
-	if (SPI_execute_with_args("INSERT INTO migrate.backfill_jobs (relid, relation, column_name, expression, "
-							  "  where_clause, batch_size, max_batch_size, max_rows_per_second, batch_ms, sleep_ms, "
-							  "  rows_per_block, rows_total_estimate, submitted_by, submitter, search_path, "
-							  "  migration, migration_action, run_id, workers) "
-							  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
-							  "RETURNING id",
-							  19, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not record the backfill job");
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	id = backfill_catalog_insert_job(&def);
 	catalog_restore_user(&user);
 	AtEOXact_GUC(false, nestlevel);
 
@@ -556,25 +540,20 @@ start_pending(void)
 }
 
 /*
- * Runs "UPDATE migrate.backfill_jobs SET <set>" on the job whose id is the
- * first argument ($1), if it is in one of the states in "from" (a text[]
- * literal, $2) and the caller acts for the role that submitted it; the
- * caller fills values from $3 on.  At commit the job's worker is woken, or
- * a worker started for it when "start" is set.  "clear": the job is being
- * cancelled, its ranges and batch transactions go.
+ * Applies the change to the job whose id is the first argument, if it is
+ * in one of the change's states and the caller acts for the role that
+ * submitted it.  At commit the job's worker is woken, or a worker started
+ * for it when "start" is set.  A job being cancelled loses its ranges and
+ * batch transactions.
  */
 static void
-update_job(FunctionCallInfo fcinfo, const char *fname, const char *from, const char *set,
-		   int nargs, Oid *types, Datum *values, const char *nulls, bool start,
-		   bool clear)
+update_job(FunctionCallInfo fcinfo, const char *fname, const BackfillChange *change,
+		   bool start)
 {
 	int64		id;
 	CatalogUser user;
 	int			nestlevel;
-	char	   *state;
-	char	   *submitted_by;
-	Oid			submitter;
-	bool		isnull;
+	BackfillJobStatus job;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -583,70 +562,48 @@ update_job(FunctionCallInfo fcinfo, const char *fname, const char *from, const c
 				 errhint("Pass the job id migrate_backfill() returned; migrate_backfill_status() lists them.")));
 	id = PG_GETARG_INT64(0);
 	migrate_require_shmem();
-	types[0] = INT8OID;
-	values[0] = Int64GetDatum(id);
-	types[1] = TEXTOID;
-	values[1] = CStringGetTextDatum(from);
 
 	nestlevel = NewGUCNestLevel();
 	catalog_become_owner(&user);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT state, submitted_by, submitter FROM migrate.backfill_jobs WHERE id = $1 FOR UPDATE",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read backfill job " INT64_FORMAT, id);
-	if (SPI_processed == 0)
+	if (!backfill_catalog_lock_job(id, &job))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("backfill job " INT64_FORMAT " does not exist", id),
 				 errhint("migrate_backfill_status() lists the backfill jobs.")));
-	state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	submitted_by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	submitter = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	if (isnull || !has_privs_of_role(user.userid, submitter))
+	if (!OidIsValid(job.submitter) || !has_privs_of_role(user.userid, job.submitter))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to change backfill job " INT64_FORMAT, id),
-				 errdetail("The job was submitted by role \"%s\".", submitted_by),
+				 errdetail("The job was submitted by role \"%s\".", job.submitted_by),
 				 errhint("Call %s as that role, a member of it, or a superuser.", fname)));
-	if (SPI_execute_with_args(psprintf("UPDATE migrate.backfill_jobs SET %s "
-									   "WHERE id = $1 AND state OPERATOR(pg_catalog.=) ANY ($2::text[])", set),
-							  nargs, types, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not change backfill job " INT64_FORMAT, id);
-	if (SPI_processed == 0)
+	if (!backfill_catalog_change_job(id, change))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("backfill job " INT64_FORMAT " is %s", id, state),
-				 errhint("%s works on jobs that are %s.", fname, from)));
-	if (clear)
-		backfill_clear_cancelled(id);
-	SPI_finish();
+				 errmsg("backfill job " INT64_FORMAT " is %s", id, backfill_state_name(job.state)),
+				 errhint("%s works on jobs that are %s.", fname, backfill_state_set_literal(change->from))));
+	if (change->set_state && change->state == BACKFILL_CANCELLED)
+		backfill_catalog_clear_cancelled(id);
 	catalog_restore_user(&user);
 	AtEOXact_GUC(false, nestlevel);
-	remember(id, start, submitter);
+	remember(id, start, job.submitter);
 }
 
 /* Moves a job from one of the states in "from" to "to". */
 static void
-change_state(FunctionCallInfo fcinfo, const char *from, BackfillState to, bool start,
+change_state(FunctionCallInfo fcinfo, int from, BackfillState to, bool start,
 			 const char *fname)
 {
-	Oid			types[3] = {InvalidOid, InvalidOid, TEXTOID};
-	Datum		values[3] = {0, 0, CStringGetTextDatum(backfill_state_name(to))};
+	BackfillChange change = {.from = from, .set_state = true, .state = to};
 
-	update_job(fcinfo, fname, from,
-			   "state = $3, "
-			   "finished_at = CASE WHEN $3 = 'cancelled' THEN pg_catalog.clock_timestamp() "
-			   "                   WHEN $3 = 'queued' THEN NULL ELSE finished_at END, "
-			   "last_error = CASE WHEN $3 = 'queued' THEN NULL ELSE last_error END, "
-			   "held_reason = NULL",
-			   3, types, values, NULL, start, to == BACKFILL_CANCELLED);
+	update_job(fcinfo, fname, &change, start);
 }
 
 /* migrate_backfill_pause(id): the worker stops after its current batch. */
 Datum
 migrate_backfill_pause(PG_FUNCTION_ARGS)
 {
-	change_state(fcinfo, "{queued,running}", BACKFILL_PAUSED, false, "migrate_backfill_pause()");
+	change_state(fcinfo, BACKFILL_STATE_BIT(BACKFILL_QUEUED) | BACKFILL_STATE_BIT(BACKFILL_RUNNING),
+				 BACKFILL_PAUSED, false, "migrate_backfill_pause()");
 	PG_RETURN_VOID();
 }
 
@@ -654,7 +611,8 @@ migrate_backfill_pause(PG_FUNCTION_ARGS)
 Datum
 migrate_backfill_resume(PG_FUNCTION_ARGS)
 {
-	change_state(fcinfo, "{paused,failed}", BACKFILL_QUEUED, true, "migrate_backfill_resume()");
+	change_state(fcinfo, BACKFILL_STATE_BIT(BACKFILL_PAUSED) | BACKFILL_STATE_BIT(BACKFILL_FAILED),
+				 BACKFILL_QUEUED, true, "migrate_backfill_resume()");
 	PG_RETURN_VOID();
 }
 
@@ -662,7 +620,7 @@ migrate_backfill_resume(PG_FUNCTION_ARGS)
 Datum
 migrate_backfill_cancel(PG_FUNCTION_ARGS)
 {
-	change_state(fcinfo, "{queued,running,paused}", BACKFILL_CANCELLED, false, "migrate_backfill_cancel()");
+	change_state(fcinfo, UNFINISHED, BACKFILL_CANCELLED, false, "migrate_backfill_cancel()");
 	PG_RETURN_VOID();
 }
 
@@ -678,11 +636,7 @@ migrate_backfill_pace(PG_FUNCTION_ARGS)
 {
 	/* the 1.2 catalog's function has no workers argument */
 	bool		no_workers = PG_NARGS() < 4 || PG_ARGISNULL(3);
-	Oid			types[5] = {InvalidOid, InvalidOid, INT4OID, INT4OID, INT4OID};
-	Datum		values[5] = {0, 0, PG_GETARG_DATUM(1), PG_GETARG_DATUM(2),
-							 no_workers ? (Datum) 0 : PG_GETARG_DATUM(3)};
-	char		nulls[5] = {' ', ' ', PG_ARGISNULL(1) ? 'n' : ' ', PG_ARGISNULL(2) ? 'n' : ' ',
-							no_workers ? 'n' : ' '};
+	BackfillChange change = {.from = UNFINISHED, .set_state = false};
 
 	if (PG_ARGISNULL(1) && PG_ARGISNULL(2) && no_workers)
 		ereport(ERROR,
@@ -706,12 +660,10 @@ migrate_backfill_pace(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_rows_per_second must not be negative, not %d", PG_GETARG_INT32(2)),
 				 errhint("Pass the rows per second the job may not exceed, or 0 for no cap.")));
-	update_job(fcinfo, "migrate_backfill_pace()", "{queued,running,paused}",
-			   "sleep_ms = coalesce($3, sleep_ms), "
-			   "max_rows_per_second = CASE WHEN $4 IS NULL THEN max_rows_per_second "
-			   "                           WHEN $4 > 0 THEN $4 END, "
-			   "workers = coalesce($5, workers)",
-			   5, types, values, nulls, false, false);
+	change.sleep_ms = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1);
+	change.max_rows_per_second = PG_ARGISNULL(2) ? -1 : PG_GETARG_INT32(2);
+	change.workers = no_workers ? 0 : PG_GETARG_INT32(3);
+	update_job(fcinfo, "migrate_backfill_pace()", &change, false);
 	PG_RETURN_VOID();
 }
 
@@ -750,17 +702,12 @@ has_worker(int64 id)
 Datum
 migrate_backfill_wait(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = CurrentMemoryContext;
 	int64		id;
 	TimestampTz deadline = 0;
 	CatalogUser user;
 	int			nestlevel;
-	SPIPlanPtr	plan;
-	Datum		args[1];
-	BackfillState state;
-	char	   *error = NULL;
-	bool		isnull;
-	char	   *error_owner = NULL; /* the submitter, when the caller may not see the error */
+	BackfillJobStatus job;
+	bool		may_see_error;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -768,7 +715,6 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 				 errmsg("id must not be null"),
 				 errhint("Pass the job id migrate_backfill() returned.")));
 	id = PG_GETARG_INT64(0);
-	args[0] = Int64GetDatum(id);
 	if (!PG_ARGISNULL(1))
 		deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 														   TimestampTzGetDatum(GetCurrentTimestamp()),
@@ -783,71 +729,51 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 
 	nestlevel = NewGUCNestLevel();
 	catalog_become_owner(&user);
-	SPI_connect();
-	plan = SPI_prepare("SELECT state, last_error, submitted_by, submitter FROM migrate.backfill_jobs WHERE id = $1",
-					   1, (Oid[]) {INT8OID});
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the backfill wait");
 	/* prepared before the first read, so that no broadcast can be missed */
 	ConditionVariablePrepareToSleep(&MigrateState->backfill_cv);
 	for (;;)
 	{
-		if (SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
-								 true, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read backfill job " INT64_FORMAT, id);
-		if (SPI_processed == 0)
+		CHECK_FOR_INTERRUPTS();
+		if (!backfill_catalog_poll_job(id, &job))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("backfill job " INT64_FORMAT " does not exist", id),
 					 errhint("migrate_backfill_status() lists the backfill jobs.")));
-		state = backfill_state_parse(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-		if (state != BACKFILL_QUEUED && state != BACKFILL_RUNNING && !has_worker(id))
-		{
-			/* out of SPI's memory, which SPI_finish frees */
-			error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-			error_owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-			error = error ? MemoryContextStrdup(cxt, error) : NULL;
-			/* the error is the submitter's to see, as in the status */
-			if (!has_privs_of_role(user.userid,
-								   DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
-																  SPI_tuptable->tupdesc, 4,
-																  &isnull))))
-			{
-				error_owner = MemoryContextStrdup(cxt, error_owner);
-				error = NULL;
-			}
-			else
-				error_owner = NULL;
+		if (job.state != BACKFILL_QUEUED && job.state != BACKFILL_RUNNING && !has_worker(id))
 			break;
-		}
 		if (deadline != 0 && GetCurrentTimestamp() >= deadline)
 			ereport(ERROR,
 					(errcode(ERRCODE_QUERY_CANCELED),
 					 errmsg("timed out waiting for backfill job " INT64_FORMAT, id),
-					 errdetail("The job is %s.", backfill_state_name(state)),
+					 errdetail("The job is %s.", backfill_state_name(job.state)),
 					 errhint("The job goes on in the background; migrate_backfill_status() shows its progress.")));
-		/* a wait of hours reads the job ten times a second */
-		SPI_freetuptable(SPI_tuptable);
+		/* a wait of hours reads the job ten times a second: free each read */
+		if (job.submitted_by)
+			pfree(job.submitted_by);
+		if (job.last_error)
+			pfree(job.last_error);
 		/* a worker that dies without broadcasting is noticed by the timeout */
 		(void) ConditionVariableTimedSleep(&MigrateState->backfill_cv, 100L, PG_WAIT_EXTENSION);
 	}
 	ConditionVariableCancelSleep();
-	SPI_finish();
+	/* the error is the submitter's to see, as in the status */
+	may_see_error = has_privs_of_role(user.userid, job.submitter);
 	catalog_restore_user(&user);
 	AtEOXact_GUC(false, nestlevel);
 
-	if (state == BACKFILL_FAILED && error_owner)
+	if (job.state == BACKFILL_FAILED && !may_see_error)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("backfill job " INT64_FORMAT " failed", id),
 				 errdetail("Its error is shown to role \"%s\", which submitted it, members of it and superusers.",
-						   error_owner)));
-	if (state == BACKFILL_FAILED)
+						   job.submitted_by)));
+	if (job.state == BACKFILL_FAILED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("backfill job " INT64_FORMAT " failed: %s", id, error ? error : "see the server log"),
+				 errmsg("backfill job " INT64_FORMAT " failed: %s", id,
+						job.last_error ? job.last_error : "see the server log"),
 				 errhint("Fix the cause, then continue it with migrate_backfill_resume(" INT64_FORMAT ").", id)));
-	PG_RETURN_TEXT_P(cstring_to_text(backfill_state_name(state)));
+	PG_RETURN_TEXT_P(cstring_to_text(backfill_state_name(job.state)));
 }
 
 /*
@@ -859,11 +785,7 @@ migrate_backfill_wait(PG_FUNCTION_ARGS)
 Datum
 migrate_backfill_status(PG_FUNCTION_ARGS)
 {
-	Oid			types[2] = {OIDOID, INT8OID};
-	Datum		values[2] = {ObjectIdGetDatum(GetUserId()), PG_GETARG_DATUM(0)};
-	char		nulls[2] = {' ', PG_ARGISNULL(0) ? 'n' : ' '};
-
-	catalog_rows_for_caller(fcinfo, "SELECT * FROM migrate.backfill_status_rows($1, $2)",
-							2, types, values, nulls);
+	backfill_catalog_status_rows(fcinfo, GetUserId(), !PG_ARGISNULL(0),
+								 PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0));
 	return (Datum) 0;
 }

@@ -4,7 +4,7 @@
  *	  The only C file that knows the columns of migrate.migrations,
  *	  migrate.runs and migrate.history (the SQL functions of the extension
  *	  script read them too).  The backfill tables are the backfill's own
- *	  (backfill.c, backfill_api.c).
+ *	  (backfill_catalog.c).
  *
  * Callers run these in their own transaction with an active snapshot, as
  * the extension owner with a safe search_path (catalog_become_owner): the
@@ -61,16 +61,14 @@ spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 }
 
 /*
- * Like spi_exec, for the statements a worker runs for every migration: the
- * plan is prepared once per process and kept.  They always run with the
- * search_path catalog_become_owner sets, so the cached plan stays valid.
+ * The plan of a catalog statement a process runs again and again, prepared
+ * at its first use and kept for the life of the process in *plan.  It must
+ * always run with the search_path catalog_become_owner sets, so that the
+ * cached plan stays valid.  SPI connected.
  */
-static void
-spi_exec_kept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
-			  Datum *values, const char *nulls, int expected)
+SPIPlanPtr
+catalog_keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
 {
-	int			rc;
-
 	if (*plan == NULL)
 	{
 		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
@@ -80,7 +78,17 @@ spi_exec_kept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 				 SPI_result_code_string(SPI_result));
 		*plan = p;
 	}
-	rc = SPI_execute_plan(*plan, values, nulls, false, 0);
+	return *plan;
+}
+
+/* Like spi_exec, for the statements a worker runs for every migration. */
+static void
+spi_exec_kept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+			  Datum *values, const char *nulls, int expected)
+{
+	int			rc;
+
+	rc = SPI_execute_plan(catalog_keep_plan(plan, sql, nargs, types), values, nulls, false, 0);
 	if (rc != expected)
 		elog(ERROR, "migrate catalog query failed: %s", SPI_result_code_string(rc));
 }

@@ -11,6 +11,8 @@
  */
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
+
 #include "migrate/states.h"
 
 static const char *const migration_states[] = {
@@ -104,4 +106,25 @@ BackfillState
 backfill_state_parse(const char *name)
 {
 	return (BackfillState) parse(backfill_states, lengthof(backfill_states), name, "backfill state");
+}
+
+/* A set of BACKFILL_STATE_BIT()s as a text[] literal: "{queued,running}". */
+char *
+backfill_state_set_literal(int states)
+{
+	StringInfoData buf;
+	size_t		i;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (i = 0; i < lengthof(backfill_states); i++)
+	{
+		if ((states & BACKFILL_STATE_BIT(i)) == 0)
+			continue;
+		if (buf.len > 1)
+			appendStringInfoChar(&buf, ',');
+		appendStringInfoString(&buf, backfill_states[i]);
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
 }

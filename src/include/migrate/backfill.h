@@ -34,7 +34,6 @@ extern void backfill_build_sql(Oid relid, const char *column_name, const char *e
 							   char **batch_sql, char **check_sql);
 
 /* The worker side (backfill.c) */
-extern void backfill_clear_cancelled(int64 job_id);
 extern void backfill_run_job(MigrateSlot *slot);
 extern void backfill_recover(void);
 extern RunResult backfill_await_migration(RunContext *ctx, const char *version,

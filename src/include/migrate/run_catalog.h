@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * run_catalog.h
- *	  Reading and writing the migrate.* tables.
+ *	  Reading and writing the run tables (migrate.migrations, runs,
+ *	  history; the backfill tables: backfill_catalog.h).
  *
  * Every function here runs SPI in the current transaction, with a snapshot
  * already active, and fully qualified names.
@@ -15,6 +16,7 @@
 
 #include "migrate/states.h"
 
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
@@ -125,6 +127,7 @@ extern void catalog_become_owner(CatalogUser *save);
 extern void catalog_restore_user(CatalogUser *save);
 extern void catalog_xact_begin(CatalogUser *save);
 extern void catalog_xact_commit(CatalogUser *save);
+extern SPIPlanPtr catalog_keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types);
 extern void catalog_rows_for_caller(FunctionCallInfo fcinfo, const char *query,
 									int nargs, Oid *types, Datum *values, const char *nulls);
 extern char *catalog_register(const char *version, Datum version_key, const char *name,

@@ -53,6 +53,9 @@ typedef enum BackfillState
 	BACKFILL_CANCELLED
 } BackfillState;
 
+/* A set of backfill states: the states a change of a job applies to. */
+#define BACKFILL_STATE_BIT(state)	(1 << (state))
+
 extern const char *migration_state_name(MigrationState state);
 extern MigrationState migration_state_parse(const char *name);
 extern const char *history_action_name(HistoryAction action);
@@ -61,5 +64,6 @@ extern const char *run_state_name(RunState state);
 extern RunState run_state_parse(const char *name);
 extern const char *backfill_state_name(BackfillState state);
 extern BackfillState backfill_state_parse(const char *name);
+extern char *backfill_state_set_literal(int states);
 
 #endif							/* MIGRATE_STATES_H */
