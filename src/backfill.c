@@ -46,6 +46,12 @@
  * whose key the application changes: the walk never depends on values the
  * application can write.
  *
+ * This file owns the statements over the user's table (the batch and the
+ * check, built by backfill_build_sql) and the shape of every transaction:
+ * which catalog writes commit with a batch's rows.  The backfill tables
+ * themselves are read and written only through backfill_catalog.c, which
+ * knows nothing of this file.
+ *
  * src/backfill.c
  *
  *-------------------------------------------------------------------------
@@ -133,9 +139,7 @@ typedef struct Job
 	int			plan_pass;		/* the pass batch_plan was made for */
 	int64		pass_end;		/* -1: the first pass has not started */
 	int			failures;		/* consecutive failed batches */
-	SPIPlanPtr	claim_plan;
 	SPIPlanPtr	batch_plan;
-	SPIPlanPtr	progress_plan;
 	char	   *check_sql;		/* run one-shot: see end_pass */
 	char		activity[256];
 } Job;
@@ -545,9 +549,7 @@ clear_cancelled_job(Job *job)
 	CatalogUser user;
 
 	catalog_xact_begin(&user);
-	SPI_connect();
 	backfill_catalog_clear_cancelled(job->id);
-	SPI_finish();
 	catalog_xact_commit(&user);
 }
 
@@ -569,59 +571,26 @@ load_job(Job *job)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	CatalogUser user;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(job->id)};
-	bool		found = false;
-	Oid			submitter;
+	bool		found;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	(void) catalog_version_ok(ERROR);
 	catalog_become_owner(&user);
-	SPI_connect();
-	if (SPI_execute_with_args("UPDATE migrate.backfill_jobs "
-							  "SET state = 'running', started_at = coalesce(started_at, pg_catalog.clock_timestamp()), "
-							  "    held_reason = NULL "
-							  "WHERE id = $1 AND state OPERATOR(pg_catalog.=) ANY ('{queued,running}') "
-							  "RETURNING relid, column_name, expression, where_clause, submitted_by, search_path, "
-							  "  batch_size, max_batch_size, coalesce(max_rows_per_second, 0), batch_ms, sleep_ms, "
-							  "  rows_per_block, pass, coalesce(pass_end_block, -1), workers, submitter",
-							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "could not read backfill job " INT64_FORMAT, job->id);
-	if (SPI_processed > 0)
+	/* the job's strings live as long as the job */
+	MemoryContextSwitchTo(cxt);
+	found = backfill_catalog_start_job(job->id, &job->def, &job->pass, &job->pass_end);
+	if (found)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		char	   *where;
-
-		found = true;
-		job->def.relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
 		job->relname = get_rel_name(job->def.relid);
-		job->relname = job->relname ? MemoryContextStrdup(cxt, job->relname) : "(dropped)";
-		job->def.column_name = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 2));
-		job->def.expression = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 3));
-		where = SPI_getvalue(tup, desc, 4);
-		job->def.where_clause = where ? MemoryContextStrdup(cxt, where) : NULL;
-		job->def.submitted_by = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 5));
-		job->def.search_path = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 6));
-		job->def.batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
-		job->def.max_batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
-		job->def.max_rows_per_second = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
-		job->def.batch_ms = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
-		job->def.sleep_ms = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
-		job->def.rows_per_block = DatumGetFloat8(SPI_getbinval(tup, desc, 12, &isnull));
-		job->pass = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
-		job->pass_end = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
-		job->def.workers = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
-		submitter = DatumGetObjectId(SPI_getbinval(tup, desc, 16, &isnull));
+		if (job->relname == NULL)
+			job->relname = "(dropped)";
 		/* the worker logs in as the submitter: never run it as anyone else */
-		if (isnull || submitter != GetSessionUserId())
+		if (job->def.submitter != GetSessionUserId())
 			elog(ERROR, "backfill job " INT64_FORMAT " was submitted by another role than this worker's",
 				 job->id);
 	}
-	SPI_finish();
 	catalog_restore_user(&user);
 
 	/* the worker is logged in as the submitter; its search_path, for good */
@@ -635,21 +604,18 @@ load_job(Job *job)
 }
 
 /*
- * Prepares the job's statements, in a transaction of the caller's.  The
- * batch and check statements are prepared as the submitting role under its
- * search_path, the progress statement as the extension owner under
- * pg_catalog: each later runs under the same search_path, so the plan
- * cache never re-plans them for a path change.
+ * Prepares the job's statements over its table, in a transaction of the
+ * caller's, as the submitting role under its search_path: they later run
+ * under the same path, so the plan cache never re-plans them for a path
+ * change (the claim and progress statements are backfill_catalog.c's,
+ * kept under the extension owner's path).
  */
 static void
 prepare_plans(Job *job)
 {
 	Oid			tids[2] = {TIDOID, TIDOID};
-	Oid			claim_types[2] = {INT8OID, INT8OID};
-	Oid			progress_types[5] = {INT8OID, INT8OID, INT8OID, INT4OID, FLOAT8OID};
 	char	   *batch_sql;
 	char	   *check_sql;
-	CatalogUser user;
 	char	   *skip_xids = NULL;
 
 	if (job->batch_plan && job->plan_pass == job->pass)
@@ -685,39 +651,9 @@ prepare_plans(Job *job)
 	job->batch_plan = SPI_prepare(batch_sql, 2, tids);
 	if (job->batch_plan == NULL)
 		elog(ERROR, "could not prepare the backfill batch: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(job->batch_plan) != 0)
+		elog(ERROR, "could not keep the backfill batch's plan");
 	job->check_sql = MemoryContextStrdup(GetMemoryChunkContext(job), check_sql);
-
-	/*
-	 * The claim takes the first range of the pass that no other worker's
-	 * batch holds, and moves it on by $2 blocks: committed with the batch,
-	 * rolled back with it.
-	 */
-	catalog_become_owner(&user);
-	job->claim_plan =
-		SPI_prepare("WITH c AS (SELECT start_block, next_block FROM migrate.backfill_ranges "
-					"  WHERE job_id = $1 AND next_block < end_block "
-					"  ORDER BY start_block LIMIT 1 FOR UPDATE SKIP LOCKED) "
-					"UPDATE migrate.backfill_ranges r "
-					"SET next_block = LEAST(r.next_block + $2, r.end_block) "
-					"FROM c WHERE r.job_id = $1 AND r.start_block = c.start_block "
-					"RETURNING c.next_block, r.next_block",
-					2, claim_types);
-	job->progress_plan =
-		SPI_prepare("WITH b AS (INSERT INTO migrate.backfill_batches (job_id, xid) "
-					"  SELECT $1, pg_catalog.pg_current_xact_id() WHERE $3 OPERATOR(pg_catalog.>) 0) "
-					"UPDATE migrate.backfill_jobs SET next_block = next_block + $2, "
-					"  rows_done = rows_done + $3, "
-					"  batches = batches + 1, batch_size = $4, "
-					"  max_batch_ms = GREATEST(max_batch_ms, $5), held_reason = NULL "
-					"WHERE id = $1",
-					5, progress_types);
-	restore_job_user(job, &user);
-	if (job->claim_plan == NULL || job->progress_plan == NULL)
-		elog(ERROR, "could not prepare the backfill progress statements: %s",
-			 SPI_result_code_string(SPI_result));
-	SPI_keepplan(job->batch_plan);
-	SPI_keepplan(job->claim_plan);
-	SPI_keepplan(job->progress_plan);
 	job->plan_pass = job->pass;
 }
 
@@ -739,13 +675,9 @@ free_plans(Job *job)
 {
 	if (job->batch_plan)
 		SPI_freeplan(job->batch_plan);
-	if (job->claim_plan)
-		SPI_freeplan(job->claim_plan);
-	if (job->progress_plan)
-		SPI_freeplan(job->progress_plan);
 	if (job->check_sql)
 		pfree(job->check_sql);
-	job->batch_plan = job->claim_plan = job->progress_plan = NULL;
+	job->batch_plan = NULL;
 	job->check_sql = NULL;
 }
 
@@ -756,59 +688,34 @@ free_plans(Job *job)
  * hold: *held is why, or NULL.  It holds while a streaming standby's
  * replay lag exceeds migrate.backfill_max_replica_lag, or while more
  * client sessions than migrate.backfill_max_active_sessions are running a
- * statement (sessions waiting in an extension, such as
- * migrate_backfill_wait(), load nothing).
- * Both are read as the extension owner, because they are hidden from
- * unprivileged roles, from the functions behind pg_stat_replication and
- * pg_stat_activity: the views cost ~0.5 ms more to plan, and this runs
- * before every batch.
+ * statement.  Read as the extension owner, who may see both.
  */
 static BackfillState
 control(Job *job, char **held)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	CatalogUser user;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(job->id)};
+	BackfillControl c;
 	BackfillState state = BACKFILL_CANCELLED;
-	const char *active = migrate_backfill_max_active_sessions == 0 ? "NULL::pg_catalog.int8" :
-		"(SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_get_activity(NULL) a "
-		" WHERE a.backend_type = 'client backend' AND a.state = 'active' "
-		"   AND a.wait_event_type IS DISTINCT FROM 'Extension')";
 
 	*held = NULL;
 	catalog_xact_begin(&user);
-	SPI_connect();
-	if (SPI_execute_with_args(psprintf("SELECT j.state, "
-									   "  (SELECT pg_catalog.max(extract(epoch FROM r.replay_lag) * 1000) "
-									   "   FROM pg_catalog.pg_stat_get_wal_senders() r WHERE r.state = 'streaming'), "
-									   "  j.sleep_ms, coalesce(j.max_rows_per_second, 0), %s, j.workers "
-									   "FROM migrate.backfill_jobs j WHERE j.id = $1", active),
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read backfill job " INT64_FORMAT, job->id);
-	if (SPI_processed > 0)
+	if (backfill_catalog_read_control(job->id, migrate_backfill_max_active_sessions > 0, &c))
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		lag = SPI_getbinval(tup, desc, 2, &isnull);
-		double		lag_ms = isnull ? 0 : DatumGetFloat8(DirectFunctionCall1(numeric_float8, lag));
-		int64		sessions = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
-
-		state = backfill_state_parse(SPI_getvalue(tup, desc, 1));
-		job->def.sleep_ms = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-		job->def.max_rows_per_second = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-		job->def.workers = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
-		if (migrate_backfill_max_replica_lag > 0 && lag_ms > migrate_backfill_max_replica_lag)
+		state = c.state;
+		job->def.sleep_ms = c.sleep_ms;
+		job->def.max_rows_per_second = c.max_rows_per_second;
+		job->def.workers = c.workers;
+		if (migrate_backfill_max_replica_lag > 0 && c.replica_lag_ms > migrate_backfill_max_replica_lag)
 			*held = MemoryContextStrdup(cxt,
 										psprintf("replica replay lag %.0f ms exceeds migrate.backfill_max_replica_lag (%d ms)",
-												 lag_ms, migrate_backfill_max_replica_lag));
-		else if (migrate_backfill_max_active_sessions > 0 && sessions > migrate_backfill_max_active_sessions)
+												 c.replica_lag_ms, migrate_backfill_max_replica_lag));
+		else if (migrate_backfill_max_active_sessions > 0 &&
+				 c.active_sessions > migrate_backfill_max_active_sessions)
 			*held = MemoryContextStrdup(cxt,
 										psprintf(INT64_FORMAT " active sessions exceed migrate.backfill_max_active_sessions (%d)",
-												 sessions, migrate_backfill_max_active_sessions));
+												 c.active_sessions, migrate_backfill_max_active_sessions));
 	}
-	SPI_finish();
 	catalog_xact_commit(&user);
 	MemoryContextSwitchTo(cxt);
 	return state;
@@ -836,11 +743,11 @@ run_batch(Job *job, int64 blocks, int64 *done, double *ms)
 
 	PG_TRY();
 	{
-		Datum		claim[2] = {Int64GetDatum(job->id), Int64GetDatum(blocks)};
 		Datum		args[2];
-		Datum		progress[5];
 		CatalogUser user;
-		bool		isnull;
+		BackfillClaim claim;
+		int64		claimed_lo;
+		int64		claimed_hi;
 
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
@@ -874,24 +781,15 @@ run_batch(Job *job, int64 blocks, int64 *done, double *ms)
 
 		INSTR_TIME_SET_CURRENT(start);
 		catalog_become_owner(&user);
-		if (SPI_execute_plan(job->claim_plan, claim, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
-			elog(ERROR, "could not claim a range of backfill job " INT64_FORMAT, job->id);
-		if (SPI_processed == 0)
+		claim = backfill_catalog_claim_range(job->id, blocks, &claimed_lo, &claimed_hi);
+		restore_job_user(job, &user);
+		if (claim == BACKFILL_CLAIMED)
 		{
-			/* none free: taken by other workers, or none left to walk */
-			if (SPI_execute_with_args("SELECT EXISTS (SELECT FROM migrate.backfill_ranges "
-									  "  WHERE job_id = $1 AND next_block < end_block)",
-									  1, (Oid[]) {INT8OID}, claim, NULL, true, 0) != SPI_OK_SELECT)
-				elog(ERROR, "could not read the ranges of backfill job " INT64_FORMAT, job->id);
-			result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))
-				? BATCH_BUSY : BATCH_PASS_OVER;
+			lo = claimed_lo;
+			hi = claimed_hi;
 		}
 		else
-		{
-			lo = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			hi = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		}
-		restore_job_user(job, &user);
+			result = claim == BACKFILL_CLAIM_BUSY ? BATCH_BUSY : BATCH_PASS_OVER;
 
 		if (result == BATCH_DONE)
 		{
@@ -913,14 +811,9 @@ run_batch(Job *job, int64 blocks, int64 *done, double *ms)
 			INSTR_TIME_SUBTRACT(end, start);
 			*ms = INSTR_TIME_GET_MILLISEC(end);
 
-			progress[0] = Int64GetDatum(job->id);
-			progress[1] = Int64GetDatum(hi - lo);
-			progress[2] = Int64GetDatum(*done);
-			progress[3] = Int32GetDatum(job->def.batch_size);
-			progress[4] = Float8GetDatum(*ms);
+			/* in the batch's transaction: the progress commits with the rows */
 			catalog_become_owner(&user);
-			if (SPI_execute_plan(job->progress_plan, progress, NULL, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "could not record backfill progress");
+			backfill_catalog_record_batch(job->id, hi - lo, *done, job->def.batch_size, *ms);
 			restore_job_user(job, &user);
 		}
 
@@ -1016,8 +909,7 @@ end_pass(Job *job)
 	PG_TRY();
 	{
 		CatalogUser user;
-		Oid			types[6] = {INT8OID, INT4OID, INT8OID, BOOLOID, INT8OID, INT8OID};
-		Datum		values[6];
+		BackfillPassStatus status;
 		Relation	rel;
 		LOCKTAG		tag;
 		bool		isnull;
@@ -1032,20 +924,14 @@ end_pass(Job *job)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		prepare_plans(job);
 
-		values[0] = Int64GetDatum(job->id);
 		catalog_become_owner(&user);
-		if (SPI_execute_with_args("SELECT pass, coalesce(pass_end_block, -1), rows_done = pass_start_rows, "
-								  "  state <> 'running' OR EXISTS (SELECT FROM migrate.backfill_ranges r "
-								  "          WHERE r.job_id = j.id AND r.next_block < r.end_block) "
-								  "FROM migrate.backfill_jobs j WHERE id = $1",
-								  1, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "could not read backfill job " INT64_FORMAT, job->id);
-		job->pass = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		job->pass_end = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		idle = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-		other = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
-		first = job->pass_end < 0;
+		backfill_catalog_pass_status(job->id, &status);
 		restore_job_user(job, &user);
+		job->pass = status.pass;
+		job->pass_end = status.pass_end;
+		idle = status.idle;
+		other = status.ended;
+		first = job->pass_end < 0;
 
 		if (!other)
 		{
@@ -1078,37 +964,9 @@ end_pass(Job *job)
 			nblocks = RelationGetNumberOfBlocks(rel);
 			relation_close(rel, AccessShareLock);
 
-			values[1] = Int32GetDatum(first ? job->pass : job->pass + 1);
-			values[2] = Int64GetDatum(nblocks);
-			values[3] = BoolGetDatum(first || remaining > 0);
-			values[4] = Int64GetDatum(remaining);
-			values[5] = Int64GetDatum(Min(nranges, nblocks));
 			catalog_become_owner(&user);
-			if (SPI_execute_with_args("UPDATE migrate.backfill_jobs "
-									  "SET pass = CASE WHEN $4 THEN $2 ELSE pass END, "
-									  "    next_block = CASE WHEN $4 THEN 0 ELSE next_block END, "
-									  "    pass_end_block = CASE WHEN $4 THEN $3 ELSE pass_end_block END, "
-									  "    pass_start_rows = rows_done, "
-									  "    state = CASE WHEN $4 OR state <> 'running' THEN state ELSE 'done' END, "
-									  "    finished_at = CASE WHEN $4 OR state <> 'running' THEN finished_at "
-									  "                       ELSE pg_catalog.clock_timestamp() END, "
-									  "    held_reason = NULL, last_error = CASE WHEN $4 THEN last_error END, "
-									  "    skipped_locked = skipped_locked + $5 "
-									  "WHERE id = $1",
-									  5, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "could not record the end of a backfill pass");
-			if (SPI_execute_with_args("DELETE FROM migrate.backfill_ranges WHERE job_id = $1",
-									  1, types, values, NULL, false, 0) != SPI_OK_DELETE ||
-				SPI_execute_with_args("DELETE FROM migrate.backfill_batches b USING migrate.backfill_jobs j "
-									  "WHERE b.job_id = $1 AND j.id = $1 AND j.state = 'done'",
-									  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-				elog(ERROR, "could not clear the ranges and batches of backfill job " INT64_FORMAT, job->id);
-			if ((first || remaining > 0) &&
-				SPI_execute_with_args("INSERT INTO migrate.backfill_ranges (job_id, start_block, next_block, end_block) "
-									  "SELECT $1, $3 * i / $6, $3 * i / $6, $3 * (i + 1) / $6 "
-									  "FROM pg_catalog.generate_series(0, $6 - 1) i",
-									  6, types, values, NULL, false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "could not cut backfill job " INT64_FORMAT " into ranges", job->id);
+			backfill_catalog_end_pass(job->id, first ? job->pass : job->pass + 1, nblocks,
+									  first || remaining > 0, remaining, Min(nranges, nblocks));
 			restore_job_user(job, &user);
 		}
 		PopActiveSnapshot();
@@ -1154,68 +1012,43 @@ end_pass(Job *job)
 }
 
 /*
- * The transactions of the job's batches so far, any worker's, as an xid[]
- * (0 if none), from migrate.backfill_batches: read as the extension owner,
- * in the caller's SPI connection, back as the job's role after.
+ * The transactions of the job's batches so far (backfill_catalog_batch_xids),
+ * read as the extension owner in the caller's transaction, back as the
+ * job's role after.
  */
 static Datum
 batch_xids(Job *job)
 {
 	CatalogUser user;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(job->id)};
-	bool		isnull;
 	Datum		xids;
 
 	catalog_become_owner(&user);
-	if (SPI_execute_with_args("SELECT pg_catalog.array_agg(xid::pg_catalog.xid) "
-							  "FROM migrate.backfill_batches WHERE job_id = $1",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read the batches of backfill job " INT64_FORMAT, job->id);
-	xids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	xids = backfill_catalog_batch_xids(job->id);
 	restore_job_user(job, &user);
-	return isnull ? (Datum) 0 : xids;
+	return xids;
 }
 
 /*
  * More workers for a running job: cuts what is left of the pass into at
  * least 4 ranges per worker, as end_pass would have, so that the new ones
- * have blocks of their own to walk now rather than from the next pass.
- * Each unfinished range keeps its first piece (its position is the piece's
- * start) and gives up the rest as new ranges, in one transaction that
- * locks the ranges the way a batch's claim does, so no block is lost or
- * walked twice, also after a crash.
+ * have blocks of their own to walk now rather than from the next pass
+ * (backfill_catalog_recut_ranges, in a transaction of its own that locks
+ * the ranges the way a batch's claim does, so no block is lost or walked
+ * twice, also after a crash).
  */
 static void
 recut_ranges(Job *job)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	CatalogUser user;
-	Oid			types[2] = {INT8OID, INT4OID};
-	Datum		values[2] = {Int64GetDatum(job->id), Int32GetDatum(job->def.workers * 4)};
+	uint64		added;
 
 	catalog_xact_begin(&user);
-	SPI_connect();
-	if (SPI_execute_with_args("WITH r AS (SELECT start_block, next_block, end_block FROM migrate.backfill_ranges "
-							  "           WHERE job_id = $1 AND next_block < end_block FOR UPDATE), "
-							  "p AS (SELECT r.*, LEAST(r.end_block - r.next_block, "
-							  "             pg_catalog.ceil($2::pg_catalog.numeric / pg_catalog.count(*) OVER ())::pg_catalog.int8) AS pieces "
-							  "      FROM r), "
-							  "cut AS (SELECT p.start_block AS range_start, i, "
-							  "               p.next_block + (p.end_block - p.next_block) * i / p.pieces AS lo, "
-							  "               p.next_block + (p.end_block - p.next_block) * (i + 1) / p.pieces AS hi "
-							  "        FROM p, pg_catalog.generate_series(0, p.pieces - 1) i), "
-							  "kept AS (UPDATE migrate.backfill_ranges b SET end_block = c.hi FROM cut c "
-							  "         WHERE c.i = 0 AND b.job_id = $1 AND b.start_block = c.range_start) "
-							  "INSERT INTO migrate.backfill_ranges (job_id, start_block, next_block, end_block) "
-							  "SELECT $1, lo, lo, hi FROM cut WHERE i > 0",
-							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not cut backfill job " INT64_FORMAT " into ranges", job->id);
-	if (SPI_processed > 0)
+	added = backfill_catalog_recut_ranges(job->id, job->def.workers * 4);
+	if (added > 0)
 		ereport(LOG,
 				(errmsg("migrate: backfill job " INT64_FORMAT " runs with %d workers: the rest of pass %d is cut into " UINT64_FORMAT " more ranges",
-						job->id, job->def.workers, job->pass, SPI_processed)));
-	SPI_finish();
+						job->id, job->def.workers, job->pass, added)));
 	catalog_xact_commit(&user);
 	MemoryContextSwitchTo(cxt);
 }
@@ -1229,27 +1062,9 @@ set_state(Job *job, BackfillState state, const char *error, const char *held)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	CatalogUser user;
-	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', error ? ' ' : 'n', held ? ' ' : 'n'};
-
-	values[0] = Int64GetDatum(job->id);
-	values[1] = CStringGetTextDatum(backfill_state_name(state));
-	values[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
-	values[3] = held ? CStringGetTextDatum(held) : (Datum) 0;
 
 	catalog_xact_begin(&user);
-	SPI_connect();
-	if (SPI_execute_with_args("UPDATE migrate.backfill_jobs "
-							  "SET state = CASE WHEN state = 'running' THEN $2 ELSE state END, "
-							  "    last_error = coalesce($3, last_error), held_reason = $4, "
-							  "    retries = retries + CASE WHEN $2 = 'running' AND $3 IS NOT NULL THEN 1 ELSE 0 END, "
-							  "    finished_at = CASE WHEN state = 'running' AND $2 <> 'running' "
-							  "                       THEN pg_catalog.clock_timestamp() ELSE finished_at END "
-							  "WHERE id = $1",
-							  4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not record the state of backfill job " INT64_FORMAT, job->id);
-	SPI_finish();
+	backfill_catalog_record_state(job->id, state, error, held);
 	catalog_xact_commit(&user);
 	MemoryContextSwitchTo(cxt);
 }
@@ -1298,15 +1113,9 @@ backfill_recover(void)
 	MemoryContext cxt = CurrentMemoryContext;
 	bool		own_xact = !IsTransactionState();
 	CatalogUser user;
-	uint64		i;
-	uint64		njobs;
+	List	   *jobs;
+	ListCell   *lc;
 	int			queued = 0;
-	struct
-	{
-		int64		id;
-		Oid			submitter;
-		int			workers;
-	}		   *jobs;
 
 	if (own_xact)
 	{
@@ -1318,45 +1127,29 @@ backfill_recover(void)
 		goto out;
 
 	catalog_become_owner(&user);
-	SPI_connect();
-	if (SPI_execute("SELECT id, submitter, workers FROM migrate.backfill_jobs "
-					"WHERE state OPERATOR(pg_catalog.=) ANY ('{queued,running}') AND submitter IS NOT NULL "
-					"ORDER BY id",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list backfill jobs");
+	jobs = backfill_catalog_runnable_jobs();
 	catalog_restore_user(&user);
-	njobs = SPI_processed;
-	jobs = palloc(sizeof(*jobs) * Max(njobs, 1));
-	for (i = 0; i < njobs; i++)
-	{
-		bool		isnull;
-		HeapTuple	tup = SPI_tuptable->vals[i];
-
-		jobs[i].id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		jobs[i].submitter = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
-		jobs[i].workers = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
-	}
-	SPI_finish();
 
 	/* the jobs are read: the lock is only taken to fill slots */
 	LWLockAcquire(MigrateState->lock, LW_EXCLUSIVE);
-	for (i = 0; i < njobs; i++)
+	foreach(lc, jobs)
 	{
+		BackfillRunnable *job = lfirst(lc);
 		int			busy = 0;
 		int			s;
 
 		for (s = 0; s < MIGRATE_MAX_SLOTS; s++)
 		{
-			if (migrate_slot_has_backfill(&MigrateState->slots[s], jobs[i].id))
+			if (migrate_slot_has_backfill(&MigrateState->slots[s], job->id))
 				busy++;
 		}
-		for (; busy < jobs[i].workers; busy++)
+		for (; busy < job->workers; busy++)
 		{
 			s = migrate_slot_alloc(MIGRATE_JOB_BACKFILL, MyDatabaseId);
 			if (s < 0)
 				break;
-			MigrateState->slots[s].job_id = jobs[i].id;
-			MigrateState->slots[s].role = jobs[i].submitter;
+			MigrateState->slots[s].job_id = job->id;
+			MigrateState->slots[s].role = job->submitter;
 			queued++;
 		}
 	}
@@ -1383,53 +1176,37 @@ RunResult
 backfill_await_migration(RunContext *ctx, const char *version, ErrorData **edata)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		values[2];
-
-	values[0] = CStringGetTextDatum(version);
-	values[1] = CStringGetTextDatum(ctx->rollback ? "rollback" : "apply");
+	HistoryAction action = ctx->rollback ? HISTORY_ROLLBACK : HISTORY_APPLY;
 
 	for (;;)
 	{
 		CatalogUser user;
 		int			pending = 0;
 		char	   *failure = NULL;
-		uint64		i;
+		List	   *jobs;
+		ListCell   *lc;
 
 		/* before the read, so that no broadcast between the two is missed */
 		ConditionVariablePrepareToSleep(&MigrateState->backfill_cv);
 		catalog_xact_begin(&user);
-		SPI_connect();
-		if (SPI_execute_with_args("SELECT j.id, j.state, j.last_error, j.relation, j.column_name "
-								  "FROM migrate.backfill_jobs j "
-								  "WHERE j.migration = $1 AND j.migration_action = $2 "
-								  "  AND NOT EXISTS (SELECT FROM migrate.backfill_jobs k "
-								  "    WHERE k.migration = j.migration AND k.migration_action = j.migration_action "
-								  "      AND k.relid = j.relid AND k.column_name = j.column_name AND k.id > j.id) "
-								  "ORDER BY j.id",
-								  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the backfills of migration %s", version);
-		for (i = 0; i < SPI_processed && failure == NULL; i++)
+		jobs = backfill_catalog_migration_jobs(version, action);
+		foreach(lc, jobs)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			char	   *state_name = SPI_getvalue(tup, desc, 2);
-			BackfillState state = backfill_state_parse(state_name);
+			BackfillMigrationJob *job = lfirst(lc);
 
-			if (state == BACKFILL_FAILED || state == BACKFILL_CANCELLED)
+			if (job->state == BACKFILL_FAILED || job->state == BACKFILL_CANCELLED)
 			{
-				char	   *error = SPI_getvalue(tup, desc, 3);
-
 				failure = MemoryContextStrdup(cxt,
-											  psprintf("backfill job %s of %s.%s was %s%s%s",
-													   SPI_getvalue(tup, desc, 1), SPI_getvalue(tup, desc, 4),
-													   SPI_getvalue(tup, desc, 5), state_name,
-													   error ? ": " : "", error ? error : ""));
+											  psprintf("backfill job " INT64_FORMAT " of %s.%s was %s%s%s",
+													   job->id, job->relation, job->column_name,
+													   backfill_state_name(job->state),
+													   job->last_error ? ": " : "",
+													   job->last_error ? job->last_error : ""));
+				break;
 			}
-			else if (state != BACKFILL_DONE)
+			if (job->state != BACKFILL_DONE)
 				pending++;
 		}
-		SPI_finish();
 		catalog_xact_commit(&user);
 		MemoryContextSwitchTo(cxt);
 

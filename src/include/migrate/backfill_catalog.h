@@ -19,10 +19,14 @@
 #define MIGRATE_BACKFILL_CATALOG_H
 
 #include "fmgr.h"
+#include "nodes/pg_list.h"
 
 #include "migrate/states.h"
 
-/* A job as migrate_backfill() records it. */
+/*
+ * A job's row: as migrate_backfill() records it (everything) and its
+ * worker reads it (up to search_path).
+ */
 typedef struct BackfillJobDef
 {
 	Oid			relid;
@@ -71,6 +75,55 @@ typedef struct BackfillChange
 	int			workers;		/* 0: unchanged */
 } BackfillChange;
 
+/* How a batch's claim of a range went (backfill_catalog_claim_range). */
+typedef enum BackfillClaim
+{
+	BACKFILL_CLAIMED,			/* the batch walks *lo to *hi */
+	BACKFILL_CLAIM_BUSY,		/* other batches hold every range left */
+	BACKFILL_CLAIM_PASS_OVER	/* every range of the pass is walked */
+} BackfillClaim;
+
+/* What may have changed under a running job's worker. */
+typedef struct BackfillControl
+{
+	BackfillState state;
+	int			sleep_ms;
+	int			max_rows_per_second;	/* 0: no cap */
+	int			workers;
+	double		replica_lag_ms; /* the most lagging streaming standby's; 0:
+								 * none */
+	int64		active_sessions;	/* client sessions running a statement;
+									 * 0 unless counted */
+} BackfillControl;
+
+/* Where a job's pass stands. */
+typedef struct BackfillPassStatus
+{
+	int			pass;
+	int64		pass_end;		/* -1: the first pass has not started */
+	bool		idle;			/* the pass changed no row */
+	bool		ended;			/* another worker ended it, or the job is not
+								 * running: its ranges are walked */
+} BackfillPassStatus;
+
+/* A job that should run, for the workers to queue. */
+typedef struct BackfillRunnable
+{
+	int64		id;
+	Oid			submitter;
+	int			workers;
+} BackfillRunnable;
+
+/* The latest job of a column that a migration's script submitted. */
+typedef struct BackfillMigrationJob
+{
+	int64		id;
+	BackfillState state;
+	char	   *last_error;		/* NULL: none */
+	char	   *relation;
+	char	   *column_name;
+} BackfillMigrationJob;
+
 /* The SQL functions' side (backfill_api.c) */
 extern bool backfill_catalog_unfinished_job(Oid relid, const char *column_name, int64 *id);
 extern int64 backfill_catalog_insert_job(const BackfillJobDef *def);
@@ -78,6 +131,22 @@ extern bool backfill_catalog_lock_job(int64 id, BackfillJobStatus *status);
 extern bool backfill_catalog_change_job(int64 id, const BackfillChange *change);
 extern bool backfill_catalog_poll_job(int64 id, BackfillJobStatus *status);
 extern void backfill_catalog_status_rows(FunctionCallInfo fcinfo, Oid caller, bool one, int64 id);
+
+/* The worker's side (backfill.c) */
+extern bool backfill_catalog_start_job(int64 id, BackfillJobDef *def, int *pass, int64 *pass_end);
+extern bool backfill_catalog_read_control(int64 id, bool count_sessions, BackfillControl *control);
+extern BackfillClaim backfill_catalog_claim_range(int64 id, int64 blocks, int64 *lo, int64 *hi);
+extern void backfill_catalog_record_batch(int64 id, int64 blocks, int64 rows, int batch_size,
+										  double ms);
+extern Datum backfill_catalog_batch_xids(int64 id);
+extern void backfill_catalog_pass_status(int64 id, BackfillPassStatus *status);
+extern void backfill_catalog_end_pass(int64 id, int pass, int64 nblocks, bool again,
+									  int64 skipped, int64 nranges);
+extern uint64 backfill_catalog_recut_ranges(int64 id, int nranges);
+extern void backfill_catalog_record_state(int64 id, BackfillState state, const char *error,
+										  const char *held);
+extern List *backfill_catalog_runnable_jobs(void);
+extern List *backfill_catalog_migration_jobs(const char *version, HistoryAction action);
 
 /* Both sides */
 extern void backfill_catalog_clear_cancelled(int64 id);
