@@ -380,6 +380,17 @@ run_transactional_step(StepRun *r)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	set_lock_timeout(attempt_lock_timeout(r), GUC_ACTION_LOCAL);
+
+	/*
+	 * The step commits without waiting for its WAL flush, which is most of a
+	 * short migration's time.  Nothing is told the run is over before a
+	 * synchronous commit that flushes it (the run's end, a failure, the
+	 * history row a multi-step migration writes before a top-level step),
+	 * and losing the unflushed tail in a crash is crashing a moment earlier:
+	 * the step and its history row go together and the run resumes.
+	 */
+	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 
