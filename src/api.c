@@ -736,32 +736,23 @@ migrate_wait(PG_FUNCTION_ARGS)
 }
 
 /*
- * migrate_status() and migrate_history(): the queries run as the extension
- * owner and are told who asks, so that an error's detail, hint and
- * statement reach only those who may see them (migrate.status_rows).
+ * migrate_status() and migrate_history(): read as the extension owner and
+ * told who asks, so that an error's detail, hint and statement reach only
+ * those who may see them (run_catalog.c).
  */
 Datum
 migrate_status(PG_FUNCTION_ARGS)
 {
-	Oid			types[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(GetUserId())};
-
 	(void) catalog_version_ok(ERROR);
-	catalog_rows_for_caller(fcinfo, "SELECT * FROM migrate.status_rows($1)",
-							1, types, values, NULL);
+	catalog_status_rows(fcinfo);
 	return (Datum) 0;
 }
 
 Datum
 migrate_history(PG_FUNCTION_ARGS)
 {
-	Oid			types[2] = {OIDOID, TEXTOID};
-	Datum		values[2] = {ObjectIdGetDatum(GetUserId()), PG_GETARG_DATUM(0)};
-	char		nulls[2] = {' ', PG_ARGISNULL(0) ? 'n' : ' '};
-
 	(void) catalog_version_ok(ERROR);
-	catalog_rows_for_caller(fcinfo, "SELECT * FROM migrate.history_rows($1, $2)",
-							2, types, values, nulls);
+	catalog_history_rows(fcinfo, PG_GETARG_DATUM(0), PG_ARGISNULL(0));
 	return (Datum) 0;
 }
 

@@ -265,6 +265,29 @@ catalog_rows_for_caller(FunctionCallInfo fcinfo, const char *query,
 	AtEOXact_GUC(false, nestlevel);
 }
 
+/* migrate_status()'s rows, as the calling role may see them */
+void
+catalog_status_rows(FunctionCallInfo fcinfo)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(GetUserId())};
+
+	catalog_rows_for_caller(fcinfo, "SELECT * FROM migrate.status_rows($1)",
+							1, types, values, NULL);
+}
+
+/* migrate_history(version)'s rows (every migration's when version_null) */
+void
+catalog_history_rows(FunctionCallInfo fcinfo, Datum version, bool version_null)
+{
+	Oid			types[2] = {OIDOID, TEXTOID};
+	Datum		values[2] = {ObjectIdGetDatum(GetUserId()), version};
+	char		nulls[2] = {' ', version_null ? 'n' : ' '};
+
+	catalog_rows_for_caller(fcinfo, "SELECT * FROM migrate.history_rows($1, $2)",
+							2, types, values, nulls);
+}
+
 /*
  * A migration belongs to the role that registered it: only that role, a
  * role with its privileges (a member) or a superuser may change or resolve

@@ -130,6 +130,8 @@ extern void catalog_xact_commit(CatalogUser *save);
 extern SPIPlanPtr catalog_keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types);
 extern void catalog_rows_for_caller(FunctionCallInfo fcinfo, const char *query,
 									int nargs, Oid *types, Datum *values, const char *nulls);
+extern void catalog_status_rows(FunctionCallInfo fcinfo);
+extern void catalog_history_rows(FunctionCallInfo fcinfo, Datum version, bool version_null);
 extern char *catalog_register(const char *version, Datum version_key, const char *name,
 							  const char *up_sql, const char *down_sql,
 							  int statements, int nontransactional, bool transactional,
