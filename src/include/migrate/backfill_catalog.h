@@ -6,10 +6,13 @@
  *	  (backfill_catalog.c).
  *
  * Every function here runs in the caller's transaction, with a snapshot
- * already active, as the extension owner: the caller switches to it
- * (catalog_become_owner, or catalog_xact_begin for a transaction of its
- * own) and back.  Each function connects to SPI itself; strings and
- * arrays it returns are allocated in the caller's memory context.
+ * already active, and never starts or ends one.  It runs as the extension
+ * owner: the caller switches to it (catalog_become_owner, or
+ * catalog_xact_begin for a transaction of its own) and back, around these
+ * calls only; backfill_catalog_status_rows alone switches itself.  Each
+ * function connects to SPI itself (nested in the caller's connection if
+ * there is one); strings, arrays and lists it returns are allocated in the
+ * caller's memory context.
  *
  * src/include/migrate/backfill_catalog.h
  *
@@ -124,7 +127,10 @@ typedef struct BackfillMigrationJob
 	char	   *column_name;
 } BackfillMigrationJob;
 
-/* The SQL functions' side (backfill_api.c) */
+/*
+ * The SQL functions' side (backfill_api.c): in the caller's transaction, as
+ * the owner inside a GUC nest level (catalog_become_owner).
+ */
 extern bool backfill_catalog_unfinished_job(Oid relid, const char *column_name, int64 *id);
 extern int64 backfill_catalog_insert_job(const BackfillJobDef *def);
 extern bool backfill_catalog_lock_job(int64 id, BackfillJobStatus *status);
@@ -132,7 +138,15 @@ extern bool backfill_catalog_change_job(int64 id, const BackfillChange *change);
 extern bool backfill_catalog_poll_job(int64 id, BackfillJobStatus *status);
 extern void backfill_catalog_status_rows(FunctionCallInfo fcinfo, Oid caller, bool one, int64 id);
 
-/* The worker's side (backfill.c) */
+/*
+ * The worker's side (backfill.c).  claim_range and record_batch run in the
+ * batch's transaction, so that they commit with its rows; batch_xids,
+ * pass_status and end_pass in the transaction that ends a pass; each
+ * between catalog_become_owner and the job's role and search_path put
+ * back.  start_job, read_control, recut_ranges, record_state,
+ * clear_cancelled and migration_jobs run in a transaction of their own
+ * (catalog_xact_begin), runnable_jobs in the caller's or one of its own.
+ */
 extern bool backfill_catalog_start_job(int64 id, BackfillJobDef *def, int *pass, int64 *pass_end);
 extern bool backfill_catalog_read_control(int64 id, bool count_sessions, BackfillControl *control);
 extern BackfillClaim backfill_catalog_claim_range(int64 id, int64 blocks, int64 *lo, int64 *hi);
