@@ -170,5 +170,24 @@ SELECT relation, column_name, state, rows_done, migration FROM migrate_backfill_
 SELECT sleep_ms FROM migrate.backfill_jobs WHERE migration IS NOT NULL;
 SELECT attnotnull FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'status';
 
+-- A granted role cannot pause, resume, cancel or pace a superuser's job
+-- (the permission check comes before the state check, so a finished job
+-- shows it too); the job is left as it was.
+CREATE ROLE regress_bf_stranger;
+SELECT migrate_grant('regress_bf_stranger');
+SELECT max(id) AS su_job, max(state) AS su_state FROM migrate.backfill_jobs
+  WHERE submitted_by = current_user \gset
+\set VERBOSITY terse
+SET ROLE regress_bf_stranger;
+SELECT migrate_backfill_pause(:su_job);
+SELECT migrate_backfill_resume(:su_job);
+SELECT migrate_backfill_cancel(:su_job);
+SELECT migrate_backfill_pace(:su_job, sleep_ms => 0);
+RESET ROLE;
+\set VERBOSITY default
+SELECT state = :'su_state' AS unchanged FROM migrate.backfill_jobs WHERE id = :su_job;
+DROP OWNED BY regress_bf_stranger;
+DROP ROLE regress_bf_stranger;
+
 \c contrib_regression
 DROP DATABASE backfill_regress;
